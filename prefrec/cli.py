@@ -1,0 +1,412 @@
+"""The `prefrec` command: parse, call the service, render. Imports no torch or librosa.
+
+Data goes to stdout, messages to stderr. Exit codes: 0 success, 1 error (e.g. unknown track),
+2 usage error or ambiguous track.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+
+from prefrec import __version__
+from prefrec.errors import AmbiguousTrack, PrefrecError
+
+if TYPE_CHECKING:
+    from prefrec.service import Explanation, Recommendations, ScanReport, Service
+    from prefrec.store import Track
+
+app = typer.Typer(
+    add_completion=True,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="A personal music recommender that learns your taste from like/skip.\n\n"
+    "Example: prefrec scan ~/Music && prefrec like 'blue in green' && prefrec train && prefrec recommend",
+)
+
+
+class _State:
+    home: Optional[str] = None
+    verbose: bool = False
+
+
+_state = _State()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"prefrec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    home: Optional[Path] = typer.Option(None, "--home", help="Data directory (default: $PREFREC_HOME, "
+                                        "else the user data dir).", show_default=False),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    _state.home = str(home) if home else None
+    _state.verbose = verbose
+
+
+def _service() -> "Service":
+    from prefrec.config import load_settings
+    from prefrec.service import Service
+
+    return Service(load_settings(_state.home))
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _track_line(track: "Track") -> str:
+    from prefrec.explain import mmss
+
+    who = f"{track.artist} – " if track.artist else ""
+    album = f"  [{track.album}]" if track.album else ""
+    return f"{who}{track.title} ({mmss(track.duration_s)}){album}"
+
+
+def _track_json(track: "Track") -> dict[str, Any]:
+    return {"path": track.path, "title": track.title, "artist": track.artist, "album": track.album,
+            "duration": round(track.duration_s, 3)}
+
+
+# -- scan --------------------------------------------------------------------------------------
+
+
+def _render_scan(report: "ScanReport") -> None:
+    speed = report.analysed / report.seconds if report.seconds else 0.0
+    _err(f"scanned {report.found} audio files: {report.analysed} analysed, {report.unchanged} unchanged, "
+         f"{len(report.failed)} could not be used, {report.gone} gone ({report.seconds:.1f} s, "
+         f"{speed:.1f} tracks/s)")
+    for path, reason in report.failed[:20]:
+        _err(f"  skipped {path}: {reason}")
+    if len(report.failed) > 20:
+        _err(f"  … and {len(report.failed) - 20} more (see `prefrec status`)")
+    if report.trained:
+        t = report.trained
+        _err(f"trained on {t.n_likes} likes and {t.n_skips} skips in {t.train_s:.1f} s; "
+             f"ranked {t.scored} tracks")
+    elif report.rescored:
+        _err(f"scored {report.rescored} new tracks with the current model")
+
+
+def _progress_bar(label: str):
+    """A rich progress bar on stderr: done/total, tracks/s and ETA. Returns (context, callback)."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                               TimeRemainingColumn)
+
+    class Rate(TextColumn):
+        def render(self, task):  # type: ignore[override]
+            speed = task.finished_speed or task.speed
+            from rich.text import Text
+
+            return Text(f"{speed:.1f} tracks/s" if speed else "– tracks/s")
+
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                        Rate(""), TextColumn("ETA"), TimeRemainingColumn(),
+                        console=Console(stderr=True), transient=True)
+    task = progress.add_task(label, total=None)
+
+    def update(done: int, total: int, _current: str) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return progress, update
+
+
+@app.command()
+def scan(
+    library: list[Path] = typer.Argument(..., help="Folder(s) holding your music."),
+    no_train: bool = typer.Option(False, "--no-train", help="Only analyse; do not retrain or rescore."),
+    as_json: bool = typer.Option(False, "--json", help="Print the scan report as JSON on stdout."),
+) -> None:
+    """Analyse new and changed audio files once (train and rank too if there is feedback).
+
+    Example: prefrec scan ~/Music
+    """
+    progress, update = _progress_bar("analysing")
+    with _service() as service, progress:
+        report = service.scan([str(p) for p in library], progress=update, train=not no_train)
+    if as_json:
+        typer.echo(json.dumps({
+            "found": report.found, "analysed": report.analysed, "unchanged": report.unchanged,
+            "failed": [{"path": p, "reason": r} for p, r in report.failed], "gone": report.gone,
+            "seconds": round(report.seconds, 3), "audio_seconds": round(report.audio_seconds, 1),
+            "trained": report.trained is not None,
+        }, indent=2))
+    else:
+        _render_scan(report)
+
+
+# -- feedback ----------------------------------------------------------------------------------
+
+
+def _rate(track: str, kind: str, at: Optional[str]) -> None:
+    from prefrec.explain import mmss
+
+    with _service() as service:
+        result = service.rate(track, kind, at=at)
+    where = f" at {mmss(result.position_s)}" if result.position_s is not None else ""
+    _err(f"{'liked' if kind == 'like' else 'skipped'}{where}: {_track_line(result.track)}")
+    _err("run `prefrec train` (or let the daemon) to update the recommendations")
+
+
+@app.command()
+def like(track: str = typer.Argument(..., help="A path, or words from the title/artist/file name.")) -> None:
+    """Tell prefrec you like a track.
+
+    Example: prefrec like "kind of blue so what"
+    """
+    _rate(track, "like", None)
+
+
+@app.command()
+def skip(
+    track: str = typer.Argument(..., help="A path, or words from the title/artist/file name."),
+    at: Optional[str] = typer.Option(None, "--at", help="Where you skipped it: 1:23 or 83 (seconds)."),
+) -> None:
+    """Tell prefrec you skipped a track (optionally where: what you heard before counts most).
+
+    Example: prefrec skip ~/Music/noise.mp3 --at 0:42
+    """
+    _rate(track, "skip", at)
+
+
+# -- training ----------------------------------------------------------------------------------
+
+
+@app.command()
+def train() -> None:
+    """Fit the model on all feedback now and rescore every track.
+
+    Example: prefrec train
+    """
+    progress, update = _progress_bar("scoring")
+    with _service() as service, progress:
+        result = service.train(progress=update)
+    _err(f"trained on {result.n_likes} likes and {result.n_skips} skips ({result.epochs} epochs, "
+         f"{result.train_s:.1f} s); ranked {result.scored} tracks in {result.score_s:.1f} s")
+
+
+# -- queries -----------------------------------------------------------------------------------
+
+
+def _render_recommendations(recs: "Recommendations", *, as_json: bool, m3u: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps([{"rank": r.rank, **_track_json(r.track), "score": round(r.score, 6)}
+                               for r in recs.items], indent=2))
+    elif m3u:
+        lines = ["#EXTM3U"]
+        for r in recs.items:
+            name = f"{r.track.artist} - {r.track.title}" if r.track.artist else r.track.title
+            lines += [f"#EXTINF:{round(r.track.duration_s)},{name}", r.track.path]
+        typer.echo("\n".join(lines))
+    else:
+        for r in recs.items:
+            typer.echo(f"{r.rank:3d}. {r.score:.3f}  {_track_line(r.track)}")
+    if recs.message:
+        _err(recs.message)
+    if recs.to_rate:
+        _err("some tracks to start with:")
+        for track in recs.to_rate:
+            _err(f"  {_track_line(track)}\n    {track.path}")
+
+
+@app.command()
+def recommend(
+    n: int = typer.Option(20, "-n", "--count", min=1, help="How many tracks."),
+    as_json: bool = typer.Option(False, "--json", help="JSON list: rank, path, title, artist, album, duration, score."),
+    m3u: bool = typer.Option(False, "--m3u", help="An extended M3U playlist."),
+) -> None:
+    """Unrated tracks, best first.
+
+    Example: prefrec recommend -n 10 --m3u > tonight.m3u
+    """
+    with _service() as service:
+        recs = service.recommend(n)
+    _render_recommendations(recs, as_json=as_json, m3u=m3u)
+
+
+def _render_explanation(exp: "Explanation", *, as_json: bool) -> None:
+    from prefrec.explain import mmss, sparkline, time_axis
+
+    if as_json:
+        typer.echo(json.dumps({
+            **_track_json(exp.track), "score": exp.score, "rank": exp.rank, "ranked": exp.ranked_total,
+            "rating": None if exp.rating is None else {"kind": exp.rating.kind, "at": exp.rating.position_s},
+            "windows": [{"start": s, "end": e, "score": round(v, 6)} for s, e, v in exp.windows],
+            "best": [{"start": g.start_s, "end": g.end_s, "score": round(g.score, 6)} for g in exp.best],
+            "worst": [{"start": g.start_s, "end": g.end_s, "score": round(g.score, 6)} for g in exp.worst],
+        }, indent=2))
+        return
+    scores = [v for _, _, v in exp.windows]
+    line = sparkline(scores)
+    typer.echo(_track_line(exp.track))
+    typer.echo(f"  {exp.track.path}")
+    rank = f"rank {exp.rank} of {exp.ranked_total}" if exp.rank else "not ranked"
+    score = f"{exp.score:.3f}" if exp.score is not None else "–"
+    rating = "no rating" if exp.rating is None else (
+        f"you {'liked' if exp.rating.kind == 'like' else 'skipped'} it"
+        + (f" at {mmss(exp.rating.position_s)}" if exp.rating.position_s is not None else ""))
+    typer.echo(f"score {score} (mean of {len(scores)} windows), {rank}; {rating}")
+    typer.echo("")
+    typer.echo(f"  {line}")
+    typer.echo(f"  {time_axis(exp.track.duration_s, len(line))}")
+    typer.echo("")
+    typer.echo("best segments:  " + "   ".join(f"{mmss(g.start_s)}–{mmss(g.end_s)} {g.score:.2f}" for g in exp.best))
+    typer.echo("worst segments: " + "   ".join(f"{mmss(g.start_s)}–{mmss(g.end_s)} {g.score:.2f}" for g in exp.worst))
+
+
+@app.command()
+def explain(
+    track: str = typer.Argument(..., help="A path, or words from the title/artist/file name."),
+    as_json: bool = typer.Option(False, "--json", help="Every window's start, end and score as JSON."),
+) -> None:
+    """Window scores over time: the best and worst segments of a track, with timestamps.
+
+    Example: prefrec explain "so what"
+    """
+    with _service() as service:
+        exp = service.explain(track)
+    _render_explanation(exp, as_json=as_json)
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable status.")) -> None:
+    """Library, analysis, errors, feedback, model and daemon state.
+
+    Example: prefrec status --json
+    """
+    import time
+
+    with _service() as service:
+        info = service.status()
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    typer.echo(f"data:     {info['home']}")
+    typer.echo(f"library:  {info['tracks']} tracks, {info['analysed']} analysed, {info['pending']} pending, "
+               f"{info['errors']} could not be used, {info['gone']} gone")
+    typer.echo(f"feedback: {info['feedback']} events ({info['likes']} liked, {info['skips']} skipped now)")
+    model = info["model"]
+    if model:
+        age = time.time() - model["created_at"]
+        stale = " — newer feedback: run `prefrec train`" if model["stale"] else ""
+        typer.echo(f"model:    #{model['id']}, trained {_ago(age)} on {model['rated_tracks']} rated tracks{stale}")
+    else:
+        typer.echo("model:    none yet (rate a few tracks, then `prefrec train`)")
+    typer.echo(f"daemon:   {'not running' if info['daemon'] is None else info['daemon']}")
+    for item in info["error_files"][:10]:
+        typer.echo(f"  cannot use {item['path']}: {item['reason']}")
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return "just now"
+
+
+# -- demo --------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    tracks_per_style: int = typer.Option(8, "--per-style", min=3, help="Tracks per style."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the generated library and data dir."),
+) -> None:
+    """Generate a small library in three styles, rate a few as a listener would, train, recommend.
+
+    Uses a throw-away data dir unless --home is given. Example: prefrec demo
+    """
+    import shutil
+    import tempfile
+    import time
+
+    from prefrec.config import load_settings
+    from prefrec.service import Service
+    from prefrec.synth import write_library
+
+    started = time.perf_counter()
+    scratch = Path(tempfile.mkdtemp(prefix="prefrec-demo-"))
+    home = Path(_state.home) if _state.home else scratch / "home"
+    music = scratch / "music"
+    try:
+        _err(f"1/5 generating {3 * tracks_per_style} tracks in three styles (pads, drums, chiptune) in {music}")
+        library = write_library(music, ["pads", "drums", "chiptune"], tracks_per_style, seed=7)
+        with Service(load_settings(home)) as service:
+            _err("2/5 scanning")
+            progress, update = _progress_bar("analysing")
+            with progress:
+                report = service.scan([str(music)], progress=update)
+            _render_scan(report)
+            _err("3/5 rating: the listener likes pads and skips drums (one of them 10 s in)")
+            liked = [t for t in library if t.style == "pads"][:2]
+            skipped = [t for t in library if t.style == "drums"][:2]
+            for t in liked:
+                service.rate(str(t.path), "like")
+                _err(f"  like {t.title}")
+            for i, t in enumerate(skipped):
+                service.rate(str(t.path), "skip", at="0:10" if i == 0 else None)
+                _err(f"  skip {t.title}")
+            _err("4/5 training")
+            result = service.train()
+            _err(f"  {result.epochs} epochs in {result.train_s:.1f} s; ranked {result.scored} tracks")
+            _err("5/5 recommendations (unrated tracks, best first):")
+            recs = service.recommend(10)
+            _render_recommendations(recs, as_json=False, m3u=False)
+            if recs.items:
+                typer.echo("")
+                _render_explanation(service.explain(recs.items[0].track.path), as_json=False)
+            style_of = {str(t.path): t.style for t in library}
+            top = [style_of.get(r.track.path) for r in recs.items[:5]]
+            _err(f"\ntop 5 styles: {', '.join(str(s) for s in top)}  (liked style: pads)")
+            _err(f"demo finished in {time.perf_counter() - started:.0f} s; data dir: {home}")
+    finally:
+        if not keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            _err(f"kept {scratch}")
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+
+def _render_error(exc: PrefrecError) -> None:
+    _err(f"prefrec: {exc}")
+    if isinstance(exc, AmbiguousTrack):
+        shown = exc.candidates[:10]
+        for i, track in enumerate(shown, start=1):
+            _err(f"  {i}. {_track_line(track)}\n     {track.path}")
+        if len(exc.candidates) > len(shown):
+            _err(f"  … and {len(exc.candidates) - len(shown)} more")
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console-script entry point: runs the app and maps errors to one-line messages and exit codes."""
+    try:
+        app(args=argv, prog_name="prefrec")
+    except PrefrecError as exc:
+        if _state.verbose:
+            import traceback
+
+            traceback.print_exc()
+        _render_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _err("prefrec: interrupted")
+        sys.exit(130)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

@@ -1,0 +1,43 @@
+"""The error hierarchy. Every message says what happened, to what, and what to do."""
+
+from __future__ import annotations
+
+
+class PrefrecError(Exception):
+    """Base of every error prefrec reports to the listener (exit code 1 unless stated)."""
+
+    exit_code = 1
+
+
+class AudioError(PrefrecError):
+    """A file could not be decoded or analysed."""
+
+
+class UnknownTrack(PrefrecError):
+    """No track in the library matches what the listener typed."""
+
+    exit_code = 1
+
+
+class AmbiguousTrack(PrefrecError):
+    """Several tracks match; `candidates` lists them so the listener can be more precise."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, candidates: list) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
+class NotReady(PrefrecError):
+    """A use-case needs something that does not exist yet (no feedback, no model, no features)."""
+
+
+class StoreBusy(PrefrecError):
+    """The database stayed locked by another process for longer than the busy timeout."""
+
+
+class UsageError(PrefrecError):
+    """The listener asked for something malformed (e.g. a bad --at position)."""
+
+    exit_code = 2

@@ -1,0 +1,123 @@
+"""MFCC features and 8-second windows: pure functions with documented shapes.
+
+Fixed parameters (the contract between modules and benchmarks):
+audio is mono at 22050 Hz; MFCCs have 20 coefficients with a hop of 441 samples,
+exactly 50 frames per second; a window is 8 s = 400 frames and slides by 1 s = 50 frames.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+SAMPLE_RATE = 22050
+HOP_SAMPLES = 441
+FRAMES_PER_S = SAMPLE_RATE // HOP_SAMPLES  # 50
+N_MFCC = 20
+N_FFT = 2048
+N_MELS = 64
+WINDOW_S = 8
+STEP_S = 1
+WINDOW_FRAMES = WINDOW_S * FRAMES_PER_S  # 400
+STEP_FRAMES = STEP_S * FRAMES_PER_S  # 50
+# Bump when anything above or in `mfcc` changes: cached features of another version are recomputed.
+FEATURE_VERSION = 1
+
+assert SAMPLE_RATE == HOP_SAMPLES * FRAMES_PER_S
+
+
+def n_frames_for(n_samples: int) -> int:
+    """Number of MFCC frames for `n_samples` of 22050 Hz audio: one per started hop."""
+    return -(-n_samples // HOP_SAMPLES) if n_samples > 0 else 0
+
+
+def mfcc(samples: "np.ndarray") -> "np.ndarray":
+    """MFCCs of mono 22050 Hz audio.
+
+    samples: float32 [n_samples], values in [-1, 1].
+    Returns float32 [N_MFCC, n_frames] with n_frames = ceil(n_samples / 441): frame f describes
+    the audio around sample f * 441 (an N_FFT-long frame centred there, zero beyond the ends).
+    Frames are computed from zero-padded audio, so MFCCs of consecutive blocks of a long track,
+    each cut on a hop boundary and given N_FFT/2 samples of context on both sides, are the same
+    as those of the whole track.
+    """
+    import numpy as np
+
+    n = int(samples.shape[0])
+    frames = n_frames_for(n)
+    if frames == 0:
+        return np.zeros((N_MFCC, 0), dtype=np.float32)
+    half = N_FFT // 2
+    total = (frames - 1) * HOP_SAMPLES + N_FFT
+    padded = np.zeros(total, dtype=np.float32)
+    usable = min(n, total - half)
+    padded[half : half + usable] = samples[:usable]
+    return mfcc_of_padded(padded, frames)
+
+
+def mfcc_of_padded(padded: "np.ndarray", frames: int) -> "np.ndarray":
+    """MFCCs of `frames` frames of already-padded audio.
+
+    padded: float32 [(frames - 1) * 441 + N_FFT]; frame f covers padded[f*441 : f*441 + N_FFT].
+    Returns float32 [N_MFCC, frames].
+    """
+    import librosa
+    import numpy as np
+
+    mel = librosa.feature.melspectrogram(
+        y=padded, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_SAMPLES, center=False,
+        n_mels=N_MELS, power=2.0,
+    )
+    # An absolute floor (not relative to the loudest frame), so a block's values do not depend
+    # on the rest of the track: -100 dB is far below anything audible.
+    log_mel = 10.0 * np.log10(np.maximum(mel, 1e-10))
+    coeffs = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
+    return np.ascontiguousarray(coeffs[:, :frames], dtype=np.float32)
+
+
+def n_windows(n_frames: int) -> int:
+    """Number of 8 s windows of a track with `n_frames` MFCC frames (at least 1)."""
+    if n_frames <= WINDOW_FRAMES:
+        return 1
+    return (n_frames - WINDOW_FRAMES) // STEP_FRAMES + 1
+
+
+def is_short(n_frames: int) -> bool:
+    """True for a track shorter than one window: it is scored from one zero-padded window."""
+    return n_frames < WINDOW_FRAMES
+
+
+def window_bounds_s(n_frames: int) -> list[tuple[float, float]]:
+    """Start and end of every window in seconds: [(start_s, end_s)] of length n_windows(n_frames).
+
+    A short track's only window ends at the track's end, not at 8 s.
+    """
+    track_end = n_frames / FRAMES_PER_S
+    return [
+        (float(i * STEP_S), float(min(i * STEP_S + WINDOW_S, track_end)))
+        for i in range(n_windows(n_frames))
+    ]
+
+
+def skip_window_weights(n_frames: int, skip_at_s: float | None) -> "np.ndarray":
+    """Training weights of a skipped track's windows (all labelled 0, "disliked").
+
+    A skip without a position weighs every window 1. A skip at `skip_at_s` weighs each window by
+    the fraction of it the listener heard before skipping: windows heard in full weigh 1, the one
+    the skip fell in weighs in proportion, windows never heard weigh 0. If nothing at all was
+    heard (a skip at 0 s), the first window still weighs a little, so the skip is not lost.
+    Returns float32 [n_windows(n_frames)].
+    """
+    import numpy as np
+
+    bounds = np.asarray(window_bounds_s(n_frames), dtype=np.float32)
+    if skip_at_s is None:
+        return np.ones(len(bounds), dtype=np.float32)
+    starts, ends = bounds[:, 0], bounds[:, 1]
+    heard = np.clip(skip_at_s - starts, 0.0, None)
+    weights = np.clip(heard / np.maximum(ends - starts, 1e-6), 0.0, 1.0).astype(np.float32)
+    if weights.sum() == 0:
+        weights[0] = 0.1
+    return weights

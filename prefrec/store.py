@@ -1,0 +1,491 @@
+"""The only code that talks SQL: the library database, its migrations and typed rows.
+
+One SQLite file in the data dir, in WAL mode with a busy timeout on every connection. Writes go
+in short `BEGIN IMMEDIATE` transactions; feedback is an append-only event log committed with
+synchronous=FULL so an acknowledged rating survives a crash or power cut.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import unicodedata
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefrec.errors import PrefrecError, StoreBusy
+
+if TYPE_CHECKING:
+    import numpy as np
+    import sqlite_utils
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema.
+    """
+    CREATE TABLE tracks (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        identity TEXT NOT NULL,
+        title TEXT NOT NULL,
+        artist TEXT,
+        album TEXT,
+        search TEXT NOT NULL,
+        duration_s REAL NOT NULL,
+        n_frames INTEGER NOT NULL,
+        truncated INTEGER NOT NULL DEFAULT 0,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        feature_version INTEGER NOT NULL,
+        gone INTEGER NOT NULL DEFAULT 0,
+        analysed_at REAL NOT NULL
+    );
+    CREATE INDEX tracks_identity ON tracks(identity);
+    CREATE TABLE errors (
+        path TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        identity TEXT NOT NULL,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('like', 'skip', 'forget')),
+        position_s REAL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX feedback_identity ON feedback(identity, id);
+    CREATE TRIGGER feedback_no_update BEFORE UPDATE ON feedback
+        BEGIN SELECT RAISE(ABORT, 'feedback is append-only'); END;
+    CREATE TRIGGER feedback_no_delete BEFORE DELETE ON feedback
+        BEGIN SELECT RAISE(ABORT, 'feedback is append-only'); END;
+    CREATE TABLE models (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        path TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        config TEXT NOT NULL,
+        last_feedback_id INTEGER NOT NULL,
+        n_rated INTEGER NOT NULL,
+        train_s REAL NOT NULL
+    );
+    CREATE TABLE window_scores (
+        identity TEXT NOT NULL,
+        model_id INTEGER NOT NULL,
+        scores BLOB NOT NULL,
+        PRIMARY KEY (identity, model_id)
+    );
+    CREATE TABLE rankings (
+        identity TEXT PRIMARY KEY,
+        model_id INTEGER NOT NULL,
+        score REAL NOT NULL
+    );
+    CREATE INDEX rankings_score ON rankings(score DESC);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+_TRACK_COLUMNS = "id, path, identity, title, artist, album, duration_s, n_frames, truncated, gone"
+
+
+def normalize_text(text: str) -> str:
+    """Case- and accent-insensitive form used for matching what the listener types."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+@dataclass(frozen=True)
+class Track:
+    """A file of the library that was analysed."""
+
+    id: int
+    path: str
+    identity: str
+    title: str
+    artist: str | None
+    album: str | None
+    duration_s: float
+    n_frames: int
+    truncated: bool
+    gone: bool
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row | tuple) -> Track:
+        return cls(row[0], row[1], row[2], row[3], row[4], row[5], float(row[6]), int(row[7]),
+                   bool(row[8]), bool(row[9]))
+
+
+@dataclass(frozen=True)
+class Rating:
+    """The listener's current opinion of a piece of music: its latest like/skip not forgotten."""
+
+    identity: str
+    kind: str  # 'like' | 'skip'
+    position_s: float | None
+    feedback_id: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    id: int
+    path: str
+    created_at: float
+    config: dict[str, Any]
+    last_feedback_id: int
+    n_rated: int
+    train_s: float
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A track in the current ranking: rank 1 is the best unrated track."""
+
+    rank: int
+    score: float
+    track: Track
+
+
+class Store:
+    """A connection to the library database. Use as a context manager, or call close()."""
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
+                                        check_same_thread=False)
+            self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db(self) -> "sqlite_utils.Database":
+        """sqlite-utils view of the same connection (for bulk inserts/upserts)."""
+        import sqlite_utils
+
+        if not hasattr(self, "_db"):
+            self._db = sqlite_utils.Database(self.conn, execute_plugins=False)
+        return self._db
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A short write transaction (BEGIN IMMEDIATE ... COMMIT), rolled back on any error."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+        try:
+            yield self.conn
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise _translate(exc, self.path) from exc
+            raise
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        try:
+            return self.conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise PrefrecError(
+                f"{self.path}: written by a newer prefrec (schema {version}, this one knows "
+                f"{len(MIGRATIONS)}); upgrade prefrec"
+            )
+        if version == len(MIGRATIONS):
+            return
+        with self.write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+            for number in range(version, len(MIGRATIONS)):
+                for statement in _statements(MIGRATIONS[number]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._read("PRAGMA user_version")[0][0])
+
+    def integrity_ok(self) -> bool:
+        return self._read("PRAGMA integrity_check")[0][0] == "ok"
+
+    # -- meta --------------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.write() as conn:
+            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # -- tracks and errors -------------------------------------------------------------------------
+
+    def known_files(self) -> dict[str, tuple[int, int]]:
+        """(size, mtime_ns) of every path seen before, analysed or failed."""
+        known = {p: (s, m) for p, s, m in self._read("SELECT path, size, mtime_ns FROM tracks")}
+        known.update({p: (s, m) for p, s, m in self._read("SELECT path, size, mtime_ns FROM errors")})
+        return known
+
+    def record_analysed(self, rows: list[dict[str, Any]]) -> None:
+        """Insert or update analysed files; rows have the `tracks` columns except id/search."""
+        now = time.time()
+        prepared = []
+        for row in rows:
+            name = Path(row["path"]).stem
+            words = " ".join(x for x in (row["title"], row.get("artist"), row.get("album"), name) if x)
+            prepared.append({**row, "search": normalize_text(words), "gone": 0, "analysed_at": now})
+        with self.write():
+            if prepared:
+                self.db["tracks"].upsert_all(prepared, pk="path", alter=False)
+            self.conn.executemany("DELETE FROM errors WHERE path = ?", [(r["path"],) for r in rows])
+
+    def record_failed(self, path: str, reason: str, size: int, mtime_ns: int) -> None:
+        with self.write() as conn:
+            conn.execute("DELETE FROM tracks WHERE path = ?", (path,))
+            conn.execute(
+                "INSERT INTO errors(path, reason, size, mtime_ns, at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(path) DO UPDATE SET reason = excluded.reason, size = excluded.size, "
+                "mtime_ns = excluded.mtime_ns, at = excluded.at",
+                (path, reason, size, mtime_ns, time.time()),
+            )
+
+    def mark_missing(self, present: set[str], roots: list[str]) -> int:
+        """Mark tracks under `roots` whose path is not in `present` as gone; forget their errors.
+
+        Returns how many tracks were newly marked gone. Their feedback is kept.
+        """
+        gone_ids, stale_errors = [], []
+        for track_id, path in self._read("SELECT id, path FROM tracks WHERE gone = 0"):
+            if path not in present and _under_any(path, roots):
+                gone_ids.append((track_id,))
+        for (path,) in self._read("SELECT path FROM errors"):
+            if path not in present and _under_any(path, roots):
+                stale_errors.append((path,))
+        if gone_ids or stale_errors:
+            with self.write() as conn:
+                conn.executemany("UPDATE tracks SET gone = 1 WHERE id = ?", gone_ids)
+                conn.executemany("DELETE FROM errors WHERE path = ?", stale_errors)
+        return len(gone_ids)
+
+    def tracks(self, *, include_gone: bool = False) -> list[Track]:
+        where = "" if include_gone else "WHERE gone = 0"
+        return [Track.from_row(r) for r in self._read(f"SELECT {_TRACK_COLUMNS} FROM tracks {where} ORDER BY id")]
+
+    def tracks_by_path(self, path: str) -> list[Track]:
+        rows = self._read(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE path = ?", (path,))
+        return [Track.from_row(r) for r in rows]
+
+    def tracks_by_identity(self, identity: str) -> list[Track]:
+        rows = self._read(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE identity = ? ORDER BY gone, id",
+                          (identity,))
+        return [Track.from_row(r) for r in rows]
+
+    def search_tracks(self, words: list[str], *, limit: int = 50) -> list[Track]:
+        """Present tracks whose title/artist/album/file name contain every word (normalised)."""
+        if not words:
+            return []
+        clauses = " AND ".join("search LIKE ? ESCAPE '\\'" for _ in words)
+        params = [f"%{_escape_like(normalize_text(w))}%" for w in words]
+        rows = self._read(
+            f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE gone = 0 AND {clauses} ORDER BY title, id LIMIT ?",
+            [*params, limit],
+        )
+        return [Track.from_row(r) for r in rows]
+
+    def errors(self) -> list[tuple[str, str]]:
+        """(path, reason) of every file that could not be analysed."""
+        return self._read("SELECT path, reason FROM errors ORDER BY path")
+
+    def counts(self) -> dict[str, int]:
+        row = self._read(
+            "SELECT (SELECT count(*) FROM tracks WHERE gone = 0),"
+            " (SELECT count(DISTINCT identity) FROM tracks WHERE gone = 0),"
+            " (SELECT count(*) FROM errors),"
+            " (SELECT count(*) FROM feedback),"
+            " (SELECT count(*) FROM tracks WHERE gone = 1)"
+        )[0]
+        return {"tracks": row[0], "identities": row[1], "errors": row[2], "feedback": row[3], "gone": row[4]}
+
+    # -- feedback ----------------------------------------------------------------------------------
+
+    def add_feedback(self, identity: str, path: str, kind: str, position_s: float | None = None) -> int:
+        """Append one feedback event, durably. Returns its id."""
+        with self.write() as conn:
+            cur = conn.execute(
+                "INSERT INTO feedback(identity, path, kind, position_s, created_at) VALUES (?, ?, ?, ?, ?)",
+                (identity, path, kind, position_s, time.time()),
+            )
+            return int(cur.lastrowid)
+
+    def ratings(self) -> dict[str, Rating]:
+        """Current rating of every rated identity (the latest event, unless it is a 'forget')."""
+        rows = self._read(
+            "SELECT identity, kind, position_s, id, created_at FROM feedback "
+            "WHERE id IN (SELECT max(id) FROM feedback GROUP BY identity) AND kind != 'forget'"
+        )
+        return {r[0]: Rating(r[0], r[1], r[2], int(r[3]), float(r[4])) for r in rows}
+
+    def rating_of(self, identity: str) -> Rating | None:
+        rows = self._read(
+            "SELECT identity, kind, position_s, id, created_at FROM feedback WHERE identity = ? "
+            "ORDER BY id DESC LIMIT 1", (identity,)
+        )
+        if not rows or rows[0][1] == "forget":
+            return None
+        r = rows[0]
+        return Rating(r[0], r[1], r[2], int(r[3]), float(r[4]))
+
+    def last_feedback_id(self) -> int:
+        return int(self._read("SELECT coalesce(max(id), 0) FROM feedback")[0][0])
+
+    # -- models, scores, rankings ------------------------------------------------------------------
+
+    def add_model(self, path: str, config: dict[str, Any], *, last_feedback_id: int, n_rated: int,
+                  train_s: float) -> int:
+        with self.write() as conn:
+            cur = conn.execute(
+                "INSERT INTO models(path, created_at, config, last_feedback_id, n_rated, train_s) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (path, time.time(), json.dumps(config, sort_keys=True), last_feedback_id, n_rated, train_s),
+            )
+            return int(cur.lastrowid)
+
+    def latest_model(self) -> ModelRow | None:
+        rows = self._read("SELECT id, path, created_at, config, last_feedback_id, n_rated, train_s "
+                          "FROM models ORDER BY id DESC LIMIT 1")
+        if not rows:
+            return None
+        r = rows[0]
+        return ModelRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6])
+
+    def ranked_model_id(self) -> int | None:
+        """The model whose scores are in the rankings now (None before the first ranking)."""
+        value = self.get_meta("ranked_model_id")
+        return int(value) if value is not None else None
+
+    def scored_identities(self, model_id: int) -> set[str]:
+        return {r[0] for r in self._read("SELECT identity FROM window_scores WHERE model_id = ?", (model_id,))}
+
+    def save_window_scores(self, model_id: int, scores: dict[str, "np.ndarray"]) -> None:
+        """Store window probabilities float32 [n_windows] per identity for `model_id`."""
+        import numpy as np
+
+        rows = [(identity, model_id, np.asarray(s, dtype="<f4").tobytes()) for identity, s in scores.items()]
+        with self.write() as conn:
+            conn.executemany("INSERT OR REPLACE INTO window_scores(identity, model_id, scores) VALUES (?, ?, ?)",
+                             rows)
+
+    def window_scores(self, identity: str, model_id: int) -> "np.ndarray | None":
+        import numpy as np
+
+        rows = self._read("SELECT scores FROM window_scores WHERE identity = ? AND model_id = ?",
+                          (identity, model_id))
+        return np.frombuffer(rows[0][0], dtype="<f4").copy() if rows else None
+
+    def publish_rankings(self, model_id: int) -> int:
+        """Swap in `model_id`'s track scores (mean window score) as the ranking, atomically.
+
+        Scores of older models are dropped in the same transaction. Returns the number ranked.
+        """
+        import numpy as np
+
+        rows = self._read("SELECT identity, scores FROM window_scores WHERE model_id = ?", (model_id,))
+        ranked = [(identity, model_id, float(np.frombuffer(blob, dtype="<f4").mean())) for identity, blob in rows]
+        with self.write() as conn:
+            conn.execute("DELETE FROM rankings")
+            conn.executemany("INSERT INTO rankings(identity, model_id, score) VALUES (?, ?, ?)", ranked)
+            conn.execute("DELETE FROM window_scores WHERE model_id != ?", (model_id,))
+            conn.execute("INSERT INTO meta(key, value) VALUES ('ranked_model_id', ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(model_id),))
+            conn.execute("INSERT INTO meta(key, value) VALUES ('ranked_at', ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(time.time()),))
+        return len(ranked)
+
+    def recommend(self, n: int) -> list[Ranked]:
+        """The best `n` unrated, present tracks (one file per identity), best first."""
+        rows = self._read(
+            f"""
+            WITH rated AS (
+                SELECT identity FROM feedback
+                WHERE id IN (SELECT max(id) FROM feedback GROUP BY identity) AND kind != 'forget'
+            ), present AS (
+                SELECT min(id) AS id FROM tracks WHERE gone = 0 GROUP BY identity
+            )
+            SELECT r.score, {', '.join('t.' + c.strip() for c in _TRACK_COLUMNS.split(','))}
+            FROM rankings r
+            JOIN tracks t ON t.identity = r.identity AND t.id IN (SELECT id FROM present)
+            WHERE r.identity NOT IN (SELECT identity FROM rated)
+            ORDER BY r.score DESC, t.id
+            LIMIT ?
+            """,
+            (n,),
+        )
+        return [Ranked(i + 1, float(r[0]), Track.from_row(r[1:])) for i, r in enumerate(rows)]
+
+    def rank_of(self, identity: str) -> tuple[int, float] | None:
+        """(rank among all ranked identities, score), rank 1 = best; None if not ranked."""
+        rows = self._read(
+            "SELECT score, (SELECT count(*) FROM rankings b WHERE b.score > a.score) + 1 "
+            "FROM rankings a WHERE identity = ?", (identity,)
+        )
+        return (int(rows[0][1]), float(rows[0][0])) if rows else None
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (triggers contain ';' inside BEGIN ... END)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _under_any(path: str, roots: list[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+def _translate(exc: sqlite3.DatabaseError, path: Path) -> PrefrecError:
+    message = str(exc)
+    if "locked" in message or "busy" in message:
+        return StoreBusy(f"{path}: the database stayed locked by another prefrec process; try again")
+    if "disk is full" in message or "disk I/O" in message:
+        return PrefrecError(f"{path}: could not write ({message}); free some disk space and retry")
+    if "readonly" in message or "unable to open" in message:
+        return PrefrecError(f"{path}: cannot open the database for writing ({message}); check permissions")
+    if "not a database" in message or "malformed" in message:
+        return PrefrecError(f"{path}: the database file is damaged ({message}); restore it from a backup")
+    return PrefrecError(f"{path}: database error ({message})")

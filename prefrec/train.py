@@ -1,0 +1,254 @@
+"""Training the taste model from the listener's feedback, and versioned checkpoints.
+
+Labels are per window: a like labels all of a track's windows 1; a skip labels windows 0,
+weighted by how much of each the listener heard before skipping (features.skip_window_weights).
+Every rated track weighs the same in the loss whatever its length, and likes and skips weigh
+the same in total (class balance). With enough ratings, a stratified set of held-out tracks
+chooses the number of epochs (early stopping), then the model is refitted on all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from prefrec.errors import NotReady, PrefrecError
+from prefrec.features import FEATURE_VERSION, STEP_FRAMES, WINDOW_FRAMES, n_windows, skip_window_weights
+from prefrec.model import ModelConfig, TasteModel
+
+CHECKPOINT_FORMAT = "prefrec-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; saved in every checkpoint next to the ModelConfig."""
+
+    seed: int = 0
+    max_epochs: int = 40
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-3
+    batch_windows: int = 64
+    windows_per_track: int = 24  # windows sampled from each rated track per epoch
+    min_tracks_for_validation: int = 10  # need this many rated tracks (>= 3 per class) to early-stop
+    validation_fraction: float = 0.25
+    patience: int = 6
+
+
+@dataclass(frozen=True)
+class Example:
+    """One rated track: features float32 [n_mfcc, T], label 1 (like) / 0 (skip), weights [n_windows]."""
+
+    identity: str
+    features: np.ndarray
+    label: float
+    weights: np.ndarray
+
+
+@dataclass
+class TrainReport:
+    n_tracks: int
+    n_likes: int
+    n_skips: int
+    epochs: int
+    validation_loss: float | None
+    seconds: float
+    history: list[float] = field(default_factory=list)
+
+
+def make_example(identity: str, features: np.ndarray, kind: str, position_s: float | None) -> Example:
+    """An Example from a rating ('like' or 'skip', with the skip position in seconds if known)."""
+    n_frames = features.shape[1]
+    if kind == "like":
+        return Example(identity, features, 1.0, np.ones(n_windows(n_frames), dtype=np.float32))
+    if kind == "skip":
+        return Example(identity, features, 0.0, skip_window_weights(n_frames, position_s))
+    raise ValueError(f"unknown rating kind {kind!r}")
+
+
+def normalisation(features: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-coefficient mean and std [n_mfcc] over a list of feature arrays [n_mfcc, T]."""
+    total = np.zeros(features[0].shape[0], dtype=np.float64)
+    total_sq = np.zeros_like(total)
+    count = 0
+    for f in features:
+        total += f.sum(axis=1, dtype=np.float64)
+        total_sq += np.square(f, dtype=np.float64).sum(axis=1)
+        count += f.shape[1]
+    mean = total / max(count, 1)
+    std = np.sqrt(np.maximum(total_sq / max(count, 1) - mean**2, 1e-12))
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _window(features: np.ndarray, index: int) -> np.ndarray:
+    """Window `index` of a track: float32 [n_mfcc, 400] (fewer frames only for a short track)."""
+    start = index * STEP_FRAMES
+    return features[:, start : start + WINDOW_FRAMES]
+
+
+def _sample_batch(examples: list[Example], rng: np.random.Generator, per_track: int,
+                  mean: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Windows [N, n_mfcc, 400], labels [N], loss weights [N] for one epoch."""
+    windows, labels, weights = [], [], []
+    class_total = {0.0: 0.0, 1.0: 0.0}
+    for ex in examples:
+        class_total[ex.label] += 1.0
+    for ex in examples:
+        usable = np.flatnonzero(ex.weights > 0)
+        chosen = rng.choice(usable, size=min(per_track, len(usable)), replace=False)
+        # Each track weighs the same in total; each class weighs half of the loss.
+        track_weight = 0.5 / class_total[ex.label] / len(chosen)
+        for i in chosen:
+            w = _window(ex.features, int(i))
+            if w.shape[1] < WINDOW_FRAMES:
+                # Pad with the mean: 0 once standardised, as TasteModel.track_sequences pads.
+                pad = np.repeat(mean[:, None], WINDOW_FRAMES - w.shape[1], axis=1)
+                w = np.concatenate([w, pad], axis=1)
+            windows.append(w)
+            labels.append(ex.label)
+            weights.append(track_weight * float(ex.weights[i]))
+    return (torch.from_numpy(np.stack(windows)), torch.tensor(labels, dtype=torch.float32),
+            torch.tensor(weights, dtype=torch.float32))
+
+
+def _track_loss(model: torch.nn.Module, examples: list[Example]) -> float:
+    """Mean binary cross-entropy of track scores (mean window probability) on held-out tracks."""
+    model.eval()
+    losses = []
+    with torch.no_grad():
+        for ex in examples:
+            p = torch.sigmoid(model.track_window_logits(torch.from_numpy(ex.features)))
+            score = float((p * torch.from_numpy(ex.weights)).sum() / max(float(ex.weights.sum()), 1e-6))
+            score = min(max(score, 1e-6), 1 - 1e-6)
+            losses.append(-np.log(score) if ex.label == 1.0 else -np.log(1 - score))
+    return float(np.mean(losses))
+
+
+def _fit_epochs(examples: list[Example], model_config: ModelConfig, config: TrainConfig,
+                mean: np.ndarray, std: np.ndarray, epochs: int,
+                validation: list[Example] | None = None) -> tuple[TasteModel, list[float]]:
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model = TasteModel(model_config)
+    model.set_normalisation(torch.from_numpy(mean), torch.from_numpy(std))
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+                                  weight_decay=config.weight_decay)
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+    history: list[float] = []
+    best_state, best_loss, since_best = None, float("inf"), 0
+    for _ in range(epochs):
+        model.train()
+        x, y, w = _sample_batch(examples, rng, config.windows_per_track, mean)
+        order = torch.from_numpy(rng.permutation(len(y)))
+        for start in range(0, len(order), config.batch_windows):
+            idx = order[start : start + config.batch_windows]
+            optimiser.zero_grad()
+            loss = (loss_fn(model(x[idx]), y[idx]) * w[idx]).sum() / w[idx].sum().clamp(min=1e-9)
+            loss.backward()
+            optimiser.step()
+        if validation:
+            history.append(_track_loss(model, validation))
+            if history[-1] < best_loss - 1e-4:
+                best_loss, since_best = history[-1], 0
+                best_state = {k: v.clone() for k, v in model.state_dict().items()}
+            else:
+                since_best += 1
+                if since_best >= config.patience:
+                    break
+    if validation and best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return model, history
+
+
+def _stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    rng = np.random.default_rng(seed + 1)
+    train, held = [], []
+    for label in (0.0, 1.0):
+        group = [e for e in examples if e.label == label]
+        order = rng.permutation(len(group))
+        n_held = max(1, int(round(len(group) * fraction)))
+        held += [group[i] for i in order[:n_held]]
+        train += [group[i] for i in order[n_held:]]
+    return train, held
+
+
+def fit(examples: list[Example], library_features: list[np.ndarray], *,
+        model_config: ModelConfig | None = None, config: TrainConfig | None = None) -> tuple[TasteModel, TrainReport]:
+    """Train a TasteModel on rated tracks.
+
+    library_features: feature arrays [n_mfcc, T] of (a sample of) the whole library, for the input
+    standardisation. Raises NotReady without at least one like and one skip.
+    """
+    model_config = model_config or ModelConfig()
+    config = config or TrainConfig()
+    started = time.perf_counter()
+    n_likes = sum(1 for e in examples if e.label == 1.0)
+    n_skips = len(examples) - n_likes
+    if n_likes == 0 or n_skips == 0:
+        raise NotReady(
+            f"training needs at least one liked and one skipped track (have {n_likes} likes, "
+            f"{n_skips} skips): rate more with `prefrec like` / `prefrec skip`"
+        )
+    mean, std = normalisation(library_features or [e.features for e in examples])
+    epochs, val_loss, history = config.max_epochs, None, []
+    if len(examples) >= config.min_tracks_for_validation and min(n_likes, n_skips) >= 3:
+        train_part, held = _stratified_split(examples, config.validation_fraction, config.seed)
+        _, history = _fit_epochs(train_part, model_config, config, mean, std, config.max_epochs, held)
+        best = int(np.argmin(history)) + 1
+        epochs, val_loss = best, float(history[best - 1])
+    model, _ = _fit_epochs(examples, model_config, config, mean, std, epochs)
+    report = TrainReport(len(examples), n_likes, n_skips, epochs, val_loss,
+                         time.perf_counter() - started, history)
+    return model, report
+
+
+def save_checkpoint(model: TasteModel, path: Path, *, train_config: TrainConfig | None = None,
+                    extra: dict | None = None) -> Path:
+    """Write state dict + JSON-able config to `path` atomically (temp file, fsync, rename)."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "feature_version": FEATURE_VERSION,
+        "model_config": json.dumps(model.config.to_json()),
+        "train_config": json.dumps(asdict(train_config) if train_config else {}),
+        "extra": json.dumps(extra or {}),
+        "state_dict": model.state_dict(),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: Path) -> TasteModel:
+    """Load a checkpoint written by save_checkpoint (never unpickles code: weights_only=True)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise NotReady(f"{path}: the model file is missing; run `prefrec train`") from exc
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
+        raise PrefrecError(f"{path}: cannot read the model ({exc}); run `prefrec train` to rebuild it") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise PrefrecError(f"{path}: not a prefrec model; run `prefrec train` to rebuild it")
+    if payload.get("format_version") != CHECKPOINT_VERSION or payload.get("feature_version") != FEATURE_VERSION:
+        raise NotReady(f"{path}: the model is from another version of prefrec; run `prefrec train`")
+    model = TasteModel(ModelConfig.from_json(json.loads(payload["model_config"])))
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model
