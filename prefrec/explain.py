@@ -28,19 +28,23 @@ def mmss(seconds: float) -> str:
 
 def pick_segments(scores: Sequence[float], bounds: Sequence[tuple[float, float]], *, count: int = 3,
                   best: bool = True) -> list[Segment]:
-    """The `count` highest (best=True) or lowest scoring windows that do not overlap each other.
+    """The `count` highest (best=True) or lowest scoring windows, spread over the track.
 
-    scores: [n_windows]; bounds: [(start_s, end_s)] of the same length. Best first.
+    scores: [n_windows]; bounds: [(start_s, end_s)] of the same length. Prefers windows that do
+    not overlap those already chosen, then ones overlapping by at most half, then any, so a short
+    track still gets `count` segments when it has that many windows. Best (or worst) first.
     """
     order = sorted(range(len(scores)), key=lambda i: (-scores[i] if best else scores[i], i))
-    chosen: list[Segment] = []
-    for i in order:
-        start, end = bounds[i]
-        if all(end <= s.start_s or start >= s.end_s for s in chosen):
-            chosen.append(Segment(start, end, float(scores[i])))
+    chosen: list[int] = []
+    for min_gap in (1.0, 0.5, 0.0):  # fraction of a window's length between chosen starts
+        for i in order:
             if len(chosen) == count:
                 break
-    return chosen
+            length = bounds[i][1] - bounds[i][0]
+            if i not in chosen and all(abs(bounds[i][0] - bounds[j][0]) >= min_gap * length for j in chosen):
+                chosen.append(i)
+    chosen.sort(key=lambda i: (-scores[i] if best else scores[i], i))
+    return [Segment(bounds[i][0], bounds[i][1], float(scores[i])) for i in chosen]
 
 
 def sparkline(scores: Sequence[float], *, width: int = 60) -> str:

@@ -1,0 +1,219 @@
+"""The command line as a listener uses it: real subprocesses, real SQLite files, generated audio."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.conftest import ROOT, run_cli, run_json
+
+TRACK_KEYS = {"rank", "path", "title", "artist", "album", "duration", "score"}
+STATUS_KEYS = {"tracks", "analysed", "pending", "errors", "feedback", "model", "daemon"}
+
+
+def feedback_rows(home):
+    conn = sqlite3.connect(home / "prefrec.sqlite")
+    try:
+        return conn.execute("SELECT identity, path, kind, position_s FROM feedback ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def by_style(tracks, style):
+    return [t for t in tracks if t.style == style]
+
+
+def test_scan_records_every_track_with_tags(library):
+    music, home, tracks = library
+    status = run_json(home, "status", "--json")
+    assert STATUS_KEYS <= set(status)
+    assert status["tracks"] == status["analysed"] == len(tracks)
+    assert status["pending"] == 0 and status["errors"] == 0 and status["feedback"] == 0
+    assert status["model"] is None and status["daemon"] is None
+
+
+def test_recommend_without_feedback_says_how_to_give_some(library):
+    _, home, _ = library
+    proc = run_cli(home, "recommend")
+    assert proc.stdout == ""
+    assert "prefrec like" in proc.stderr and "no feedback" in proc.stderr
+    assert json.loads(run_cli(home, "recommend", "--json").stdout) == []
+
+
+def test_like_by_path_and_by_words(library):
+    _, home, tracks = library
+    target = by_style(tracks, "plucks")[0]
+    run_cli(home, "like", str(target.path))
+    run_cli(home, "like", "NYLON study 3")  # words from artist and title, any case
+    rows = feedback_rows(home)
+    assert [r[2] for r in rows] == ["like", "like"]
+    assert rows[0][1] == str(target.path)
+    assert rows[1][1].endswith("03 Plucks Study 3.flac")
+
+
+def test_skip_at_a_position_is_recorded_in_seconds(library):
+    _, home, tracks = library
+    target = by_style(tracks, "wind")[1]
+    run_cli(home, "skip", str(target.path), "--at", "0:07")
+    assert feedback_rows(home)[-1][2:] == ("skip", 7.0)
+
+
+def test_ambiguous_track_lists_candidates_exits_2_and_writes_nothing(library):
+    _, home, _ = library
+    proc = run_cli(home, "like", "plucks study", check=False)
+    assert proc.returncode == 2
+    assert "matches 5 tracks" in proc.stderr
+    assert all(f"{i}. Nylon Strings – Plucks Study" in proc.stderr for i in range(1, 6))
+    proc = run_cli(home, "like", "study", check=False)
+    assert proc.returncode == 2 and "… and 10 more" in proc.stderr
+    assert feedback_rows(home) == []
+
+
+def test_unknown_track_exits_1_and_writes_nothing(library):
+    _, home, _ = library
+    proc = run_cli(home, "skip", "no such song anywhere", check=False)
+    assert proc.returncode == 1
+    assert "no track matches" in proc.stderr
+    proc = run_cli(home, "like", str(home / "missing.flac"), check=False)
+    assert proc.returncode == 1
+    assert feedback_rows(home) == []
+
+
+def test_bad_skip_position_is_a_usage_error_and_writes_nothing(library):
+    _, home, tracks = library
+    proc = run_cli(home, "skip", str(tracks[0].path), "--at", "1:75", check=False)
+    assert proc.returncode == 2 and "--at" in proc.stderr
+    assert feedback_rows(home) == []
+
+
+def _rate(home, tracks, liked_style, skipped_style, n=3):
+    for t in by_style(tracks, liked_style)[:n]:
+        run_cli(home, "like", str(t.path))
+    for i, t in enumerate(by_style(tracks, skipped_style)[:n]):
+        run_cli(home, "skip", str(t.path), *(["--at", "5"] if i == 0 else []))
+
+
+@pytest.mark.parametrize("liked, skipped", [("plucks", "wind"), ("wind", "chiptune"), ("drums", "plucks")])
+def test_a_learnt_taste_ranks_unrated_tracks_of_the_liked_style_first(library, liked, skipped):
+    _, home, tracks = library
+    _rate(home, tracks, liked, skipped)
+    run_cli(home, "train")
+    recs = run_json(home, "recommend", "--json", "-n", "50")
+    style_of = {str(t.path): t.style for t in tracks}
+    rated = {str(t.path) for t in by_style(tracks, liked)[:3] + by_style(tracks, skipped)[:3]}
+    assert not rated & {r["path"] for r in recs}, "rated tracks are not recommended"
+    assert len(recs) == len(tracks) - 6
+    styles = [style_of[r["path"]] for r in recs]
+    assert styles[:2] == [liked, liked], styles
+    # every unrated track of the liked style ranks above every unrated one of the skipped style
+    assert max(i for i, s in enumerate(styles) if s == liked) < min(i for i, s in enumerate(styles) if s == skipped)
+
+
+def test_recommend_json_schema_and_m3u(library):
+    _, home, tracks = library
+    _rate(home, tracks, "plucks", "wind", n=2)
+    run_cli(home, "train")
+    recs = run_json(home, "recommend", "--json", "-n", "5")
+    assert len(recs) == 5 and [r["rank"] for r in recs] == [1, 2, 3, 4, 5]
+    for r in recs:
+        assert TRACK_KEYS <= set(r)
+        assert 0.0 <= r["score"] <= 1.0 and r["duration"] > 10
+    assert [r["score"] for r in recs] == sorted((r["score"] for r in recs), reverse=True)
+    m3u = run_cli(home, "recommend", "--m3u", "-n", "3").stdout.splitlines()
+    assert m3u[0] == "#EXTM3U" and len(m3u) == 7
+    assert m3u[1].startswith("#EXTINF:") and m3u[2] == recs[0]["path"]
+    status = run_json(home, "status", "--json")
+    assert status["feedback"] == 4 and status["model"]["rated_tracks"] == 4 and not status["model"]["stale"]
+
+
+def test_explain_shows_timeline_segments_rank_and_feedback(library):
+    _, home, tracks = library
+    _rate(home, tracks, "plucks", "wind", n=2)
+    run_cli(home, "train")
+    skipped = by_style(tracks, "wind")[0]
+    out = run_cli(home, "explain", str(skipped.path)).stdout
+    assert "best segments:" in out and "worst segments:" in out
+    assert "you skipped it at 0:05" in out and "rank " in out
+    assert any(ch in out for ch in "▁▂▃▄▅▆▇█") and "0:00" in out
+    data = run_json(home, "explain", str(skipped.path), "--json")
+    windows = data["windows"]
+    assert windows[0]["start"] == 0.0 and windows[1]["start"] == 1.0
+    assert all(w["end"] - w["start"] <= 8.0 for w in windows)
+    assert data["score"] == pytest.approx(sum(w["score"] for w in windows) / len(windows), abs=1e-4)
+    assert len(data["best"]) == 3 and data["best"][0]["score"] >= data["worst"][0]["score"]
+
+
+def test_rescan_skips_unchanged_files_and_reanalyses_changed_ones(library):
+    music, home, tracks = library
+    first = json.loads(run_cli(home, "scan", "--json", str(music)).stdout)
+    assert first["analysed"] == 0 and first["unchanged"] == len(tracks)
+    changed = tracks[0].path
+    changed.touch()
+    second = json.loads(run_cli(home, "scan", "--json", str(music)).stdout)
+    assert second["analysed"] == 1 and second["unchanged"] == len(tracks) - 1
+    assert run_json(home, "status", "--json")["analysed"] == len(tracks)  # no duplicate
+
+
+def test_a_file_that_cannot_be_analysed_is_reported_and_the_scan_goes_on(library, tmp_path):
+    music, home, tracks = library
+    (music / "broken.mp3").write_text("<html>not audio</html>")
+    try:
+        report = json.loads(run_cli(home, "scan", "--json", str(music)).stdout)
+    finally:
+        (music / "broken.mp3").unlink()
+    assert [f["path"] for f in report["failed"]] == [str(music / "broken.mp3")]
+    status = run_json(home, "status", "--json")
+    assert status["errors"] == 1 and status["analysed"] == len(tracks)
+    assert "broken.mp3" in status["error_files"][0]["path"] and status["error_files"][0]["reason"]
+
+
+NO_TORCH = textwrap.dedent("""
+    import sys
+    from prefrec.cli import main
+    try:
+        main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = 0
+    heavy = sorted(m for m in ("torch", "librosa", "soundfile") if m in sys.modules)
+    print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+    sys.exit(code or 0)
+""")
+
+
+@pytest.mark.parametrize("command", [["recommend", "--json"], ["status", "--json"], ["like", "PLUCKS"],
+                                     ["skip", "Plucks Study 3", "--at", "4"], ["explain", "Plucks Study 4"]])
+def test_fast_commands_do_not_import_torch_or_librosa(library, command):
+    _, home, tracks = library
+    _rate(home, tracks, "plucks", "wind", n=1)
+    run_cli(home, "train")
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH, "--home", str(home), *command],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert "HEAVY=\n" in proc.stderr or proc.stderr.rstrip().endswith("HEAVY="), proc.stderr
+
+
+def test_help_and_version():
+    proc = subprocess.run([sys.executable, "-m", "prefrec", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0
+    for command in ("scan", "like", "skip", "train", "recommend", "explain", "status", "demo"):
+        assert command in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "prefrec", "--version"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.stdout.startswith("prefrec ")
+
+
+def test_segments_are_spread_over_the_track_and_short_tracks_still_get_three():
+    from prefrec.explain import pick_segments
+    from prefrec.features import window_bounds_s
+
+    bounds = window_bounds_s(50 * 40)  # 40 s: 33 windows
+    scores = [0.1] * 33
+    scores[10], scores[11], scores[25] = 0.9, 0.95, 0.8
+    best = pick_segments(scores, bounds)
+    assert [s.start_s for s in best] == [11.0, 25.0, 0.0]  # 10 overlaps 11 fully, so it is passed over
+    short = pick_segments([0.2, 0.5, 0.4, 0.3], window_bounds_s(50 * 11))
+    assert len(short) == 3 and short[0].start_s == 1.0
+    assert pick_segments([0.5], window_bounds_s(100), best=False)[0].end_s == 2.0

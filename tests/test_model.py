@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+import torch
+
+from prefrec.features import n_windows
+from prefrec.model import ModelConfig, TasteModel
+
+
+def _per_window_logits(model, mfcc: torch.Tensor) -> torch.Tensor:
+    count = n_windows(mfcc.shape[1])
+    windows = []
+    for i in range(count):
+        w = mfcc[:, i * 50 : i * 50 + 400]
+        if w.shape[1] < 400:  # pad with the mean: 0 after standardisation, as the model pads
+            w = torch.cat([w, model.mfcc_mean[:, None].expand(-1, 400 - w.shape[1])], dim=1)
+        windows.append(w)
+    return model(torch.stack(windows))
+
+
+@pytest.mark.parametrize("frames", [250, 400, 449, 450, 1013, 3000])
+@pytest.mark.parametrize("config", [ModelConfig(), ModelConfig(channels=(16, 16, 16), kernels=(3, 3, 3),
+                                                                 pools=(2, 5, 1), lstm_hidden=8)])
+def test_running_the_cnn_once_over_the_track_equals_scoring_each_window_alone(frames, config):
+    torch.manual_seed(frames)
+    model = TasteModel(config).eval()
+    model.set_normalisation(torch.randn(20) * 10, torch.rand(20) * 5 + 1)
+    mfcc = torch.randn(20, frames) * 20
+    with torch.no_grad():
+        shared = model.track_window_logits(mfcc)
+        alone = _per_window_logits(model, mfcc)
+    assert shared.shape == (n_windows(frames),)
+    torch.testing.assert_close(shared, alone, atol=1e-5, rtol=1e-5)
+    assert frames < 450 or shared.std() > 0  # windows really differ
+
+
+def test_pooling_factor_must_divide_the_window_step():
+    with pytest.raises(ValueError, match="divide"):
+        ModelConfig(pools=(3, 3))
+
+
+def test_cnn_convolves_along_time_only():
+    model = TasteModel(ModelConfig())
+    first = model.cnn[0]
+    assert isinstance(first, torch.nn.Conv1d) and first.in_channels == 20  # coefficients are channels
+
+
+def test_config_round_trips_through_json():
+    config = ModelConfig(channels=(8, 8), lstm_hidden=4)
+    assert ModelConfig.from_json(config.to_json()) == config
