@@ -283,6 +283,30 @@ def explain(
 
 
 @app.command()
+def similar(
+    track: str = typer.Argument(..., help="A path, or words from the title/artist/file name."),
+    n: int = typer.Option(10, "-n", "--count", min=1, help="How many tracks."),
+    as_json: bool = typer.Option(False, "--json", help="JSON list: rank, path, title, artist, album, "
+                                 "duration, similarity, rating."),
+) -> None:
+    """Tracks that sound closest to TRACK, by the model's learnt features.
+
+    Example: prefrec similar "so what" -n 5
+    """
+    with _service() as service:
+        seed, items = service.similar(track, n)
+    if as_json:
+        typer.echo(json.dumps([{"rank": i, **_track_json(s.track), "similarity": round(s.similarity, 6),
+                                "rating": s.rating.kind if s.rating else None}
+                               for i, s in enumerate(items, start=1)], indent=2))
+        return
+    _err(f"closest to {_track_line(seed)}:")
+    for i, s in enumerate(items, start=1):
+        rating = f"  (you {'liked' if s.rating.kind == 'like' else 'skipped'} it)" if s.rating else ""
+        typer.echo(f"{i:3d}. {s.similarity:+.3f}  {_track_line(s.track)}{rating}")
+
+
+@app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable status.")) -> None:
     """Library, analysis, errors, feedback, model and daemon state.
 

@@ -94,15 +94,18 @@ class TasteModel(nn.Module):
         x = (mfcc - self.mfcc_mean[None, :, None]) / self.mfcc_std[None, :, None]
         return self.cnn(x)
 
+    def sequence_outputs(self, seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """seq: [N, L, C] CNN outputs of N windows -> (logits [N], embeddings [N, H]).
+
+        The embedding is the LSTM's final state for the window: the model's learnt features.
+        """
+        out, _ = self.lstm(self.dropout(seq))  # [N, L, H]
+        last = out[:, -1, :]  # [N, H]
+        return self.head(self.dropout(last)).squeeze(-1), last
+
     def sequence_logits(self, seq: torch.Tensor) -> torch.Tensor:
         """seq: [N, L, C] CNN outputs of N windows -> [N] logits."""
-        out, _ = self.lstm(self.dropout(seq))  # [N, L, H]
-        return self.head(self.dropout(out[:, -1, :])).squeeze(-1)  # [N]
-
-    def window_embedding(self, seq: torch.Tensor) -> torch.Tensor:
-        """seq: [N, L, C] -> [N, H], the LSTM's final state (the model's learnt features)."""
-        out, _ = self.lstm(seq)
-        return out[:, -1, :]
+        return self.sequence_outputs(seq)[0]
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         """windows: [B, n_mfcc, 400] raw MFCCs of B windows -> [B] logits (each window alone)."""
@@ -126,8 +129,12 @@ class TasteModel(nn.Module):
             raise AssertionError(f"CNN output {feats.shape[1]} shorter than {needed}")
         return feats.unfold(1, length, step)[:, :count, :].permute(1, 2, 0)  # [n_windows, L, C]
 
+    def track_window_outputs(self, mfcc: torch.Tensor, *, batch: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+        """mfcc: [n_mfcc, T] a whole track -> (logits [n_windows(T)], embeddings [n_windows(T), H])."""
+        seqs = self.track_sequences(mfcc)
+        parts = [self.sequence_outputs(seqs[i : i + batch]) for i in range(0, len(seqs), batch)]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
     def track_window_logits(self, mfcc: torch.Tensor, *, batch: int = 2048) -> torch.Tensor:
         """mfcc: [n_mfcc, T] a whole track -> [n_windows(T)] logits, equal to forward() per window."""
-        seqs = self.track_sequences(mfcc)
-        return torch.cat([self.sequence_logits(seqs[i : i + batch]) for i in range(0, len(seqs), batch)])
-
+        return self.track_window_outputs(mfcc, batch=batch)[0]

@@ -17,9 +17,17 @@ from prefrec.model import TasteModel
 
 def window_probabilities(model: TasteModel, features: np.ndarray) -> np.ndarray:
     """features: float32 [n_mfcc, T] -> float32 [n_windows(T)] probabilities in 0..1."""
+    return score_track(model, features)[0]
+
+
+def score_track(model: TasteModel, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """features: float32 [n_mfcc, T] -> (window probabilities float32 [n_windows(T)] in 0..1,
+    track embedding float32 [H]: the mean over windows of the LSTM's final state)."""
     with torch.inference_mode():
-        logits = model.track_window_logits(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)))
-    return torch.sigmoid(logits).numpy().astype(np.float32)
+        x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+        logits, embeddings = model.track_window_outputs(x)
+        return (torch.sigmoid(logits).numpy().astype(np.float32),
+                embeddings.mean(dim=0).numpy().astype(np.float32))
 
 
 def track_score(probabilities: np.ndarray) -> float:
@@ -27,16 +35,10 @@ def track_score(probabilities: np.ndarray) -> float:
     return float(np.mean(probabilities)) if probabilities.size else 0.0
 
 
-def track_embedding(model: TasteModel, features: np.ndarray) -> np.ndarray:
-    """The model's learnt features of a track: mean LSTM state over its windows, float32 [H]."""
-    with torch.inference_mode():
-        seqs = model.track_sequences(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)))
-        return model.window_embedding(seqs).mean(dim=0).numpy().astype(np.float32)
-
-
 def score_identities(model: TasteModel, cache: FeatureCache,
-                     identities: Iterable[str]) -> Iterator[tuple[str, np.ndarray | None]]:
-    """(identity, window probabilities) for each identity; None when its features are not cached."""
+                     identities: Iterable[str]) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray] | None]]:
+    """(identity, (window probabilities [n_windows], embedding [H])) for each identity; None when
+    its features are not cached."""
     model.eval()
     for identity in identities:
         try:
@@ -44,4 +46,4 @@ def score_identities(model: TasteModel, cache: FeatureCache,
         except FileNotFoundError:
             yield identity, None
             continue
-        yield identity, window_probabilities(model, features)
+        yield identity, score_track(model, features)

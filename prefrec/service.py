@@ -72,6 +72,15 @@ class Recommendations:
 
 
 @dataclass(frozen=True)
+class Similar:
+    """A track close to another in the model's learnt feature space (cosine similarity, -1..1)."""
+
+    track: Track
+    similarity: float
+    rating: Rating | None
+
+
+@dataclass(frozen=True)
 class Explanation:
     track: Track
     windows: list[tuple[float, float, float]]  # (start_s, end_s, probability)
@@ -341,10 +350,10 @@ class Service:
 
         pending: dict[str, Any] = {}
         done = 0
-        for identity, probs in score_identities(model, self.cache, sorted(identities)):
+        for identity, scored in score_identities(model, self.cache, sorted(identities)):
             done += 1
-            if probs is not None:
-                pending[identity] = probs
+            if scored is not None:
+                pending[identity] = scored
             if len(pending) >= 200:
                 self.store.save_window_scores(model_id, pending)
                 pending.clear()
@@ -422,6 +431,33 @@ class Service:
             worst=pick_segments(values, bounds, best=False),
             model_id=model_id,
         )
+
+    def similar(self, query: str, n: int = 10, *, rated_only: bool = False) -> tuple[Track, list[Similar]]:
+        """The `n` tracks nearest to `query`'s by cosine similarity of the model's track embeddings
+        (the mean LSTM state over a track's windows, as in seed 001's penultimate-layer features)."""
+        import numpy as np
+
+        track = self.resolve(query)
+        model_id = self.store.ranked_model_id()
+        if model_id is None:
+            raise NotReady("no model yet: rate a few tracks (like and skip) and run `prefrec train`")
+        identities, vectors = self.store.embeddings(model_id)
+        if track.identity not in identities:
+            raise NotReady(f"{track.path}: not scored by the current model yet; run `prefrec train`")
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+        sims = unit @ unit[identities.index(track.identity)]
+        ratings = self.store.ratings()
+        results: list[Similar] = []
+        for i in np.argsort(-sims, kind="stable"):
+            identity = identities[int(i)]
+            if identity == track.identity or (rated_only and identity not in ratings):
+                continue
+            present = [t for t in self.store.tracks_by_identity(identity) if not t.gone]
+            if present:
+                results.append(Similar(present[0], float(sims[int(i)]), ratings.get(identity)))
+            if len(results) == n:
+                break
+        return track, results
 
     def status(self) -> dict[str, Any]:
         """Library, analysis, errors, feedback, model and daemon state (JSON-ready)."""

@@ -77,6 +77,7 @@ MIGRATIONS: list[str] = [
         identity TEXT NOT NULL,
         model_id INTEGER NOT NULL,
         scores BLOB NOT NULL,
+        embedding BLOB,
         PRIMARY KEY (identity, model_id)
     );
     CREATE TABLE rankings (
@@ -391,14 +392,26 @@ class Store:
     def scored_identities(self, model_id: int) -> set[str]:
         return {r[0] for r in self._read("SELECT identity FROM window_scores WHERE model_id = ?", (model_id,))}
 
-    def save_window_scores(self, model_id: int, scores: dict[str, "np.ndarray"]) -> None:
-        """Store window probabilities float32 [n_windows] per identity for `model_id`."""
+    def save_window_scores(self, model_id: int, scores: dict[str, tuple["np.ndarray", "np.ndarray"]]) -> None:
+        """Store, per identity, window probabilities float32 [n_windows] and the track embedding
+        float32 [H] computed by `model_id`."""
         import numpy as np
 
-        rows = [(identity, model_id, np.asarray(s, dtype="<f4").tobytes()) for identity, s in scores.items()]
+        rows = [(identity, model_id, np.asarray(p, dtype="<f4").tobytes(), np.asarray(e, dtype="<f4").tobytes())
+                for identity, (p, e) in scores.items()]
         with self.write() as conn:
-            conn.executemany("INSERT OR REPLACE INTO window_scores(identity, model_id, scores) VALUES (?, ?, ?)",
-                             rows)
+            conn.executemany("INSERT OR REPLACE INTO window_scores(identity, model_id, scores, embedding) "
+                             "VALUES (?, ?, ?, ?)", rows)
+
+    def embeddings(self, model_id: int) -> tuple[list[str], "np.ndarray"]:
+        """Identities and their track embeddings float32 [n, H] under `model_id`."""
+        import numpy as np
+
+        rows = self._read("SELECT identity, embedding FROM window_scores WHERE model_id = ? "
+                          "AND embedding IS NOT NULL ORDER BY identity", (model_id,))
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return [r[0] for r in rows], np.stack([np.frombuffer(r[1], dtype="<f4") for r in rows])
 
     def window_scores(self, identity: str, model_id: int) -> "np.ndarray | None":
         import numpy as np

@@ -217,3 +217,18 @@ def test_segments_are_spread_over_the_track_and_short_tracks_still_get_three():
     short = pick_segments([0.2, 0.5, 0.4, 0.3], window_bounds_s(50 * 11))
     assert len(short) == 3 and short[0].start_s == 1.0
     assert pick_segments([0.5], window_bounds_s(100), best=False)[0].end_s == 2.0
+
+
+def test_similar_ranks_tracks_of_the_same_style_nearest(library):
+    _, home, tracks = library
+    _rate(home, tracks, "plucks", "wind", n=2)
+    run_cli(home, "train")
+    style_of = {str(t.path): t.style for t in tracks}
+    for style in ("plucks", "wind"):
+        seed = by_style(tracks, style)[-1]  # an unrated track
+        items = run_json(home, "similar", str(seed.path), "--json", "-n", "6")
+        assert len(items) == 6 and str(seed.path) not in {i["path"] for i in items}
+        assert [style_of[i["path"]] for i in items[:3]] == [style] * 3, items
+        assert [i["similarity"] for i in items] == sorted((i["similarity"] for i in items), reverse=True)
+        assert {i["rating"] for i in items} <= {"like", "skip", None}
+    assert "closest to" in run_cli(home, "similar", "Plucks Study 5").stderr
