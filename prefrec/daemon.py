@@ -447,7 +447,12 @@ class Daemon:
                 log.info("gone: %s (%d track%s; feedback kept)", path, gone, "" if gone == 1 else "s")
 
     def _consider(self, path: str, *, closed: bool, now: float, old_enough: bool = False) -> None:
-        """Note a new or changed file; it is analysed once stable (see _ready)."""
+        """Note a new or changed file; it is analysed once stable (see _submit)."""
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            self.error(f"{os.fsencode(path).decode('utf-8', 'replace')}: its name is not valid UTF-8; rename it")
+            return
         try:
             st = os.stat(path)
         except OSError:
