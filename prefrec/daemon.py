@@ -586,6 +586,7 @@ class Daemon:
             if code is None:
                 return
             self.trainer = None
+            self.rescore = True  # tracks analysed while it ran may have missed its scoring
             with open(self.settings.home / TRAIN_LOG_NAME, encoding="utf-8", errors="replace") as f:
                 f.seek(self.trainer_log_offset)
                 message = f.read().strip().splitlines()
@@ -601,7 +602,6 @@ class Daemon:
                     log.info("not training yet: %s", text.removeprefix("prefrec: "))
                 else:
                     self.error(f"training failed: {text}")
-            return
         if self.stop.is_set():
             return
         last_id = service.store.last_feedback_id()
@@ -617,8 +617,9 @@ class Daemon:
             start = service.needs_scoring()
         if start:
             self.rescore = False
-            log.info("refreshing the model (%d new feedback event%s)", last_id - trained_up_to,
-                     "" if last_id - trained_up_to == 1 else "s")
+            waiting = last_id - trained_up_to
+            log.info("retraining on %d new feedback event%s", waiting, "" if waiting == 1 else "s") if waiting \
+                else log.info("scoring new tracks with the current model")
             # The child's messages go to a file, not a pipe: a pipe nobody reads could fill and block it.
             train_log = self.settings.home / TRAIN_LOG_NAME
             with open(train_log, "a", encoding="utf-8") as out:

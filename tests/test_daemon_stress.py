@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from prefrec.synth import write_library
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 from tests.daemon_helpers import Daemon, query, tracks_by_path, wait_until
 
 CLI_CLIENT = textwrap.dedent("""
@@ -115,21 +115,31 @@ def test_sigkill_during_analysis_and_training_loses_nothing(tmp_path):
         if latest:
             load_checkpoint(Path(latest[0][0]))
 
+    run_cli(home, "scan", "--no-train", str(music))
+    with Service(load_settings(home)) as service:
+        for track in service.store.tracks()[:1] + service.store.tracks()[-1:]:  # a drums and a plucks track
+            kind = "like" if "Plucks" in track.title else "skip"
+            acknowledged[service.rate(track.path, kind).feedback_id] = (track.path, kind)
+    check_after_kill()
+
     for cycle in range(20):
         target = "training" if cycle % 2 else "scanning"
         if target == "scanning":
             write_library(music / f"new {cycle}", ["wind" if cycle % 4 else "chiptune"], 2,
                           seed=100 + cycle, min_s=9, max_s=11)
         with Service(load_settings(home)) as service:
-            if target == "training" and service.store.tracks():
+            if target == "training":
                 rate(service)
-            with Daemon(home, music, **settings) as d:
+            # In analysis cycles a long quiet period keeps the retraining for later cycles.
+            quiet = {"PREFREC_QUIET_PERIOD_S": "600"} if target == "scanning" else {}
+            with Daemon(home, music, **{**settings, **quiet}) as d:
                 wait_until(lambda: (s := d.state()) and s["pid"] == d.proc.pid and s["state"] == target,
                            timeout=120, what=target, daemon=d)
                 if target == "training":
                     rate(service)  # a rating given while the daemon trains
                 time.sleep(rng.uniform(0.1, 2.5))
-                kinds_at_kill[(d.state() or {}).get("state")] += 1
+                at_kill = d.state() or {}
+                kinds_at_kill[f"{at_kill.get('state')}{' with files queued' if at_kill.get('queue') else ''}"] += 1
                 d.kill()
         check_after_kill()
 
@@ -138,10 +148,14 @@ def test_sigkill_during_analysis_and_training_loses_nothing(tmp_path):
         wait_until(lambda: {p for p, v in tracks_by_path(home).items() if not v[1]} == files,
                    timeout=240, what="all files analysed", daemon=d)
         last_feedback = max(acknowledged)
-        wait_until(lambda: query(home, "SELECT max(last_feedback_id) FROM models")[0][0] == last_feedback
-                   and query(home, "SELECT value FROM meta WHERE key='ranked_model_id'")[0][0]
-                   == str(query(home, "SELECT max(id) FROM models")[0][0]),
-                   timeout=240, what="a model of all feedback, ranked", daemon=d)
+
+        def fresh() -> bool:
+            model = query(home, "SELECT id, last_feedback_id FROM models ORDER BY id DESC LIMIT 1")
+            ranked = query(home, "SELECT value FROM meta WHERE key = 'ranked_model_id'")
+            return bool(model and ranked and model[0][1] == last_feedback and ranked[0][0] == str(model[0][0])
+                        and query(home, "SELECT count(*) FROM rankings")[0][0] == len(files))
+
+        wait_until(fresh, timeout=240, what="a model of all feedback, ranked", daemon=d)
         d.wait_idle(timeout=240)
         d.stop()
     check_after_kill()
