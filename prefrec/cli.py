@@ -330,9 +330,22 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         typer.echo(f"model:    #{model['id']}, trained {_ago(age)} on {model['rated_tracks']} rated tracks{stale}")
     else:
         typer.echo("model:    none yet (rate a few tracks, then `prefrec train`)")
-    typer.echo(f"daemon:   {'not running' if info['daemon'] is None else info['daemon']}")
+    typer.echo(f"daemon:   {_daemon_line(info['daemon'], info.get('ranked_at'))}")
     for item in info["error_files"][:10]:
         typer.echo(f"  cannot use {item['path']}: {item['reason']}")
+
+
+def _daemon_line(daemon: Optional[dict], ranked_at: Optional[float]) -> str:
+    import time
+
+    if daemon is None:
+        return "not running (start it with `prefrec daemon ~/Music`)"
+    ranked = f"rankings updated {_ago(time.time() - ranked_at)}" if ranked_at else "no rankings yet"
+    line = (f"pid {daemon['pid']}, {daemon['state']}, {daemon['queue']} queued, "
+            f"watching with {daemon['watcher'] or '…'}; {ranked}")
+    if daemon["last_error"]:
+        line += f"\n  last error ({_ago(time.time() - daemon['last_error_at'])}): {daemon['last_error']}"
+    return line
 
 
 def _ago(seconds: float) -> str:
@@ -340,6 +353,22 @@ def _ago(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.0f} {unit} ago"
     return "just now"
+
+
+# -- daemon ------------------------------------------------------------------------------------
+
+
+@app.command()
+def daemon(library: list[Path] = typer.Argument(..., help="Folder(s) holding your music.")) -> None:
+    """Run in the foreground: watch the folders, analyse what changes, retrain after feedback.
+
+    Stop it with Ctrl-C or SIGTERM; SIGHUP reloads config.toml. Logs go to stderr and to
+    DATA_DIR/logs/daemon.log. One daemon per data dir. Example: prefrec daemon ~/Music
+    """
+    from prefrec.config import load_settings
+    from prefrec.daemon import run_daemon
+
+    raise typer.Exit(run_daemon(load_settings(_state.home), [str(p) for p in library]))
 
 
 # -- demo --------------------------------------------------------------------------------------

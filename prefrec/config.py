@@ -25,6 +25,14 @@ class Settings:
     decode_timeout_s: float = 300.0
     busy_timeout_s: float = 30.0
     train_seed: int = 0
+    train_max_epochs: int = 40
+    # The daemon (see prefrec/daemon.py):
+    settle_s: float = 3.0  # a new or changed file is analysed once its size and mtime are stable this long
+    quiet_period_s: float = 10.0  # retrain this long after the latest feedback…
+    train_after_events: int = 20  # …or as soon as this many feedback events are waiting
+    rescan_interval_s: float = 3600.0  # full rescan of the folders, to recover missed events
+    watch: str = "auto"  # "auto" (inotify where available, else polling) or "polling"
+    poll_interval_s: float = 5.0  # how often the polling watcher looks at the folders
 
     @property
     def db_path(self) -> Path:

@@ -147,6 +147,18 @@ def discover(roots: list[str]) -> tuple[list[FileEntry], list[tuple[str, str]]]:
     return sorted(found.values(), key=lambda e: e.path), skipped
 
 
+def _track_row(result: Any, entry: FileEntry) -> dict[str, Any]:
+    """The `tracks` row of an analysis.Analysed result for the file `entry` describes."""
+    from prefrec.features import FEATURE_VERSION
+
+    return {
+        "path": result.path, "identity": result.identity, "title": result.title,
+        "artist": result.artist, "album": result.album, "duration_s": result.duration_s,
+        "n_frames": result.n_frames, "truncated": int(result.truncated), "size": entry.size,
+        "mtime_ns": entry.mtime_ns, "feature_version": FEATURE_VERSION,
+    }
+
+
 class Service:
     """The use-cases over one data directory."""
 
@@ -186,7 +198,6 @@ class Service:
         on_discovered(to_analyse, unchanged) is called once the folders have been walked.
         """
         from prefrec.analysis import Analysed, analyse_many
-        from prefrec.features import FEATURE_VERSION
 
         started = time.perf_counter()
         for root in roots:
@@ -221,12 +232,7 @@ class Service:
             if isinstance(result, Analysed):
                 report.analysed += 1
                 report.audio_seconds += result.duration_s
-                batch.append({
-                    "path": result.path, "identity": result.identity, "title": result.title,
-                    "artist": result.artist, "album": result.album, "duration_s": result.duration_s,
-                    "n_frames": result.n_frames, "truncated": int(result.truncated), "size": entry.size,
-                    "mtime_ns": entry.mtime_ns, "feature_version": FEATURE_VERSION,
-                })
+                batch.append(_track_row(result, entry))
             else:
                 report.failed.append((result.path, result.reason))
                 self.store.record_failed(result.path, result.reason, entry.size, entry.mtime_ns)
@@ -258,6 +264,36 @@ class Service:
             model = load_checkpoint(Path(model_row.path))
             self._score_and_publish(model, model_row.id, missing)
         return None, len(missing)
+
+    # -- changes the daemon sees in the folders ---------------------------------------------------
+
+    def record_analysis(self, result: Any, entry: FileEntry) -> None:
+        """Store one analysis.Analysed / analysis.Failed result for the file `entry` describes."""
+        from prefrec.analysis import Analysed
+
+        if isinstance(result, Analysed):
+            self.store.record_analysed([_track_row(result, entry)])
+        else:
+            self.store.record_failed(result.path, result.reason, entry.size, entry.mtime_ns)
+
+    def moved(self, old: str, new: str) -> int:
+        """A file or folder was renamed/moved: its tracks keep their analysis and feedback."""
+        prefix = old.rstrip("/") + "/"
+        moves = [(p, new if p == old else new.rstrip("/") + "/" + p[len(prefix):])
+                 for p in self.store.paths_under(old)]
+        return self.store.move_paths(moves) if moves else 0
+
+    def removed(self, path: str) -> int:
+        """A file or folder was deleted: mark its tracks gone (their feedback stays)."""
+        return self.store.mark_missing(set(), [path])
+
+    def needs_scoring(self) -> bool:
+        """Whether the newest model is not the ranked one or has not scored every present track."""
+        model_row = self.store.latest_model()
+        if model_row is None:
+            return False
+        return (self.store.ranked_model_id() != model_row.id
+                or bool(self._present_identities() - self.store.scored_identities(model_row.id)))
 
     def _present_identities(self) -> set[str]:
         return {t.identity for t in self.store.tracks()}
@@ -330,7 +366,7 @@ class Service:
         library = sorted(self._present_identities())
         step = max(1, len(library) // 200)
         library_features = [cache.load(i) for i in library[::step] if cache.has(i)]
-        config = TrainConfig(seed=self.settings.train_seed)
+        config = TrainConfig(seed=self.settings.train_seed, max_epochs=self.settings.train_max_epochs)
         model, report = fit(examples, library_features, config=config)
         path = self.settings.models_dir / f"model-{int(time.time() * 1000)}-{last_feedback_id}.pt"
         save_checkpoint(model, path, train_config=config)
@@ -483,5 +519,20 @@ class Service:
                 "stale": model.last_feedback_id != self.store.last_feedback_id(),
             },
             "ranked_at": float(ranked_at) if ranked_at else None,
-            "daemon": None,
+            "daemon": self._daemon_status(ranked_at),
+        }
+
+    def _daemon_status(self, ranked_at: str | None) -> dict[str, Any] | None:
+        """What the daemon on this data dir is doing; None when none runs."""
+        from prefrec.daemon import running_daemon_pid
+
+        pid = running_daemon_pid(self.settings.home)
+        if pid is None:
+            return None
+        row = self.store.daemon_state() or {}
+        return {
+            "pid": pid, "state": row.get("state", "starting"), "queue": row.get("queue", 0),
+            "watcher": row.get("watcher"), "last_error": row.get("last_error"),
+            "last_error_at": row.get("last_error_at"), "started_at": row.get("started_at"),
+            "rankings_updated_at": float(ranked_at) if ranked_at else None,
         }

@@ -88,6 +88,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX rankings_score ON rankings(score DESC);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: what the daemon is doing, for `prefrec status` (one row; stale once its lock is free).
+    """
+    CREATE TABLE daemon (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pid INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        queue INTEGER NOT NULL DEFAULT 0,
+        watcher TEXT,
+        last_error TEXT,
+        last_error_at REAL,
+        started_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]
 
 _TRACK_COLUMNS = "id, path, identity, title, artist, album, duration_s, n_frames, truncated, gone"
@@ -292,6 +306,68 @@ class Store:
                 conn.executemany("UPDATE tracks SET gone = 1 WHERE id = ?", gone_ids)
                 conn.executemany("DELETE FROM errors WHERE path = ?", stale_errors)
         return len(gone_ids)
+
+    def file_state(self, path: str) -> tuple[int, int] | None:
+        """(size, mtime_ns) recorded for `path` (analysed or failed), None if never seen."""
+        rows = self._read("SELECT size, mtime_ns FROM tracks WHERE path = ? UNION ALL "
+                          "SELECT size, mtime_ns FROM errors WHERE path = ?", (path, path))
+        return (int(rows[0][0]), int(rows[0][1])) if rows else None
+
+    def move_paths(self, moves: list[tuple[str, str]]) -> int:
+        """Apply renames/moves (old path, new path) to tracks and errors, in one transaction.
+
+        A track keeps its row (identity, analysis, and so its feedback) under the new path; a row
+        already at the new path (a file that was overwritten) is replaced. Returns tracks moved.
+        """
+        moved = 0
+        with self.write() as conn:
+            for old, new in moves:
+                row = conn.execute("SELECT title, artist, album FROM tracks WHERE path = ?", (old,)).fetchone()
+                if row is not None:
+                    conn.execute("DELETE FROM tracks WHERE path = ?", (new,))
+                    words = " ".join(x for x in (row[0], row[1], row[2], Path(new).stem) if x)
+                    conn.execute("UPDATE tracks SET path = ?, search = ?, gone = 0 WHERE path = ?",
+                                 (new, normalize_text(words), old))
+                    moved += 1
+                if conn.execute("SELECT 1 FROM errors WHERE path = ?", (old,)).fetchone():
+                    conn.execute("DELETE FROM errors WHERE path = ?", (new,))
+                    conn.execute("UPDATE errors SET path = ? WHERE path = ?", (new, old))
+        return moved
+
+    def paths_under(self, folder: str) -> list[str]:
+        """Paths of present tracks and failed files at or below `folder`."""
+        return [p for (p,) in self._read("SELECT path FROM tracks WHERE gone = 0 UNION "
+                                         "SELECT path FROM errors ORDER BY 1") if _under_any(p, [folder])]
+
+    def feedback_after(self, feedback_id: int) -> tuple[int, float | None]:
+        """How many feedback events came after `feedback_id`, and when the newest was given."""
+        count, newest = self._read("SELECT count(*), max(created_at) FROM feedback WHERE id > ?",
+                                   (feedback_id,))[0]
+        return int(count), (float(newest) if newest is not None else None)
+
+    # -- daemon state ------------------------------------------------------------------------------
+
+    def set_daemon_state(self, *, pid: int, state: str, queue: int, watcher: str | None,
+                         last_error: str | None, last_error_at: float | None, started_at: float) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO daemon(id, pid, state, queue, watcher, last_error, last_error_at, "
+                "started_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (pid, state, queue, watcher, last_error, last_error_at, started_at, time.time()),
+            )
+
+    def clear_daemon_state(self, pid: int) -> None:
+        with self.write() as conn:
+            conn.execute("DELETE FROM daemon WHERE pid = ?", (pid,))
+
+    def daemon_state(self) -> dict[str, Any] | None:
+        """The row the daemon last wrote (it may be stale: check the daemon lock first)."""
+        rows = self._read("SELECT pid, state, queue, watcher, last_error, last_error_at, started_at, "
+                          "updated_at FROM daemon WHERE id = 1")
+        if not rows:
+            return None
+        keys = ("pid", "state", "queue", "watcher", "last_error", "last_error_at", "started_at", "updated_at")
+        return dict(zip(keys, rows[0]))
 
     def tracks(self, *, include_gone: bool = False) -> list[Track]:
         where = "" if include_gone else "WHERE gone = 0"

@@ -1,0 +1,713 @@
+"""`prefrec daemon`: watch the library, analyse what changes, retrain after feedback.
+
+One process per data dir (an flock on `daemon.lock`). Its main thread runs a loop that owns
+every database write, so a signal only ever lands between two short transactions:
+
+- a watchdog observer (inotify, or polling where inotify is unavailable) turns file events into
+  in-memory work: `_Pending` files waiting to be stable, and moves/deletions to apply;
+- a file is analysed once its size and mtime have not changed for `settle_s` (sooner after a
+  close-write), in a pool of worker processes running `analysis.analyse_file`;
+- a full rescan at start and every `rescan_interval_s` (or after an inotify queue overflow)
+  reconciles the database with the folders;
+- new feedback starts a training child process (`python -m prefrec.daemon refresh HOME`) after
+  `quiet_period_s` without feedback or once `train_after_events` events wait; it fine-tunes,
+  rescores and swaps the rankings in atomically (Service._refresh_model). Torch is only ever
+  imported in that child, so the daemon itself stays small.
+
+SIGTERM/SIGINT stop it (after the current write) within a few seconds, SIGHUP reloads the
+settings. The log goes to `HOME/logs/daemon.log` and to stderr.
+
+This module imports only the standard library at import time: `prefrec status` uses
+`running_daemon_pid`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefrec.errors import PrefrecError
+
+if TYPE_CHECKING:
+    from prefrec.config import Settings
+    from prefrec.service import FileEntry, Service
+
+LOCK_NAME = "daemon.lock"
+LOG_NAME = "logs/daemon.log"
+TRAIN_LOG_NAME = "logs/train.log"  # the training child's own messages
+TICK_S = 0.2  # how often the main loop looks at its queues
+CLOSE_GRACE_S = 0.5  # after a close-write, the file only needs to be stable this long
+STOP_GRACE_S = 2.0  # how long a stopping daemon waits for its training child before killing it
+EXIT_NOT_READY = 3  # the training child's exit code when there is nothing it can train on yet
+
+log = logging.getLogger("prefrec.daemon")
+
+
+class DaemonRunning(PrefrecError):
+    """Another daemon already holds the lock of this data dir."""
+
+
+# -- the lock ------------------------------------------------------------------------------------
+
+
+def running_daemon_pid(home: Path) -> int | None:
+    """The pid of the daemon running on data dir `home`, or None. Fast; imports nothing heavy."""
+    import fcntl
+
+    path = Path(home) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            return int(text) if text.isdigit() else 0  # 0: locked, pid not written yet
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+class DaemonLock:
+    """An exclusive flock on HOME/daemon.lock holding the daemon's pid; the kernel frees it when
+    the process dies, however it dies."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = Path(home) / LOCK_NAME
+        self.fd: int | None = None
+
+    def acquire(self, *, retry_s: float = 1.0) -> None:
+        """Take the lock or raise DaemonRunning naming the pid that holds it.
+
+        Retries briefly: `prefrec status` takes a shared lock for an instant to probe it.
+        """
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + retry_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                os.close(fd)
+                raise DaemonRunning(f"{self.path.parent}: a daemon (pid {holder}) already runs on this "
+                                    f"data dir; stop it first (kill {holder}) or use another --home") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the flock
+            self.fd = None
+
+
+# -- watching ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    """A file waiting until it is complete: its last seen size/mtime and when they last changed."""
+
+    size: int
+    mtime_ns: int
+    changed_at: float
+    closed: bool = False
+
+
+def _is_audio(path: str) -> bool:
+    from prefrec.config import AUDIO_EXTENSIONS
+
+    return os.path.splitext(path)[1].lower() in AUDIO_EXTENSIONS
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+class _Inbox:
+    """What the observer thread hands the main loop: files to (re)consider, moves and deletions
+    in arrival order, and a request for a full rescan. Thread-safe; never touches the database."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.touched: dict[str, bool] = {}  # path -> saw a close-write
+        self.changes: list[tuple[str, str, str | None]] = []  # ("moved", old, new) | ("removed", path, None)
+        self.rescan = False
+
+    def touch(self, path: str, *, closed: bool = False) -> None:
+        with self._lock:
+            self.touched[path] = self.touched.get(path, False) or closed
+
+    def change(self, kind: str, path: str, dest: str | None = None) -> None:
+        with self._lock:
+            self.changes.append((kind, path, dest))
+
+    def request_rescan(self) -> None:
+        with self._lock:
+            self.rescan = True
+
+    def take(self) -> tuple[dict[str, bool], list[tuple[str, str, str | None]], bool]:
+        with self._lock:
+            touched, changes, rescan = self.touched, self.changes, self.rescan
+            self.touched, self.changes, self.rescan = {}, [], False
+        return touched, changes, rescan
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self.touched) + len(self.changes)
+
+
+def _make_handler(inbox: _Inbox, roots: list[str], on_error: Any) -> Any:
+    from watchdog.events import FileSystemEventHandler
+
+    class Handler(FileSystemEventHandler):
+        """Turns watchdog events into inbox entries. An exception never reaches the observer."""
+
+        def dispatch(self, event: Any) -> None:
+            try:
+                self._route(event)
+            except Exception as exc:  # noqa: BLE001 - the watching must go on whatever happens
+                on_error(f"while handling {event!r}: {type(exc).__name__}: {exc}")
+
+        def _route(self, event: Any) -> None:
+            kind = event.event_type
+            src = os.fsdecode(event.src_path)
+            if kind == "moved":
+                dest = os.fsdecode(event.dest_path)
+                keep = _under(dest, roots) and (event.is_directory or _is_audio(dest))
+                if event.is_directory or _is_audio(src):
+                    inbox.change("moved" if keep else "removed", src, dest if keep else None)
+                if keep and not event.is_directory:
+                    inbox.touch(dest)  # if the old path was never recorded, this is a new file
+            elif event.is_directory:
+                if kind == "deleted":
+                    inbox.change("removed", src)
+            elif _is_audio(src):
+                if kind == "deleted":
+                    inbox.change("removed", src)
+                elif kind in ("created", "modified"):
+                    inbox.touch(src)
+                elif kind == "closed":
+                    inbox.touch(src, closed=True)
+
+    return Handler()
+
+
+class _OverflowWatch(logging.Handler):
+    """watchdog logs a warning when the kernel's inotify queue overflows: events were lost, so
+    ask for a full rescan."""
+
+    def __init__(self, inbox: _Inbox) -> None:
+        super().__init__(logging.WARNING)
+        self.inbox = inbox
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self.inbox.request_rescan()
+
+
+def _start_observer(roots: list[str], handler: Any, settings: Settings) -> tuple[Any, str]:
+    """A started watchdog observer over `roots` and its kind ("inotify"/native name or "polling")."""
+    from watchdog.observers import Observer
+    from watchdog.observers.polling import PollingObserver
+
+    if settings.watch not in ("auto", "polling"):
+        raise PrefrecError(f"watch = {settings.watch!r}: use \"auto\" or \"polling\" in {settings.config_path}")
+    if settings.watch == "auto":
+        observer = Observer()
+        try:
+            for root in roots:
+                observer.schedule(handler, root, recursive=True)
+            observer.start()
+            kind = type(observer).__name__.replace("Observer", "").lower() or "native"
+            return observer, kind
+        except OSError as exc:  # e.g. the inotify watch or instance limit
+            log.warning("cannot watch with %s (%s); polling every %.0f s instead",
+                        type(observer).__name__, exc, settings.poll_interval_s)
+            try:
+                observer.stop()
+            except Exception:  # noqa: BLE001
+                pass
+    observer = PollingObserver(timeout=settings.poll_interval_s)
+    for root in roots:
+        observer.schedule(handler, root, recursive=True)
+    observer.start()
+    return observer, "polling"
+
+
+# -- worker processes ----------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this process when its parent dies (even by SIGKILL), so a
+    killed daemon leaves no analysis worker or trainer behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+def _init_analysis_worker(parent_pid: int) -> None:
+    _die_with_parent()
+    if os.getppid() != parent_pid:
+        os._exit(0)  # the daemon died before we could ask to die with it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the daemon, which stops us
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+
+def refresh_main(home: str, parent_pid: int) -> int:
+    """The training child: fine-tune on new feedback and/or score unscored tracks, publish."""
+    _die_with_parent()
+    if os.getppid() != parent_pid:
+        return 1
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from prefrec.config import load_settings
+    from prefrec.errors import NotReady
+    from prefrec.service import Service
+
+    try:
+        with Service(load_settings(home)) as service:
+            trained, rescored = service._refresh_model()
+    except NotReady as exc:
+        print(f"prefrec: {exc}", file=sys.stderr)
+        return EXIT_NOT_READY
+    except PrefrecError as exc:
+        print(f"prefrec: {exc}", file=sys.stderr)
+        return 1
+    if trained is None and not rescored:
+        with Service(load_settings(home)) as service:
+            model = service.store.latest_model()
+            if model is None or model.last_feedback_id != service.store.last_feedback_id():
+                print("prefrec: training needs at least one liked and one skipped track", file=sys.stderr)
+                return EXIT_NOT_READY
+        return 0
+    what = (f"trained on {trained.n_likes} likes and {trained.n_skips} skips in {trained.train_s:.1f} s, "
+            f"ranked {trained.scored} tracks (model #{trained.model_id})") if trained else \
+        f"scored {rescored} new tracks"
+    print(what, file=sys.stderr)
+    return 0
+
+
+# -- the daemon ----------------------------------------------------------------------------------
+
+
+class Daemon:
+    """The daemon's state and main loop; run() blocks until SIGTERM/SIGINT."""
+
+    def __init__(self, settings: Settings, roots: list[str]) -> None:
+        self.settings = settings
+        self.roots = roots
+        self.inbox = _Inbox()
+        self.pending: dict[str, _Pending] = {}
+        self.running: dict[str, tuple[Any, FileEntry, float]] = {}  # path -> (AsyncResult, entry, since)
+        self.pool: Any = None
+        self.trainer: subprocess.Popen[bytes] | None = None
+        self.stop = threading.Event()
+        self.reload = False
+        self.next_rescan = 0.0  # monotonic time; 0 = now
+        self.untrainable_feedback_id = -1  # training said NotReady/failed at this feedback; wait for more
+        self.rescore = True  # tracks may lack scores from the current model (checked when idle)
+        self.trainer_log_offset = 0
+        self.trainer_for_id = 0  # the newest feedback id when the training child started
+        self.watcher = ""
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.started_at = time.time()
+        self._published: tuple[Any, ...] | None = None
+        self._published_at = 0.0
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def error(self, message: str) -> None:
+        log.error("%s", message)
+        self.last_error, self.last_error_at = message, time.time()
+
+    @property
+    def state(self) -> str:
+        if self.trainer is not None:
+            return "training"
+        if self.pending or self.running or len(self.inbox):
+            return "scanning"
+        return "idle"
+
+    def publish_state(self, service: Service, *, force: bool = False) -> None:
+        """Write state/queue/last error for `prefrec status` when they change (at most 2/s)."""
+        queue = len(self.pending) + len(self.running) + len(self.inbox)
+        current = (self.state, queue, self.watcher, self.last_error)
+        now = time.monotonic()
+        if force or (current != self._published and now - self._published_at >= 0.5):
+            service.store.set_daemon_state(pid=os.getpid(), state=current[0], queue=queue, watcher=self.watcher,
+                                           last_error=self.last_error, last_error_at=self.last_error_at,
+                                           started_at=self.started_at)
+            self._published, self._published_at = current, now
+
+    # -- signals -------------------------------------------------------------------------------
+
+    def _on_stop(self, signum: int, _frame: Any) -> None:
+        log.info("%s: stopping after the current write", signal.Signals(signum).name)
+        self.stop.set()
+
+    def _on_hup(self, _signum: int, _frame: Any) -> None:
+        self.reload = True
+
+    # -- main loop -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        from prefrec.service import Service
+
+        previous = {s: signal.signal(s, self._on_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hup)
+        overflow = _OverflowWatch(self.inbox)
+        logging.getLogger("watchdog").addHandler(overflow)
+        observer = None
+        service = Service(self.settings)
+        try:
+            handler = _make_handler(self.inbox, self.roots, self.error)
+            observer, self.watcher = _start_observer(self.roots, handler, self.settings)
+            log.info("watching %s with %s (pid %d, data dir %s)", ", ".join(self.roots), self.watcher,
+                     os.getpid(), self.settings.home)
+            self.publish_state(service, force=True)
+            while not self.stop.is_set():
+                try:
+                    self.step(service)
+                except PrefrecError as exc:
+                    self.error(str(exc))
+                except Exception as exc:  # noqa: BLE001 - log it, keep watching
+                    log.exception("unexpected error")
+                    self.error(f"{type(exc).__name__}: {exc}")
+                if not self.stop.is_set():
+                    try:
+                        self.publish_state(service)
+                    except PrefrecError as exc:
+                        self.error(str(exc))
+                    self.stop.wait(TICK_S)
+        finally:
+            self._shutdown(service, observer)
+            logging.getLogger("watchdog").removeHandler(overflow)
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+        log.info("stopped")
+        return 0
+
+    def step(self, service: Service) -> None:
+        """One pass: reload, apply moves/deletions, rescan if due, analyse stable files, train."""
+        if self.reload:
+            self.reload = False
+            self._reload()
+        touched, changes, rescan = self.inbox.take()
+        for kind, path, dest in changes:
+            if self.stop.is_set():
+                return
+            self._apply_change(service, kind, path, dest)
+        now = time.monotonic()
+        for path, closed in touched.items():
+            self._consider(path, closed=closed, now=now)
+        if rescan or now >= self.next_rescan:
+            self._rescan(service)
+        self._collect(service)
+        self._submit(service)
+        self._learn(service)
+
+    # -- folders -------------------------------------------------------------------------------
+
+    def _apply_change(self, service: Service, kind: str, path: str, dest: str | None) -> None:
+        self.pending.pop(path, None)
+        if kind == "moved" and dest is not None:
+            moved = service.moved(path, dest)
+            if moved:
+                log.info("moved %s -> %s (%d track%s)", path, dest, moved, "" if moved == 1 else "s")
+                for old in [p for p in self.pending if _under(p, [path])]:
+                    self.pending.pop(old)
+                    self._consider(dest + old[len(path):], closed=False, now=time.monotonic())
+        else:
+            gone = service.removed(path)
+            if gone:
+                log.info("gone: %s (%d track%s; feedback kept)", path, gone, "" if gone == 1 else "s")
+
+    def _consider(self, path: str, *, closed: bool, now: float, old_enough: bool = False) -> None:
+        """Note a new or changed file; it is analysed once stable (see _submit)."""
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            self.error(f"{os.fsencode(path).decode('utf-8', 'replace')}: its name is not valid UTF-8; rename it")
+            return
+        try:
+            st = os.stat(path)
+        except OSError:
+            self.pending.pop(path, None)
+            return
+        seen = self.pending.get(path)
+        if seen is None or (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):
+            since = now - self.settings.settle_s if old_enough else now
+            self.pending[path] = _Pending(st.st_size, st.st_mtime_ns, since, closed)
+        elif closed:
+            seen.closed = True
+
+    def _rescan(self, service: Service) -> None:
+        """Reconcile the database with the folders: queue new/changed files, mark missing ones gone."""
+        from prefrec.service import discover
+
+        self.next_rescan = time.monotonic() + self.settings.rescan_interval_s
+        entries, skipped = discover(self.roots)
+        known = service.store.known_files()
+        now, wall = time.monotonic(), time.time()
+        queued = 0
+        for e in entries:
+            if known.get(e.path) != (e.size, e.mtime_ns) and e.path not in self.running:
+                # A file untouched for settle_s already is complete: no need to watch it settle.
+                self._consider(e.path, closed=False, now=now,
+                               old_enough=wall - e.mtime_ns / 1e9 >= self.settings.settle_s)
+                queued += 1
+        gone = service.store.mark_missing({e.path for e in entries} | set(self.running), self.roots)
+        log.info("rescan: %d audio files, %d to analyse, %d gone, %d passed over",
+                 len(entries), queued, gone, len(skipped))
+        for path, reason in skipped[:20]:
+            log.info("  passed over %s: %s", path, reason)
+
+    # -- analysis ------------------------------------------------------------------------------
+
+    def _ensure_pool(self) -> Any:
+        if self.pool is None:
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("spawn")
+            self.pool = ctx.Pool(max(1, self.settings.workers), initializer=_init_analysis_worker,
+                                 initargs=(os.getpid(),))
+        return self.pool
+
+    def _stop_pool(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+    def _submit(self, service: Service) -> None:
+        """Send files that stayed unchanged long enough to the worker pool."""
+        from prefrec.analysis import analyse_file
+        from prefrec.service import FileEntry
+
+        now = time.monotonic()
+        capacity = 2 * max(1, self.settings.workers) - len(self.running)
+        for path, p in list(self.pending.items()):
+            if capacity <= 0 or self.stop.is_set():
+                break
+            try:
+                st = os.stat(path)
+            except OSError:
+                del self.pending[path]
+                continue
+            if (st.st_size, st.st_mtime_ns) != (p.size, p.mtime_ns):
+                self.pending[path] = _Pending(st.st_size, st.st_mtime_ns, now)
+                continue
+            wait = min(CLOSE_GRACE_S, self.settings.settle_s) if p.closed else self.settings.settle_s
+            if now - p.changed_at < wait:
+                continue
+            del self.pending[path]
+            if path in self.running:
+                self.pending[path] = p  # analysed again once the current run is recorded
+                continue
+            if service.store.file_state(path) == (st.st_size, st.st_mtime_ns):
+                continue  # already analysed as it is (e.g. touched, or a rescan raced an event)
+            entry = FileEntry(path, st.st_size, st.st_mtime_ns)
+            job = self._ensure_pool().apply_async(
+                analyse_file, (path, str(self.settings.features_dir), self.settings.decode_timeout_s))
+            self.running[path] = (job, entry, now)
+            capacity -= 1
+
+    def _collect(self, service: Service) -> None:
+        """Record finished analyses, one short transaction each."""
+        from prefrec.analysis import Analysed, Failed
+
+        limit = self.settings.decode_timeout_s + 60.0
+        hung = False
+        for path, (job, entry, since) in list(self.running.items()):
+            if self.stop.is_set():
+                return
+            if job.ready():
+                try:
+                    result = job.get()
+                except Exception as exc:  # noqa: BLE001 - a worker that died on a file
+                    result = Failed(path, f"{path}: the analysis worker failed on it ({exc})")
+            elif time.monotonic() - since > limit:
+                result = Failed(path, f"{path}: analysis took longer than {limit:.0f} s; gave up")
+                hung = True
+            else:
+                continue
+            del self.running[path]
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue  # deleted while it was analysed
+            if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
+                self._consider(path, closed=False, now=time.monotonic())  # changed meanwhile: again
+                continue
+            service.record_analysis(result, entry)
+            if isinstance(result, Analysed):
+                log.info("analysed %s (%.0f s)", path, result.duration_s)
+                self.rescore = True
+            else:
+                log.warning("could not use %s", result.reason)
+        if hung:
+            # The pool cannot cancel one task: restart it and send the other files again.
+            for path, (_job, entry, _since) in self.running.items():
+                self.pending[path] = _Pending(entry.size, entry.mtime_ns, 0.0)
+            self.running.clear()
+            self._stop_pool()
+
+    # -- learning ------------------------------------------------------------------------------
+
+    def _learn(self, service: Service) -> None:
+        """Start the training child when feedback waits (quiet period or N events), or when new
+        tracks need scores; reap it when it ends."""
+        if self.trainer is not None:
+            code = self.trainer.poll()
+            if code is None:
+                return
+            self.trainer = None
+            self.rescore = True  # tracks analysed while it ran may have missed its scoring
+            with open(self.settings.home / TRAIN_LOG_NAME, encoding="utf-8", errors="replace") as f:
+                f.seek(self.trainer_log_offset)
+                message = f.read().strip().splitlines()
+            model = service.store.latest_model()
+            if model is None or model.last_feedback_id < self.trainer_for_id:
+                self.untrainable_feedback_id = self.trainer_for_id  # wait for more feedback
+            if code == 0:
+                if message:
+                    log.info("%s", message[-1])
+            else:
+                text = message[-1] if message else f"the training process exited with {code}"
+                if code == EXIT_NOT_READY:
+                    log.info("not training yet: %s", text.removeprefix("prefrec: "))
+                else:
+                    self.error(f"training failed: {text}")
+        if self.stop.is_set():
+            return
+        last_id = service.store.last_feedback_id()
+        model = service.store.latest_model()
+        trained_up_to = model.last_feedback_id if model else 0
+        start = False
+        if last_id > trained_up_to and last_id != self.untrainable_feedback_id:
+            waiting, newest = service.store.feedback_after(trained_up_to)
+            quiet = newest is None or time.time() - newest >= self.settings.quiet_period_s
+            start = quiet or waiting >= self.settings.train_after_events
+        elif self.rescore and not self.pending and not self.running:
+            self.rescore = False
+            start = service.needs_scoring()
+        if start:
+            self.rescore = False
+            waiting = last_id - trained_up_to
+            log.info("retraining on %d new feedback event%s", waiting, "" if waiting == 1 else "s") if waiting \
+                else log.info("scoring new tracks with the current model")
+            # The child's messages go to a file, not a pipe: a pipe nobody reads could fill and block it.
+            train_log = self.settings.home / TRAIN_LOG_NAME
+            with open(train_log, "a", encoding="utf-8") as out:
+                self.trainer_log_offset = out.tell()
+                self.trainer = subprocess.Popen(
+                    [sys.executable, "-m", "prefrec.daemon", "refresh", str(self.settings.home),
+                     str(os.getpid())], stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            self.trainer_for_id = last_id
+
+    # -- settings and shutdown -----------------------------------------------------------------
+
+    def _reload(self) -> None:
+        from prefrec.config import load_settings
+
+        try:
+            fresh = load_settings(self.settings.home)
+        except PrefrecError as exc:
+            self.error(f"SIGHUP: kept the previous settings: {exc}")
+            return
+        changed = {k: v for k, v in vars(fresh).items() if getattr(self.settings, k) != v}
+        if fresh.workers != self.settings.workers:
+            self._requeue_running()
+            self._stop_pool()
+        self.settings = fresh
+        self.next_rescan = min(self.next_rescan, time.monotonic() + fresh.rescan_interval_s)
+        self.untrainable_feedback_id = -1
+        log.info("SIGHUP: settings reloaded (%s)",
+                 ", ".join(f"{k}={v}" for k, v in sorted(changed.items())) or "nothing changed")
+
+    def _requeue_running(self) -> None:
+        for path, (_job, entry, _since) in self.running.items():
+            self.pending[path] = _Pending(entry.size, entry.mtime_ns, 0.0)
+        self.running.clear()
+
+    def _shutdown(self, service: Service, observer: Any) -> None:
+        if observer is not None:
+            observer.stop()
+        if self.trainer is not None and self.trainer.poll() is None:
+            self.trainer.terminate()  # its writes are transactions and its checkpoint is atomic
+            try:
+                self.trainer.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.trainer.kill()
+                self.trainer.wait()
+        self._stop_pool()
+        try:
+            service.store.clear_daemon_state(os.getpid())
+        except PrefrecError as exc:
+            log.warning("%s", exc)
+        service.close()
+        if observer is not None:
+            observer.join(timeout=STOP_GRACE_S)
+
+
+def _setup_logging(home: Path) -> None:
+    from logging.handlers import RotatingFileHandler
+
+    path = home / LOG_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    file_handler = RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+    stderr_handler = logging.StreamHandler(sys.stderr)
+    for handler in (file_handler, stderr_handler):
+        handler.setFormatter(fmt)
+    root = logging.getLogger()
+    root.handlers = [file_handler, stderr_handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("watchdog").setLevel(logging.WARNING)
+
+
+def run_daemon(settings: Settings, roots: list[str]) -> int:
+    """Run the daemon in the foreground until SIGTERM/SIGINT; returns the exit code.
+
+    Raises DaemonRunning when another daemon holds the data dir, UsageError for a bad folder.
+    """
+    from prefrec.errors import UsageError
+
+    for root in roots:
+        if not os.path.isdir(root):
+            raise UsageError(f"{root}: not a folder; give the folder(s) that hold your music")
+    lock = DaemonLock(settings.home)
+    lock.acquire()
+    try:
+        _setup_logging(settings.home)
+        return Daemon(settings, [os.path.realpath(r) for r in roots]).run()
+    finally:
+        lock.release()
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "refresh":
+    sys.exit(refresh_main(sys.argv[2], int(sys.argv[3])))

@@ -1,0 +1,232 @@
+"""The daemon as it runs on a listener's machine: real processes, real signals, real watchdog
+observers on tmp dirs, real SQLite files and generated audio."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+
+import pytest
+
+from prefrec.synth import write_library
+from tests.conftest import run_cli, run_json
+from tests.daemon_helpers import Daemon, query, tracks_by_path, wait_until
+
+
+@pytest.fixture
+def music(tmp_path):
+    """6 short generated tracks in tmp/music, 2 spare ones in tmp/spare: (music, spare, home)."""
+    music, spare = tmp_path / "music", tmp_path / "spare"
+    write_library(music, ["plucks", "drums"], 3, seed=5, min_s=9, max_s=12)
+    write_library(spare, ["wind"], 2, seed=6, min_s=9, max_s=12)
+    return music, spare, tmp_path / "home"
+
+
+def audio_files(folder):
+    return sorted(p for p in folder.rglob("*.flac"))
+
+
+def present(home):
+    return {p: v for p, v in tracks_by_path(home).items() if not v[1]}
+
+
+def test_startup_scan_moves_deletions_and_returning_music(music):
+    music_dir, spare, home = music
+    files = audio_files(music_dir)
+    with Daemon(home, music_dir) as d:
+        started = d.wait_started()
+        assert started["watcher"] == "inotify"
+        wait_until(lambda: len(present(home)) == 6, what="startup scan", daemon=d)
+        status = run_json(home, "status", "--json")["daemon"]
+        assert status["pid"] == d.proc.pid and status["queue"] == 0 and status["last_error"] is None
+        assert status["state"] in ("idle", "scanning") and status["rankings_updated_at"] is None
+
+        liked = files[0]
+        run_cli(home, "like", str(liked))
+        before = tracks_by_path(home)[str(liked)]
+
+        # A rename keeps the row (same analysis, not redone) and so the feedback.
+        renamed = liked.with_name("renamed favourite.flac")
+        liked.rename(renamed)
+        wait_until(lambda: str(renamed) in present(home), what="rename", daemon=d)
+        assert str(liked) not in tracks_by_path(home)
+        assert tracks_by_path(home)[str(renamed)] == before
+        assert run_json(home, "status", "--json")["likes"] == 1
+
+        # A moved folder moves all its tracks.
+        album = next(f.parent for f in files if f.parent != liked.parent)
+        moved_album = music_dir / "moved album"
+        album.rename(moved_album)
+        wait_until(lambda: all(str(moved_album / f.name) in present(home) for f in audio_files(moved_album)),
+                   what="folder move", daemon=d)
+        assert not any(p.startswith(str(album) + "/") for p in tracks_by_path(home))
+
+        # A file copied in slowly is analysed once, complete.
+        source = audio_files(spare)[0]
+        data = source.read_bytes()
+        target = music_dir / "incoming.flac"
+        with open(target, "wb") as f:
+            for i in range(4):
+                f.write(data[i * len(data) // 4:(i + 1) * len(data) // 4])
+                f.flush()
+                time.sleep(0.3)
+        wait_until(lambda: str(target) in present(home), what="new file", daemon=d)
+        identity, _, _, duration = present(home)[str(target)]
+        assert duration > 8.9
+        assert d.log().count(f"analysed {target} ") == 1
+        assert query(home, "SELECT count(*) FROM errors")[0][0] == 0
+
+        # Deleted: marked gone, feedback kept; back under another name: reattached.
+        backup = renamed.read_bytes()
+        renamed.unlink()
+        wait_until(lambda: tracks_by_path(home)[str(renamed)][1] == 1, what="deletion", daemon=d)
+        assert query(home, "SELECT count(*) FROM feedback")[0][0] == 1
+        returned = music_dir / "back again.flac"
+        returned.write_bytes(backup)
+        wait_until(lambda: str(returned) in present(home), what="returning file", daemon=d)
+        assert present(home)[str(returned)][0] == before[0]  # same identity: the like applies again
+        proc = run_cli(home, "like", "back again")
+        assert "liked" in proc.stderr
+
+        took = d.stop(signal.SIGTERM)
+        assert d.proc.returncode == 0 and took < 5
+    assert run_json(home, "status", "--json")["daemon"] is None
+    assert "stopped" in (home / "logs" / "daemon.log").read_text()
+
+
+def test_bad_files_never_stop_the_watching(music):
+    music_dir, spare, home = music
+    with Daemon(home, music_dir) as d:
+        d.wait_started()
+        wait_until(lambda: len(present(home)) == 6, what="startup scan", daemon=d)
+        (music_dir / "broken.mp3").write_bytes(b"this is not audio" * 100)
+        fd = os.open(os.fsencode(music_dir) + b"/bad name \xff.flac", os.O_WRONLY | os.O_CREAT)
+        os.write(fd, audio_files(spare)[0].read_bytes())
+        os.close(fd)
+        flash = music_dir / "here and gone.flac"
+        flash.write_bytes(b"x")
+        flash.unlink()
+        wait_until(lambda: query(home, "SELECT reason FROM errors"), what="the broken file's error", daemon=d)
+        wait_until(lambda: (s := d.state()) and s["last_error"] and "not valid UTF-8" in s["last_error"],
+                   what="the bad name reported", daemon=d)
+        good = music_dir / "still watching.flac"
+        shutil.copy(audio_files(spare)[1], good)
+        wait_until(lambda: str(good) in present(home), what="a good file after bad ones", daemon=d)
+        assert d.proc.poll() is None
+        status = run_cli(home, "status").stdout
+        assert "last error" in status and "not valid UTF-8" in status
+        assert "broken.mp3" in status
+        d.stop()
+
+
+def test_one_daemon_per_data_dir_and_clean_stops(music):
+    music_dir, spare, home = music
+    with Daemon(home, music_dir) as d:
+        d.wait_started()
+        second = run_cli(home, "daemon", str(music_dir), check=False, timeout=60)
+        assert second.returncode == 1
+        assert f"pid {d.proc.pid}" in second.stderr and "already runs" in second.stderr
+        took = d.stop(signal.SIGINT)
+        assert d.proc.returncode == 0 and took < 5
+
+    # A burst of new files; SIGTERM while they are analysed; a restart finishes the job.
+    burst = music_dir / "burst"
+    write_library(burst, ["chiptune", "drums"], 5, seed=9, min_s=9, max_s=12)
+    with Daemon(home, music_dir) as d:
+        wait_until(lambda: (s := d.state()) and s["state"] == "scanning", what="analysis", daemon=d)
+        wait_until(lambda: len(present(home)) >= 7, what="analysis under way", daemon=d)
+        took = d.stop(signal.SIGTERM)
+        assert d.proc.returncode == 0 and took < 5
+    done_before = tracks_by_path(home)
+    with Daemon(home, music_dir) as d:
+        wait_until(lambda: len(present(home)) == 16, what="the rest of the burst", daemon=d)
+        d.wait_idle()
+        d.stop()
+    after = tracks_by_path(home)
+    assert len(after) == 16 and query(home, "SELECT count(*) FROM errors")[0][0] == 0
+    assert {p: after[p] for p in done_before} == done_before  # nothing analysed twice
+
+
+def test_polling_fallback(music):
+    music_dir, spare, home = music
+    with Daemon(home, music_dir, PREFREC_WATCH="polling", PREFREC_POLL_INTERVAL_S="0.5") as d:
+        assert d.wait_started()["watcher"] == "polling"
+        wait_until(lambda: len(present(home)) == 6, what="startup scan", daemon=d)
+        new = music_dir / "polled.flac"
+        shutil.copy(audio_files(spare)[0], new)
+        wait_until(lambda: str(new) in present(home), what="a new file seen by polling", daemon=d)
+        old = audio_files(music_dir)[0]
+        moved = old.with_name("polled rename.flac")
+        before = tracks_by_path(home)[str(old)]
+        old.rename(moved)
+        wait_until(lambda: str(moved) in present(home), what="a rename seen by polling", daemon=d)
+        assert tracks_by_path(home)[str(moved)] == before
+        d.stop()
+
+
+def test_periodic_rescan_finds_what_the_watcher_missed_and_sighup_reloads(music, tmp_path):
+    music_dir, spare, home = music
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    # A file rewritten through a hard link outside the library changes without any inotify event
+    # in the watched folder: only a rescan can notice.
+    inside = music_dir / "linked.flac"
+    shutil.copy(audio_files(spare)[0], outside / "linked.flac")
+    os.link(outside / "linked.flac", inside)
+    with Daemon(home, music_dir) as d:
+        wait_until(lambda: str(inside) in present(home), what="startup scan", daemon=d)
+        d.wait_idle()
+        identity = present(home)[str(inside)][0]
+        with open(outside / "linked.flac", "r+b") as f:
+            f.write(audio_files(spare)[1].read_bytes())
+            f.truncate()
+        time.sleep(2.0)
+        assert present(home)[str(inside)][0] == identity  # missed, as expected, with hourly rescans
+
+        (home / "config.toml").write_text("rescan_interval_s = 1.0\n")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: present(home)[str(inside)][0] != identity, what="the rescan", daemon=d)
+        assert "SIGHUP: settings reloaded (rescan_interval_s=1.0)" in d.log()
+        assert ", 1 to analyse" in d.log()
+        d.stop()
+
+
+def test_learning_after_n_events_then_quiet_period_with_atomic_swaps(music):
+    music_dir, spare, home = music
+    home.mkdir()
+    (home / "config.toml").write_text("quiet_period_s = 600.0\n")
+    with Daemon(home, music_dir, PREFREC_TRAIN_AFTER_EVENTS="3", PREFREC_QUIET_PERIOD_S=None) as d:
+        wait_until(lambda: len(present(home)) == 6, what="startup scan", daemon=d)
+        plucks = [f for f in audio_files(music_dir) if "Plucks" in f.name]
+        drums = [f for f in audio_files(music_dir) if "Drums" in f.name]
+        run_cli(home, "like", str(plucks[0]))
+        run_cli(home, "skip", str(drums[0]))
+        run_cli(home, "like", str(plucks[1]))  # the third event: trains although the quiet period is 600 s
+        first = wait_until(lambda: query(home, "SELECT value FROM meta WHERE key = 'ranked_model_id'"),
+                           what="training after 3 events", daemon=d)[0][0]
+        assert query(home, "SELECT n_rated FROM models WHERE id = ?", int(first))[0][0] == 3
+
+        # Now a short quiet period (reloaded on SIGHUP): one more rating retrains after it.
+        (home / "config.toml").write_text("quiet_period_s = 0.5\n")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "quiet_period_s=0.5" in d.log(), what="reload", daemon=d)
+        run_cli(home, "skip", str(drums[1]))
+        # Until the new model is swapped in, the old ranking is served whole.
+        seen = set()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            rows = query(home, "SELECT model_id, count(*) FROM rankings GROUP BY model_id")
+            assert len(rows) == 1 and rows[0][1] == 6, rows
+            seen.add(rows[0][0])
+            if rows[0][0] != int(first):
+                break
+            time.sleep(0.05)
+        assert int(first) in seen and len(seen) == 2
+        recs = run_json(home, "recommend", "--json")
+        assert len(recs) == 2  # six tracks, four rated
+        status = run_json(home, "status", "--json")
+        assert status["daemon"]["rankings_updated_at"] == status["ranked_at"]
+        assert status["model"]["stale"] is False
+        d.stop()
