@@ -709,9 +709,9 @@ def resolve_name(kind: str, text: str, names: list[str], *, banned: bool = False
         return partial[0]
     if partial:
         raise AmbiguousName(f"{text!r} matches {len(partial)} {kind}s; be more precise", partial)
-    where = "banned" if banned else "in the library"
-    raise UnknownName(f"no {kind} {where} matches {text!r}"
-                      + ("; `prefrec ban` lists the bans" if banned else "; check the spelling"))
+    if banned:
+        raise UnknownName(f"{text!r}: not banned (no banned {kind} matches it); `prefrec ban` lists the bans")
+    raise UnknownName(f"no {kind} in the library matches {text!r}; check the spelling")
 
 
 def _check_writable(out: Path) -> None:
