@@ -639,12 +639,14 @@ class Service:
         model_id = self.store.ranked_model_id()
         if model_id is None:
             raise NotReady("no model yet: rate a few tracks (like and skip) and run `prefrec train`")
-        identities, vectors = self.store.embeddings(model_id)
+        ratings = self.store.ratings()
+        # rated_only (explain) reads just the rated tracks' embeddings, not the whole library's
+        wanted = sorted({track.identity, *ratings}) if rated_only else None
+        identities, vectors = self.store.embeddings(model_id, wanted)
         if track.identity not in identities:
             raise NotReady(f"{track.path}: not scored by the current model yet; run `prefrec train`")
         unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
         sims = unit @ unit[identities.index(track.identity)]
-        ratings = self.store.ratings()
         results: list[Similar] = []
         for i in np.argsort(-sims, kind="stable"):
             identity = identities[int(i)]

@@ -457,12 +457,18 @@ class Store:
             conn.executemany("INSERT OR REPLACE INTO window_scores(identity, model_id, scores, embedding) "
                              "VALUES (?, ?, ?, ?)", rows)
 
-    def embeddings(self, model_id: int) -> tuple[list[str], "np.ndarray"]:
-        """Identities and their track embeddings float32 [n, H] under `model_id`."""
+    def embeddings(self, model_id: int, identities: list[str] | None = None) -> tuple[list[str], "np.ndarray"]:
+        """Identities and their track embeddings float32 [n, H] under `model_id` (only those of
+        `identities` when given)."""
         import numpy as np
 
-        rows = self._read("SELECT identity, embedding FROM window_scores WHERE model_id = ? "
-                          "AND embedding IS NOT NULL ORDER BY identity", (model_id,))
+        if identities is None:
+            rows = self._read("SELECT identity, embedding FROM window_scores WHERE model_id = ? "
+                              "AND embedding IS NOT NULL ORDER BY identity", (model_id,))
+        else:
+            rows = self._read("SELECT w.identity, w.embedding FROM json_each(?) j JOIN window_scores w "
+                              "ON w.identity = j.value AND w.model_id = ? WHERE w.embedding IS NOT NULL "
+                              "ORDER BY w.identity", (json.dumps(identities), model_id))
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
         return [r[0] for r in rows], np.stack([np.frombuffer(r[1], dtype="<f4") for r in rows])
@@ -529,17 +535,17 @@ class Store:
         if filters.max_duration_s is not None:
             where.append("t.duration_s <= ?")
             params.append(filters.max_duration_s)
-        order = "r.score DESC" if by == "score" else "coalesce(r.spread, 0) DESC, r.score DESC"
+        # Walks rankings in index order (score or spread), one present file per identity through
+        # tracks_present, so the first rows come back without sorting the whole library.
+        order = "r.score DESC" if by == "score" else "r.spread DESC, r.score DESC"  # NULL spread last
         sql = f"""
             WITH rated AS (
                 SELECT identity FROM feedback
                 WHERE id IN (SELECT max(id) FROM feedback GROUP BY identity) AND kind != 'forget'
-            ), present AS (
-                SELECT min(id) AS id FROM tracks WHERE gone = 0 GROUP BY identity
             )
             SELECT r.score, r.spread, {', '.join('t.' + c.strip() for c in _TRACK_COLUMNS.split(','))}
             FROM rankings r
-            JOIN tracks t ON t.identity = r.identity AND t.id IN (SELECT id FROM present)
+            JOIN tracks t ON t.id = (SELECT min(x.id) FROM tracks x WHERE x.identity = r.identity AND x.gone = 0)
             WHERE {' AND '.join(where)}
             ORDER BY {order}, t.id
             """
