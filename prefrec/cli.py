@@ -317,7 +317,6 @@ def _render_explanation(exp: "Explanation", *, as_json: bool) -> None:
         f"you {'liked' if exp.rating.kind == 'like' else 'skipped'} it"
         + (f" at {mmss(exp.rating.position_s)}" if exp.rating.position_s is not None else ""))
     typer.echo(f"score {score} (mean of {len(scores)} windows), {rank}; {rating}")
-    typer.echo("")
     if exp.banned is not None:
         typer.echo(f"banned ({exp.banned.kind} {exp.banned.label}): never recommended")
     typer.echo("")

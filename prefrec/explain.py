@@ -122,9 +122,11 @@ def plot_explanation(out: Path, *, windows: Sequence[tuple[float, float, float]]
     top.set_ylabel("window score")
     top.set_title(title)
     top.grid(alpha=0.3)
-    bottom.imshow(features, aspect="auto", origin="lower", interpolation="nearest", cmap="magma",
+    # each coefficient standardised over the track, so the loud 0th one does not wash out the rest
+    shown = (features - features.mean(axis=1, keepdims=True)) / (features.std(axis=1, keepdims=True) + 1e-6)
+    bottom.imshow(np.clip(shown, -3, 3), aspect="auto", origin="lower", interpolation="nearest", cmap="magma",
                   extent=(0.0, duration, 0.0, float(features.shape[0])))
-    bottom.set_ylabel("MFCC coefficient")
+    bottom.set_ylabel("MFCC (standardised)")
     bottom.set_xlabel("time (m:ss)")
     bottom.set_xlim(0.0, duration)
     bottom.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: mmss(x)))

@@ -6,7 +6,6 @@ import json
 import os
 import pty
 import shutil
-import sqlite3
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ import pytest
 from prefrec.service import pick_diverse
 from prefrec.store import Ranked, Track
 from tests.conftest import ROOT, run_cli, run_json
+from tests.test_cli import feedback_rows
 
 
 def _by_style(tracks, style):
@@ -46,11 +46,8 @@ def home(trained_home, tmp_path):
 
 
 def _feedback(home):
-    conn = sqlite3.connect(home / "prefrec.sqlite")
-    try:
-        return conn.execute("SELECT kind, path FROM feedback ORDER BY id").fetchall()
-    finally:
-        conn.close()
+    """(kind, path) of every feedback event, oldest first."""
+    return [(kind, path) for _, path, kind, _ in feedback_rows(home)]
 
 
 # -- 1. explain ----------------------------------------------------------------------------------
