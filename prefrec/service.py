@@ -522,11 +522,10 @@ class Service:
         rating = self.store.rating_of(track.identity)
         if model_id is None:
             raise NotReady("no model yet: rate a few tracks (like and skip) and run `prefrec train`")
-        scores = self.store.window_scores(track.identity, model_id)
-        if scores is None:
+        values = self.store.window_score_list(track.identity, model_id)
+        if values is None:
             raise NotReady(f"{track.path}: not scored by the current model yet; run `prefrec train`")
         bounds = window_bounds_s(track.n_frames)
-        values = [float(s) for s in scores]
         ranked = self.store.rank_of(track.identity)
         try:
             _, similar = self.similar(track.path, 3, rated_only=True)
@@ -633,22 +632,28 @@ class Service:
     def similar(self, query: str, n: int = 10, *, rated_only: bool = False) -> tuple[Track, list[Similar]]:
         """The `n` tracks nearest to `query`'s by cosine similarity of the model's track embeddings
         (the mean LSTM state over a track's windows, as in seed 001's penultimate-layer features)."""
-        import numpy as np
-
         track = self.resolve(query)
         model_id = self.store.ranked_model_id()
         if model_id is None:
             raise NotReady("no model yet: rate a few tracks (like and skip) and run `prefrec train`")
         ratings = self.store.ratings()
-        # rated_only (explain) reads just the rated tracks' embeddings, not the whole library's
-        wanted = sorted({track.identity, *ratings}) if rated_only else None
-        identities, vectors = self.store.embeddings(model_id, wanted)
-        if track.identity not in identities:
-            raise NotReady(f"{track.path}: not scored by the current model yet; run `prefrec train`")
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-        sims = unit @ unit[identities.index(track.identity)]
+        sims: Any
+        if rated_only:  # explain's fast path: a few dozen rated embeddings, plain Python, no numpy
+            few = self.store.embeddings_of(model_id, sorted({track.identity, *ratings}))
+            identities = list(few)
+            if track.identity not in few:
+                raise NotReady(f"{track.path}: not scored by the current model yet; run `prefrec train`")
+            sims = [_cosine(few[i], few[track.identity]) for i in identities]
+        else:
+            import numpy as np
+
+            identities, vectors = self.store.embeddings(model_id)
+            if track.identity not in identities:
+                raise NotReady(f"{track.path}: not scored by the current model yet; run `prefrec train`")
+            unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+            sims = unit @ unit[identities.index(track.identity)]
         results: list[Similar] = []
-        for i in np.argsort(-sims, kind="stable"):
+        for i in sorted(range(len(identities)), key=lambda k: -sims[k]):  # stable: ties keep identity order
             identity = identities[int(i)]
             if identity == track.identity or (rated_only and identity not in ratings):
                 continue
@@ -691,6 +696,13 @@ def banned_by(track: Track, bans: list[Ban]) -> Ban | None:
     """The first of `bans` that covers `track` (its music, its artist or its album), if any."""
     keys = {("track", track.identity)} | set(_diversity_keys(track))
     return next((b for b in bans if (b.kind, b.value) in keys), None)
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine similarity of two vectors [H] (0 when either is all zeros, as numpy's path gives)."""
+    dot = sum(x * y for x, y in zip(a, b))
+    norm_a, norm_b = sum(x * x for x in a) ** 0.5, sum(y * y for y in b) ** 0.5
+    return dot / (max(norm_a, 1e-9) * max(norm_b, 1e-9))
 
 
 def _label(track: Track) -> str:

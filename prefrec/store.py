@@ -457,21 +457,29 @@ class Store:
             conn.executemany("INSERT OR REPLACE INTO window_scores(identity, model_id, scores, embedding) "
                              "VALUES (?, ?, ?, ?)", rows)
 
-    def embeddings(self, model_id: int, identities: list[str] | None = None) -> tuple[list[str], "np.ndarray"]:
-        """Identities and their track embeddings float32 [n, H] under `model_id` (only those of
-        `identities` when given)."""
+    def embeddings(self, model_id: int) -> tuple[list[str], "np.ndarray"]:
+        """Identities and their track embeddings float32 [n, H] under `model_id`."""
         import numpy as np
 
-        if identities is None:
-            rows = self._read("SELECT identity, embedding FROM window_scores WHERE model_id = ? "
-                              "AND embedding IS NOT NULL ORDER BY identity", (model_id,))
-        else:
-            rows = self._read("SELECT w.identity, w.embedding FROM json_each(?) j JOIN window_scores w "
-                              "ON w.identity = j.value AND w.model_id = ? WHERE w.embedding IS NOT NULL "
-                              "ORDER BY w.identity", (json.dumps(identities), model_id))
+        rows = self._read("SELECT identity, embedding FROM window_scores WHERE model_id = ? "
+                          "AND embedding IS NOT NULL ORDER BY identity", (model_id,))
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
         return [r[0] for r in rows], np.stack([np.frombuffer(r[1], dtype="<f4") for r in rows])
+
+    def embeddings_of(self, model_id: int, identities: list[str]) -> dict[str, list[float]]:
+        """Track embeddings [H] of those of `identities` scored by `model_id`, by identity in
+        identity order, as Python floats (no numpy: for fast paths that need a few)."""
+        rows = self._read("SELECT w.identity, w.embedding FROM json_each(?) j JOIN window_scores w "
+                          "ON w.identity = j.value AND w.model_id = ? WHERE w.embedding IS NOT NULL "
+                          "ORDER BY w.identity", (json.dumps(identities), model_id))
+        return {identity: _f32_list(blob) for identity, blob in rows}
+
+    def window_score_list(self, identity: str, model_id: int) -> list[float] | None:
+        """window_scores() as Python floats [n_windows], without importing numpy."""
+        rows = self._read("SELECT scores FROM window_scores WHERE identity = ? AND model_id = ?",
+                          (identity, model_id))
+        return _f32_list(rows[0][0]) if rows else None
 
     def window_scores(self, identity: str, model_id: int) -> "np.ndarray | None":
         import numpy as np
@@ -609,13 +617,19 @@ class Store:
         return (int(rows[0][1]), float(rows[0][0])) if rows else None
 
 
+def _f32_list(blob: bytes) -> list[float]:
+    """A little-endian float32 blob as Python floats (no numpy)."""
+    values = array.array("f", blob)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values.tolist()
+
+
 def _f32_std(blob: bytes | None) -> float | None:
     """Population std of a float32 little-endian blob (SQL function prefrec_f32_std; no numpy)."""
     if blob is None:
         return None
-    values = array.array("f", blob)
-    if sys.byteorder == "big":
-        values.byteswap()
+    values = _f32_list(blob)
     if not values:
         return None
     mean = sum(values) / len(values)
