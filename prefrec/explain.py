@@ -157,7 +157,7 @@ def write_clip(out: Path, samples: "np.ndarray", start_s: float, end_s: float, *
 def time_axis(duration_s: float, width: int, *, marks: int = 4) -> str:
     """A line of mm:ss marks under a sparkline `width` characters wide spanning `duration_s`."""
     line = [" "] * (width + 8)
-    for k in range(marks + 1):
+    for k in ([marks, *range(marks)] if marks else [0]):  # the end first: it always shows
         pos = round(k * (width - 1) / marks) if marks else 0
         label = mmss(duration_s * k / marks if marks else 0)
         start = min(pos, len(line) - len(label)) if k < marks else max(0, pos - len(label) + 1)
