@@ -1,7 +1,7 @@
 """The `prefrec` command: parse, call the service, render. Imports no torch or librosa.
 
 Data goes to stdout, messages to stderr. Exit codes: 0 success, 1 error (e.g. unknown track),
-2 usage error or ambiguous track.
+2 usage error or ambiguous track, 130 interrupted. Colour only on a terminal, never with NO_COLOR.
 """
 
 from __future__ import annotations
@@ -15,11 +15,16 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from prefrec import __version__
-from prefrec.errors import AmbiguousTrack, PrefrecError
+from prefrec.errors import AmbiguousName, AmbiguousTrack, PrefrecError
 
 if TYPE_CHECKING:
     from prefrec.service import Explanation, Recommendations, ScanReport, Service
-    from prefrec.store import Track
+    from prefrec.store import Ban, FeedbackEvent, Track
+
+EXIT_CODES = ("Exit codes: 0 success; 1 error (unknown track or name, no model yet, unreadable file, "
+              "database trouble); 2 usage error or ambiguous track/name (candidates are listed); "
+              "130 interrupted. Data goes to stdout, messages to stderr; NO_COLOR turns colour off; "
+              "-v shows tracebacks.")
 
 app = typer.Typer(
     add_completion=True,
@@ -28,6 +33,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="A personal music recommender that learns your taste from like/skip.\n\n"
     "Example: prefrec scan ~/Music && prefrec like 'blue in green' && prefrec train && prefrec recommend",
+    epilog=EXIT_CODES,
 )
 
 
@@ -204,17 +210,16 @@ def train() -> None:
 
 def _render_recommendations(recs: "Recommendations", *, as_json: bool, m3u: bool) -> None:
     if as_json:
-        typer.echo(json.dumps([{"rank": r.rank, **_track_json(r.track), "score": round(r.score, 6)}
+        typer.echo(json.dumps([{"rank": r.rank, **_track_json(r.track), "score": round(r.score, 6),
+                                "explore": bool(getattr(r, "explore", False)),
+                                "spread": None if r.spread is None else round(r.spread, 6)}
                                for r in recs.items], indent=2))
     elif m3u:
-        lines = ["#EXTM3U"]
-        for r in recs.items:
-            name = f"{r.track.artist} - {r.track.title}" if r.track.artist else r.track.title
-            lines += [f"#EXTINF:{round(r.track.duration_s)},{name}", r.track.path]
-        typer.echo("\n".join(lines))
+        typer.echo(_m3u(recs))
     else:
         for r in recs.items:
-            typer.echo(f"{r.rank:3d}. {r.score:.3f}  {_track_line(r.track)}")
+            mark = "  [explore: the model is unsure]" if getattr(r, "explore", False) else ""
+            typer.echo(f"{r.rank:3d}. {r.score:.3f}  {_track_line(r.track)}{mark}")
     if recs.message:
         _err(recs.message)
     if recs.to_rate:
@@ -223,23 +228,71 @@ def _render_recommendations(recs: "Recommendations", *, as_json: bool, m3u: bool
             _err(f"  {_track_line(track)}\n    {track.path}")
 
 
+def _m3u(recs: "Recommendations") -> str:
+    """An extended M3U playlist: #EXTINF with whole seconds and "Artist - Title", then the path."""
+    def clean(text: str) -> str:
+        return " ".join(text.split())  # no line breaks inside a directive
+
+    lines = ["#EXTM3U", "#PLAYLIST:prefrec recommendations"]
+    for r in recs.items:
+        name = f"{r.track.artist} - {r.track.title}" if r.track.artist else r.track.title
+        if getattr(r, "explore", False):
+            lines.append("# explore: the model is unsure about this one")
+        lines += [f"#EXTINF:{round(r.track.duration_s)},{clean(name)}", r.track.path]
+    return "\n".join(lines)
+
+
+def _duration(option: str, text: Optional[str]) -> Optional[float]:
+    from prefrec.errors import UsageError
+    from prefrec.service import parse_position
+
+    if text is None:
+        return None
+    try:
+        return parse_position(text)
+    except UsageError:
+        raise UsageError(f"{option} {text!r}: give a duration as seconds (200) or m:ss (3:20)") from None
+
+
 @app.command()
 def recommend(
     n: int = typer.Option(20, "-n", "--count", min=1, help="How many tracks."),
-    as_json: bool = typer.Option(False, "--json", help="JSON list: rank, path, title, artist, album, duration, score."),
-    m3u: bool = typer.Option(False, "--m3u", help="An extended M3U playlist."),
+    as_json: bool = typer.Option(False, "--json", help="JSON list: rank, path, title, artist, album, duration, "
+                                 "score (mean window score, before re-ordering), explore, spread."),
+    m3u: bool = typer.Option(False, "--m3u", help="An extended M3U playlist (durations and titles)."),
+    no_diversify: bool = typer.Option(False, "--no-diversify", help="Allow more than 2 tracks per artist or "
+                                      "album in the top 20."),
+    explore: float = typer.Option(0.0, "--explore", min=0.0, max=1.0, help="Fraction of the list (e.g. 0.2) "
+                                  "given to tracks the model is least sure about, marked as such."),
+    artist: Optional[str] = typer.Option(None, "--artist", help="Only artists whose name contains this."),
+    album: Optional[str] = typer.Option(None, "--album", help="Only albums whose name contains this."),
+    min_duration: Optional[str] = typer.Option(None, "--min-duration", help="Shortest track: 90 or 1:30."),
+    max_duration: Optional[str] = typer.Option(None, "--max-duration", help="Longest track: 600 or 10:00."),
 ) -> None:
-    """Unrated tracks, best first.
+    """Unrated tracks, best first (at most 2 per artist or album in the top 20; banned ones never).
 
-    Example: prefrec recommend -n 10 --m3u > tonight.m3u
+    Example: prefrec recommend -n 10 --explore 0.2 --max-duration 6:00 --m3u > tonight.m3u
     """
+    from prefrec.store import RecommendFilter
+
+    filters = RecommendFilter(artist=artist, album=album, min_duration_s=_duration("--min-duration", min_duration),
+                              max_duration_s=_duration("--max-duration", max_duration))
     with _service() as service:
-        recs = service.recommend(n)
+        recs = service.recommend(n, diversify=not no_diversify, explore=explore, filters=filters)
     _render_recommendations(recs, as_json=as_json, m3u=m3u)
 
 
+def _use_color() -> bool:
+    """Colour only on a terminal, never when NO_COLOR is set (https://no-color.org) or TERM=dumb."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def _rated(kind: str) -> str:
+    return {"like": "liked", "skip": "skipped", "forget": "forgot the rating of"}.get(kind, kind)
+
+
 def _render_explanation(exp: "Explanation", *, as_json: bool) -> None:
-    from prefrec.explain import mmss, sparkline, time_axis
+    from prefrec.explain import color_sparkline, mmss, sparkline, time_axis
 
     if as_json:
         typer.echo(json.dumps({
@@ -248,10 +301,14 @@ def _render_explanation(exp: "Explanation", *, as_json: bool) -> None:
             "windows": [{"start": s, "end": e, "score": round(v, 6)} for s, e, v in exp.windows],
             "best": [{"start": g.start_s, "end": g.end_s, "score": round(g.score, 6)} for g in exp.best],
             "worst": [{"start": g.start_s, "end": g.end_s, "score": round(g.score, 6)} for g in exp.worst],
+            "similar_rated": [{**_track_json(s.track), "similarity": round(s.similarity, 6),
+                               "rating": s.rating.kind if s.rating else None} for s in exp.similar],
+            "banned": None if exp.banned is None else {"kind": exp.banned.kind, "name": exp.banned.label},
         }, indent=2))
         return
     scores = [v for _, _, v in exp.windows]
     line = sparkline(scores)
+    shown = color_sparkline(scores) if _use_color() else line
     typer.echo(_track_line(exp.track))
     typer.echo(f"  {exp.track.path}")
     rank = f"rank {exp.rank} of {exp.ranked_total}" if exp.rank else "not ranked"
@@ -260,26 +317,49 @@ def _render_explanation(exp: "Explanation", *, as_json: bool) -> None:
         f"you {'liked' if exp.rating.kind == 'like' else 'skipped'} it"
         + (f" at {mmss(exp.rating.position_s)}" if exp.rating.position_s is not None else ""))
     typer.echo(f"score {score} (mean of {len(scores)} windows), {rank}; {rating}")
+    if exp.banned is not None:
+        typer.echo(f"banned ({exp.banned.kind} {exp.banned.label}): never recommended")
     typer.echo("")
-    typer.echo(f"  {line}")
+    typer.echo(f"  {shown}")
     typer.echo(f"  {time_axis(exp.track.duration_s, len(line))}")
     typer.echo("")
     typer.echo("best segments:  " + "   ".join(f"{mmss(g.start_s)}–{mmss(g.end_s)} {g.score:.2f}" for g in exp.best))
     typer.echo("worst segments: " + "   ".join(f"{mmss(g.start_s)}–{mmss(g.end_s)} {g.score:.2f}" for g in exp.worst))
+    if exp.similar:
+        typer.echo("")
+        typer.echo("closest rated tracks:")
+        for s in exp.similar:
+            rating = f"you {_rated(s.rating.kind)} it" if s.rating else "not rated"
+            typer.echo(f"  {s.similarity:+.3f}  {_track_line(s.track)}  ({rating})")
 
 
 @app.command()
 def explain(
     track: str = typer.Argument(..., help="A path, or words from the title/artist/file name."),
     as_json: bool = typer.Option(False, "--json", help="Every window's start, end and score as JSON."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw window scores over time above the "
+                                        "MFCC image, best segment marked, as a PNG (needs prefrec[plot]).",
+                                        show_default=False),
+    clip: Optional[Path] = typer.Option(None, "--clip", help="Also write the best-scoring 8 s as a WAV file.",
+                                        show_default=False),
 ) -> None:
-    """Window scores over time: the best and worst segments of a track, with timestamps.
+    """Why a track scores as it does: window scores over time, best and worst segments, rank, your
+    rating and the closest tracks you rated.
 
-    Example: prefrec explain "so what"
+    Example: prefrec explain "so what" --plot so-what.png --clip best.wav
     """
+    from prefrec.explain import mmss
+
     with _service() as service:
         exp = service.explain(track)
-    _render_explanation(exp, as_json=as_json)
+        _render_explanation(exp, as_json=as_json)
+        if plot is not None:
+            service.plot(exp, plot)
+            _err(f"plot written to {plot}")
+        if clip is not None:
+            segment = service.clip(exp, clip)
+            _err(f"best segment {mmss(segment.start_s)}–{mmss(segment.end_s)} ({segment.score:.2f}) "
+                 f"written to {clip}")
 
 
 @app.command()
@@ -363,12 +443,118 @@ def daemon(library: list[Path] = typer.Argument(..., help="Folder(s) holding you
     """Run in the foreground: watch the folders, analyse what changes, retrain after feedback.
 
     Stop it with Ctrl-C or SIGTERM; SIGHUP reloads config.toml. Logs go to stderr and to
-    DATA_DIR/logs/daemon.log. One daemon per data dir. Example: prefrec daemon ~/Music
+    DATA_DIR/logs/daemon.log. One daemon per data dir.
+
+    Example: prefrec daemon ~/Music
     """
     from prefrec.config import load_settings
     from prefrec.daemon import run_daemon
 
     raise typer.Exit(run_daemon(load_settings(_state.home), [str(p) for p in library]))
+
+
+# -- control -----------------------------------------------------------------------------------
+
+
+def _render_bans(bans: "list[Ban]", *, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps([{"kind": b.kind, "name": b.label, "since": round(b.created_at, 3)} for b in bans],
+                              indent=2))
+        return
+    if not bans:
+        _err("nothing is banned")
+    for b in bans:
+        typer.echo(f"{b.kind:6s}  {b.label}")
+
+
+_TRACK_OPT_HELP = "A path, or words from the title/artist/album/file name."
+
+
+@app.command()
+def ban(
+    track: Optional[str] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    artist: Optional[str] = typer.Option(None, "--artist", help="Ban every track of this artist.",
+                                         show_default=False),
+    album: Optional[str] = typer.Option(None, "--album", help="Ban every track of this album.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="With nothing to ban: list the bans as JSON."),
+) -> None:
+    """Never recommend a track, an artist or an album (with no argument: list the bans).
+
+    Example: prefrec ban --artist "kenny g"
+    """
+    with _service() as service:
+        if track is None and artist is None and album is None:
+            _render_bans(service.bans(), as_json=as_json)
+            return
+        banned, added = service.ban(track, artist=artist, album=album)
+    _err(f"{'banned' if added else 'already banned'} {banned.kind} {banned.label}: it will not be recommended "
+         "(`prefrec unban` lifts it)")
+
+
+@app.command()
+def unban(
+    track: Optional[str] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    artist: Optional[str] = typer.Option(None, "--artist", help="Lift the ban on this artist.", show_default=False),
+    album: Optional[str] = typer.Option(None, "--album", help="Lift the ban on this album.", show_default=False),
+) -> None:
+    """Lift a ban made with `prefrec ban`.
+
+    Example: prefrec unban --album "christmas hits"
+    """
+    with _service() as service:
+        lifted = service.unban(track, artist=artist, album=album)
+    _err(f"unbanned {lifted.kind} {lifted.label}")
+
+
+@app.command()
+def forget(track: str = typer.Argument(..., help=_TRACK_OPT_HELP)) -> None:
+    """Withdraw your rating of a track (recorded as an event in the feedback log; nothing is deleted).
+
+    Example: prefrec forget "so what"
+    """
+    from prefrec.explain import mmss
+
+    with _service() as service:
+        result = service.forget(track)
+    if result.withdrawn is None:
+        _err(f"nothing to forget: you have not rated {_track_line(result.track)}")
+        return
+    was = result.withdrawn
+    where = f" at {mmss(was.position_s)}" if was.position_s is not None else ""
+    _err(f"forgot that you {_rated(was.kind)} it{where}: {_track_line(result.track)}")
+    _err("run `prefrec train` (or let the daemon) to update the recommendations")
+
+
+@app.command()
+def history(
+    n: int = typer.Option(20, "-n", "--count", min=1, help="How many events."),
+    as_json: bool = typer.Option(False, "--json", help="JSON list: id, kind, at, time, path, title, artist, album."),
+) -> None:
+    """Your latest ratings (likes, skips and forgets), newest first.
+
+    Example: prefrec history -n 50
+    """
+    import time
+
+    from prefrec.explain import mmss
+
+    with _service() as service:
+        events = service.history(n)
+    if as_json:
+        typer.echo(json.dumps([{
+            "id": e.id, "kind": e.kind, "at": e.position_s, "time": round(e.created_at, 3),
+            **(_track_json(e.track) if e.track else {"path": e.path, "title": None, "artist": None,
+                                                       "album": None, "duration": None}),
+        } for e in events], indent=2))
+        return
+    if not events:
+        _err("no ratings yet: `prefrec like TRACK` / `prefrec skip TRACK`")
+    for e in events:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at))
+        what = {"like": "like", "skip": "skip", "forget": "forget"}.get(e.kind, e.kind)
+        where = f" at {mmss(e.position_s)}" if e.position_s is not None else ""
+        name = _track_line(e.track) if e.track else f"{e.path} (no longer in the library)"
+        typer.echo(f"{when}  {what:6s}{where:9s}  {name}")
 
 
 # -- demo --------------------------------------------------------------------------------------
@@ -417,7 +603,9 @@ def demo(
             result = service.train()
             _err(f"  {result.epochs} epochs in {result.train_s:.1f} s; ranked {result.scored} tracks")
             _err("5/5 recommendations (unrated tracks, best first):")
-            recs = service.recommend(10)
+            # One artist per style here: the usual cap of 2 per artist would fill ranks 3-6 with
+            # the disliked styles, so the demo shows the plain ranking.
+            recs = service.recommend(10, diversify=False)
             _render_recommendations(recs, as_json=False, m3u=False)
             if recs.items:
                 typer.echo("")
@@ -438,6 +626,11 @@ def demo(
 
 def _render_error(exc: PrefrecError) -> None:
     _err(f"prefrec: {exc}")
+    if isinstance(exc, AmbiguousName):
+        for i, name in enumerate(exc.candidates[:20], start=1):
+            _err(f"  {i}. {name}")
+        if len(exc.candidates) > 20:
+            _err(f"  … and {len(exc.candidates) - 20} more")
     if isinstance(exc, AmbiguousTrack):
         shown = exc.candidates[:10]
         for i, track in enumerate(shown, start=1):
@@ -462,4 +655,12 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - a bug: one line unless -v, as for every other error
+        if _state.verbose:
+            import traceback
+
+            traceback.print_exc()
+        _err(f"prefrec: unexpected error ({type(exc).__name__}: {exc}); "
+             + ("please report it" if _state.verbose else "run with -v for the traceback and report it"))
         sys.exit(1)

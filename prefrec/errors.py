@@ -41,3 +41,23 @@ class UsageError(PrefrecError):
     """The listener asked for something malformed (e.g. a bad --at position)."""
 
     exit_code = 2
+
+
+class UnknownName(PrefrecError):
+    """No artist/album (or ban) matches the name the listener typed."""
+
+    exit_code = 1
+
+
+class AmbiguousName(PrefrecError):
+    """Several artists/albums match; `candidates` lists their names."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, candidates: list[str]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
+class MissingExtra(PrefrecError):
+    """An optional feature needs a package that is not installed (e.g. matplotlib for --plot)."""

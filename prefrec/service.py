@@ -7,17 +7,19 @@ them (scan, train), so rating and querying start fast.
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from prefrec.config import AUDIO_EXTENSIONS, Settings
-from prefrec.errors import AmbiguousTrack, NotReady, UnknownTrack, UsageError
-from prefrec.store import Ranked, Rating, Store, Track, normalize_text
+from prefrec.errors import AmbiguousName, AmbiguousTrack, NotReady, UnknownName, UnknownTrack, UsageError
+from prefrec.store import Ban, FeedbackEvent, Ranked, Rating, RecommendFilter, Store, Track, normalize_text
 
 Progress = Callable[[int, int, str], None]
 """progress(done, total, current path) — called as analysis advances."""
@@ -91,6 +93,84 @@ class Explanation:
     best: list[Any]
     worst: list[Any]
     model_id: int | None
+    similar: list[Similar] = field(default_factory=list)  # nearest rated tracks, nearest first
+    banned: Ban | None = None  # the ban that keeps it out of recommendations, if any
+
+
+@dataclass(frozen=True)
+class Recommendation(Ranked):
+    """A recommended track; explore=True when it is there because the model is unsure of it."""
+
+    explore: bool = False
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    track: Track
+    withdrawn: Rating | None  # the rating taken back; None when there was none (nothing written)
+    feedback_id: int | None
+
+
+DIVERSITY_CAP = 2  # at most this many tracks per artist and per album…
+DIVERSITY_TOP = 20  # …among the first this many recommendations
+
+
+def _diversity_keys(track: Track) -> list[tuple[str, str]]:
+    keys = []
+    if track.artist:
+        keys.append(("artist", normalize_text(track.artist)))
+    if track.album:
+        keys.append(("album", normalize_text(track.album)))
+    return keys
+
+
+def pick_diverse(stream: Iterable[Ranked], n: int, *, already: Sequence[Ranked] = (),
+                 cap: int = DIVERSITY_CAP, top: int = DIVERSITY_TOP) -> list[Ranked]:
+    """The first `n` of `stream` (best first) such that no artist and no album has more than
+    `cap` tracks among the first `top` places of `already` + the result.
+
+    A track passed over comes back right after place `top`, in its original order; if the
+    stream runs out first (a library with few artists), passed-over tracks fill the gap, so
+    the rule never makes the list shorter.
+    """
+    counts: Counter[tuple[str, str]] = Counter()
+    for r in already[:top]:
+        counts.update(_diversity_keys(r.track))
+    picked: list[Ranked] = []
+    deferred: list[Ranked] = []
+    for r in stream:
+        if len(picked) >= n:
+            break
+        if len(already) + len(picked) < top:
+            keys = _diversity_keys(r.track)
+            if any(counts[k] >= cap for k in keys):
+                deferred.append(r)
+                continue
+            counts.update(keys)
+            picked.append(r)
+        else:
+            while deferred and len(picked) < n:
+                picked.append(deferred.pop(0))
+            if len(picked) < n:
+                picked.append(r)
+    picked.extend(deferred[: n - len(picked)])
+    return picked
+
+
+def interleave(base: list[Ranked], extra: list[Ranked]) -> list[Recommendation]:
+    """`base` in order with `extra` spread evenly through it (marked explore), ranks from 1."""
+    total = len(base) + len(extra)
+    slots = {min(total - 1, round((j + 1) * total / (len(extra) + 1))) for j in range(len(extra))}
+    out: list[Recommendation] = []
+    b, e = iter(base), iter(extra)
+    for i in range(total):
+        explore = i in slots
+        r = next(e, None) if explore else next(b, None)
+        if r is None:  # slots collided: take from whichever list still has tracks
+            explore = not explore
+            r = next(e) if explore else next(b)
+        out.append(Recommendation(i + 1, r.score, r.track, r.spread, explore=explore))
+    return out
 
 
 def parse_position(text: str) -> float:
@@ -407,8 +487,18 @@ class Service:
 
     # -- queries ---------------------------------------------------------------------------------
 
-    def recommend(self, n: int = 20) -> Recommendations:
-        """The best `n` unrated tracks; with no feedback, a diverse sample to rate instead."""
+    def recommend(self, n: int = 20, *, diversify: bool = True, explore: float = 0.0,
+                  filters: RecommendFilter | None = None) -> Recommendations:
+        """The best `n` unrated, not banned tracks passing `filters`; with no feedback, a diverse
+        sample to rate instead.
+
+        diversify: at most DIVERSITY_CAP tracks per artist and per album in the first
+        DIVERSITY_TOP places. explore: the fraction of the list (0..1) given to the tracks the
+        model is least sure about (the largest spread of window scores), marked explore=True and
+        spread through the list. Each item's score stays the model's mean window score.
+        """
+        if not 0.0 <= explore <= 1.0:
+            raise UsageError(f"--explore {explore}: give a fraction between 0 and 1, e.g. 0.2")
         counts = self.store.counts()
         model_id = self.store.ranked_model_id()
         if counts["feedback"] == 0:
@@ -422,11 +512,29 @@ class Service:
             message = (f"the model needs {need} as well before it can rank" if need
                        else "no ranking yet: run `prefrec train`")
             return Recommendations([], counts["feedback"], None, message)
-        return Recommendations(self.store.recommend(n), counts["feedback"], model_id)
+        filters = filters or RecommendFilter()
+        n_explore = 0 if explore == 0 else min(n, max(1, round(n * explore)))
+        stream = self.store.candidates(filters)
+        best = pick_diverse(stream, n) if diversify else list(itertools.islice(stream, n))
+        base = best[: n - n_explore]
+        unsure: list[Ranked] = []
+        if n_explore:
+            taken = {r.track.identity for r in base}
+            rest = (r for r in self.store.candidates(filters, by="spread") if r.track.identity not in taken)
+            unsure = (pick_diverse(rest, n_explore, already=base) if diversify
+                      else list(itertools.islice(rest, n_explore)))
+            chosen = {r.track.identity for r in unsure}
+            base = [r for r in best if r.track.identity not in chosen][: n - len(unsure)]
+        items = interleave(base, unsure)
+        message = None if items else (
+            "no unrated track passes the filters" if filters != RecommendFilter() else
+            "every ranked track is rated or banned; scan more music or lift a ban (`prefrec unban`)")
+        return Recommendations(items, counts["feedback"], model_id, message)
 
     def _sample_to_rate(self, n: int) -> list[Track]:
         """Up to n tracks spread over artists and albums, evenly across the library."""
-        tracks = self.store.tracks()
+        bans = self.store.bans()
+        tracks = [t for t in self.store.tracks() if banned_by(t, bans) is None]
         seen, sample = set(), []
         for track in tracks[:: max(1, len(tracks) // (n * 4))]:
             key = (track.artist, track.album)
@@ -450,12 +558,15 @@ class Service:
         rating = self.store.rating_of(track.identity)
         if model_id is None:
             raise NotReady("no model yet: rate a few tracks (like and skip) and run `prefrec train`")
-        scores = self.store.window_scores(track.identity, model_id)
-        if scores is None:
+        values = self.store.window_score_list(track.identity, model_id)
+        if values is None:
             raise NotReady(f"{track.path}: not scored by the current model yet; run `prefrec train`")
         bounds = window_bounds_s(track.n_frames)
-        values = [float(s) for s in scores]
         ranked = self.store.rank_of(track.identity)
+        try:
+            _, similar = self.similar(track.path, 3, rated_only=True)
+        except (NotReady, UnknownTrack, AmbiguousTrack):
+            similar = []
         return Explanation(
             track=track,
             windows=[(b[0], b[1], v) for b, v in zip(bounds, values)],
@@ -466,25 +577,119 @@ class Service:
             best=pick_segments(values, bounds, best=True),
             worst=pick_segments(values, bounds, best=False),
             model_id=model_id,
+            similar=similar,
+            banned=self.ban_of(track),
         )
+
+    def plot(self, exp: Explanation, out: Path) -> Path:
+        """Draw `exp`'s window scores over time above the track's MFCCs, best segment marked, as a
+        PNG at `out`. Needs matplotlib (the `plot` extra)."""
+        from prefrec.explain import plot_explanation
+
+        try:
+            features = self.cache.load(exp.track.identity)
+        except FileNotFoundError as exc:
+            raise NotReady(f"{exp.track.path}: its features are not in the cache; run `prefrec scan` "
+                           "on its folder") from exc
+        _check_writable(out)
+        who = f"{exp.track.artist} – " if exp.track.artist else ""
+        plot_explanation(out, windows=exp.windows, features=features,
+                         best=exp.best[0] if exp.best else None, title=f"{who}{exp.track.title}")
+        return out
+
+    def clip(self, exp: Explanation, out: Path) -> Any:
+        """Write the best-scoring window of `exp`'s track (decoded from its file: mono 22050 Hz)
+        to the WAV file `out`. Returns that segment."""
+        from prefrec.audio import decode
+        from prefrec.explain import write_clip
+
+        if not exp.best:
+            raise NotReady(f"{exp.track.path}: has no scored windows; run `prefrec train`")
+        _check_writable(out)
+        segment = exp.best[0]
+        decoded = decode(Path(exp.track.path), timeout_s=self.settings.decode_timeout_s)
+        write_clip(out, decoded.samples, segment.start_s, segment.end_s)
+        return segment
+
+    # -- control: bans, forgetting, history --------------------------------------------------------
+
+    def _ban_target(self, query: str | None, artist: str | None, album: str | None, *,
+                    among_bans: bool) -> tuple[str, str, str]:
+        """(kind, value, label) of what a ban/unban names: exactly one of track, artist, album."""
+        given = [(k, v) for k, v in (("track", query), ("artist", artist), ("album", album)) if v is not None]
+        if len(given) != 1:
+            raise UsageError("name one thing: a TRACK, or --artist NAME, or --album NAME")
+        kind, text = given[0]
+        if kind == "track":
+            track = self.resolve(text)
+            return "track", track.identity, _label(track)
+        names = ([b.label for b in self.store.bans() if b.kind == kind] if among_bans
+                 else self.store.distinct_names(kind))
+        name = resolve_name(kind, text, names, banned=among_bans)
+        return kind, normalize_text(name), name
+
+    def ban(self, query: str | None = None, *, artist: str | None = None,
+            album: str | None = None) -> tuple[Ban, bool]:
+        """Never recommend a track (by its music, whatever the file), an artist or an album.
+        Returns the ban and whether it is new."""
+        kind, value, label = self._ban_target(query, artist, album, among_bans=False)
+        added = self.store.add_ban(kind, value, label)
+        return next(b for b in self.store.bans() if (b.kind, b.value) == (kind, value)), added
+
+    def unban(self, query: str | None = None, *, artist: str | None = None,
+              album: str | None = None) -> Ban:
+        """Lift a ban; raises UnknownName when the thing named is not banned."""
+        kind, value, label = self._ban_target(query, artist, album, among_bans=True)
+        ban = next((b for b in self.store.bans() if (b.kind, b.value) == (kind, value)), None)
+        if ban is None or not self.store.remove_ban(kind, value):
+            raise UnknownName(f"{label} is not banned; `prefrec ban` lists the bans")
+        return ban
+
+    def bans(self) -> list[Ban]:
+        return self.store.bans()
+
+    def ban_of(self, track: Track) -> Ban | None:
+        """The ban that keeps `track` out of recommendations, if any."""
+        return banned_by(track, self.store.bans())
+
+    def forget(self, query: str) -> ForgetResult:
+        """Withdraw the listener's rating of a track: appends a 'forget' event (nothing is
+        deleted). Writes nothing when the track has no current rating."""
+        track = self.resolve(query)
+        rating = self.store.rating_of(track.identity)
+        if rating is None:
+            return ForgetResult(track, None, None)
+        return ForgetResult(track, rating, self.store.add_feedback(track.identity, track.path, "forget"))
+
+    def history(self, n: int = 20) -> list[FeedbackEvent]:
+        """The latest `n` feedback events (likes, skips, forgets), newest first."""
+        return self.store.history(n)
 
     def similar(self, query: str, n: int = 10, *, rated_only: bool = False) -> tuple[Track, list[Similar]]:
         """The `n` tracks nearest to `query`'s by cosine similarity of the model's track embeddings
         (the mean LSTM state over a track's windows, as in seed 001's penultimate-layer features)."""
-        import numpy as np
-
         track = self.resolve(query)
         model_id = self.store.ranked_model_id()
         if model_id is None:
             raise NotReady("no model yet: rate a few tracks (like and skip) and run `prefrec train`")
-        identities, vectors = self.store.embeddings(model_id)
-        if track.identity not in identities:
-            raise NotReady(f"{track.path}: not scored by the current model yet; run `prefrec train`")
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-        sims = unit @ unit[identities.index(track.identity)]
         ratings = self.store.ratings()
+        sims: Any
+        if rated_only:  # explain's fast path: a few dozen rated embeddings, plain Python, no numpy
+            few = self.store.embeddings_of(model_id, sorted({track.identity, *ratings}))
+            identities = list(few)
+            if track.identity not in few:
+                raise NotReady(f"{track.path}: not scored by the current model yet; run `prefrec train`")
+            sims = [_cosine(few[i], few[track.identity]) for i in identities]
+        else:
+            import numpy as np
+
+            identities, vectors = self.store.embeddings(model_id)
+            if track.identity not in identities:
+                raise NotReady(f"{track.path}: not scored by the current model yet; run `prefrec train`")
+            unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+            sims = unit @ unit[identities.index(track.identity)]
         results: list[Similar] = []
-        for i in np.argsort(-sims, kind="stable"):
+        for i in sorted(range(len(identities)), key=lambda k: -sims[k]):  # stable: ties keep identity order
             identity = identities[int(i)]
             if identity == track.identity or (rated_only and identity not in ratings):
                 continue
@@ -536,3 +741,44 @@ class Service:
             "last_error_at": row.get("last_error_at"), "started_at": row.get("started_at"),
             "rankings_updated_at": float(ranked_at) if ranked_at else None,
         }
+
+
+def banned_by(track: Track, bans: list[Ban]) -> Ban | None:
+    """The first of `bans` that covers `track` (its music, its artist or its album), if any."""
+    keys = {("track", track.identity)} | set(_diversity_keys(track))
+    return next((b for b in bans if (b.kind, b.value) in keys), None)
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine similarity of two vectors [H] (0 when either is all zeros, as numpy's path gives)."""
+    dot = sum(x * y for x, y in zip(a, b))
+    norm_a, norm_b = sum(x * x for x in a) ** 0.5, sum(y * y for y in b) ** 0.5
+    return dot / (max(norm_a, 1e-9) * max(norm_b, 1e-9))
+
+
+def _label(track: Track) -> str:
+    return f"{track.artist} – {track.title}" if track.artist else track.title
+
+
+def resolve_name(kind: str, text: str, names: list[str], *, banned: bool = False) -> str:
+    """The one artist/album name in `names` that `text` means: equal ignoring case and accents,
+    else the only one containing it. Raises UnknownName / AmbiguousName."""
+    wanted = normalize_text(text.strip())
+    if not wanted:
+        raise UsageError(f"--{kind}: give a name")
+    exact = [n for n in names if normalize_text(n) == wanted]
+    if exact:
+        return exact[0]
+    partial = sorted({normalize_text(n): n for n in names if wanted in normalize_text(n)}.values())
+    if len(partial) == 1:
+        return partial[0]
+    if partial:
+        raise AmbiguousName(f"{text!r} matches {len(partial)} {kind}s; be more precise", partial)
+    if banned:
+        raise UnknownName(f"{text!r}: not banned (no banned {kind} matches it); `prefrec ban` lists the bans")
+    raise UnknownName(f"no {kind} in the library matches {text!r}; check the spelling")
+
+
+def _check_writable(out: Path) -> None:
+    if not out.parent.is_dir():
+        raise UsageError(f"{out}: its folder does not exist; create it or choose another path")

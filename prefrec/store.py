@@ -7,8 +7,11 @@ synchronous=FULL so an acknowledged rating survives a crash or power cut.
 
 from __future__ import annotations
 
+import array
 import json
+import math
 import sqlite3
+import sys
 import time
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -102,6 +105,21 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 3: bans, and the spread (std) of each ranked track's window scores for --explore.
+    """
+    CREATE TABLE bans (
+        kind TEXT NOT NULL CHECK (kind IN ('track', 'artist', 'album')),
+        value TEXT NOT NULL,
+        label TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (kind, value)
+    );
+    ALTER TABLE rankings ADD COLUMN spread REAL;
+    UPDATE rankings SET spread = (SELECT prefrec_f32_std(w.scores) FROM window_scores w
+                                  WHERE w.identity = rankings.identity AND w.model_id = rankings.model_id);
+    CREATE INDEX tracks_present ON tracks(gone, identity, id);
+    CREATE INDEX rankings_spread ON rankings(spread DESC);
+    """,
 ]
 
 _TRACK_COLUMNS = "id, path, identity, title, artist, album, duration_s, n_frames, truncated, gone"
@@ -163,6 +181,41 @@ class Ranked:
     rank: int
     score: float
     track: Track
+    spread: float | None = None  # std of its window scores: how unsure the model is within it
+
+
+@dataclass(frozen=True)
+class RecommendFilter:
+    """Which ranked tracks may be recommended: names match case- and accent-insensitively as
+    substrings; durations in seconds."""
+
+    artist: str | None = None
+    album: str | None = None
+    min_duration_s: float | None = None
+    max_duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Ban:
+    """A track (value = identity) or artist/album (value = normalised name) never recommended."""
+
+    kind: str  # 'track' | 'artist' | 'album'
+    value: str
+    label: str  # as the listener sees it
+    created_at: float
+
+
+@dataclass(frozen=True)
+class FeedbackEvent:
+    """One entry of the feedback log; `track` is None when no file of that music is known."""
+
+    id: int
+    kind: str  # 'like' | 'skip' | 'forget'
+    position_s: float | None
+    created_at: float
+    identity: str
+    path: str
+    track: Track | None
 
 
 class Store:
@@ -177,6 +230,7 @@ class Store:
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = FULL")
+            _register_functions(self.conn)
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise _translate(exc, self.path) from exc
@@ -489,6 +543,20 @@ class Store:
             return [], np.zeros((0, 0), dtype=np.float32)
         return [r[0] for r in rows], np.stack([np.frombuffer(r[1], dtype="<f4") for r in rows])
 
+    def embeddings_of(self, model_id: int, identities: list[str]) -> dict[str, list[float]]:
+        """Track embeddings [H] of those of `identities` scored by `model_id`, by identity in
+        identity order, as Python floats (no numpy: for fast paths that need a few)."""
+        rows = self._read("SELECT w.identity, w.embedding FROM json_each(?) j JOIN window_scores w "
+                          "ON w.identity = j.value AND w.model_id = ? WHERE w.embedding IS NOT NULL "
+                          "ORDER BY w.identity", (json.dumps(identities), model_id))
+        return {identity: _f32_list(blob) for identity, blob in rows}
+
+    def window_score_list(self, identity: str, model_id: int) -> list[float] | None:
+        """window_scores() as Python floats [n_windows], without importing numpy."""
+        rows = self._read("SELECT scores FROM window_scores WHERE identity = ? AND model_id = ?",
+                          (identity, model_id))
+        return _f32_list(rows[0][0]) if rows else None
+
     def window_scores(self, identity: str, model_id: int) -> "np.ndarray | None":
         import numpy as np
 
@@ -504,10 +572,11 @@ class Store:
         import numpy as np
 
         rows = self._read("SELECT identity, scores FROM window_scores WHERE model_id = ?", (model_id,))
-        ranked = [(identity, model_id, float(np.frombuffer(blob, dtype="<f4").mean())) for identity, blob in rows]
+        arrays = [(identity, np.frombuffer(blob, dtype="<f4")) for identity, blob in rows]
+        ranked = [(identity, model_id, float(p.mean()), float(p.std())) for identity, p in arrays]
         with self.write() as conn:
             conn.execute("DELETE FROM rankings")
-            conn.executemany("INSERT INTO rankings(identity, model_id, score) VALUES (?, ?, ?)", ranked)
+            conn.executemany("INSERT INTO rankings(identity, model_id, score, spread) VALUES (?, ?, ?, ?)", ranked)
             conn.execute("DELETE FROM window_scores WHERE model_id != ?", (model_id,))
             conn.execute("INSERT INTO meta(key, value) VALUES ('ranked_model_id', ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(model_id),))
@@ -516,25 +585,104 @@ class Store:
         return len(ranked)
 
     def recommend(self, n: int) -> list[Ranked]:
-        """The best `n` unrated, present tracks (one file per identity), best first."""
-        rows = self._read(
-            f"""
+        """The best `n` unrated, present, not banned tracks (one file per identity), best first."""
+        return [Ranked(i + 1, c.score, c.track, c.spread)
+                for i, c in zip(range(n), self.candidates(RecommendFilter()))]
+
+    def candidates(self, filters: RecommendFilter, *, by: str = "score") -> Iterator[Ranked]:
+        """Unrated, present, not banned ranked tracks passing `filters`, one file per identity,
+        best score first (by="score") or most spread-out window scores first (by="spread").
+
+        Yields lazily (rank 0), so a caller may stop early; the ranking is read as one snapshot.
+        """
+        if by not in ("score", "spread"):
+            raise ValueError(by)
+        where, params = ["r.identity NOT IN (SELECT identity FROM rated)"], []
+        bans: dict[str, list[str]] = {}
+        for ban in self.bans():
+            bans.setdefault(ban.kind, []).append(ban.value)
+        if bans.get("track"):
+            where.append(f"r.identity NOT IN ({', '.join('?' * len(bans['track']))})")
+            params += bans["track"]
+        for field in ("artist", "album"):
+            if bans.get(field):
+                where.append(f"(t.{field} IS NULL OR prefrec_norm(t.{field}) NOT IN "
+                             f"({', '.join('?' * len(bans[field]))}))")
+                params += bans[field]
+        for field, wanted in (("artist", filters.artist), ("album", filters.album)):
+            if wanted:
+                where.append(f"prefrec_norm(coalesce(t.{field}, '')) LIKE ? ESCAPE '\\'")
+                params.append(f"%{_escape_like(normalize_text(wanted))}%")
+        if filters.min_duration_s is not None:
+            where.append("t.duration_s >= ?")
+            params.append(filters.min_duration_s)
+        if filters.max_duration_s is not None:
+            where.append("t.duration_s <= ?")
+            params.append(filters.max_duration_s)
+        # Walks rankings in index order (score or spread), one present file per identity through
+        # tracks_present, so the first rows come back without sorting the whole library.
+        order = "r.score DESC" if by == "score" else "r.spread DESC, r.score DESC"  # NULL spread last
+        sql = f"""
             WITH rated AS (
                 SELECT identity FROM feedback
                 WHERE id IN (SELECT max(id) FROM feedback GROUP BY identity) AND kind != 'forget'
-            ), present AS (
-                SELECT min(id) AS id FROM tracks WHERE gone = 0 GROUP BY identity
             )
-            SELECT r.score, {', '.join('t.' + c.strip() for c in _TRACK_COLUMNS.split(','))}
+            SELECT r.score, r.spread, {', '.join('t.' + c.strip() for c in _TRACK_COLUMNS.split(','))}
             FROM rankings r
-            JOIN tracks t ON t.identity = r.identity AND t.id IN (SELECT id FROM present)
-            WHERE r.identity NOT IN (SELECT identity FROM rated)
-            ORDER BY r.score DESC, t.id
-            LIMIT ?
+            JOIN tracks t ON t.id = (SELECT min(x.id) FROM tracks x WHERE x.identity = r.identity AND x.gone = 0)
+            WHERE {' AND '.join(where)}
+            ORDER BY {order}, t.id
+            """
+        try:
+            cursor = self.conn.execute(sql, params)
+            for row in cursor:
+                yield Ranked(0, float(row[0]), Track.from_row(row[2:]), None if row[1] is None else float(row[1]))
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+
+    # -- bans --------------------------------------------------------------------------------------
+
+    def add_ban(self, kind: str, value: str, label: str) -> bool:
+        """Ban a track (value: its identity) or an artist/album (value: its normalised name).
+        Returns False when it was banned already."""
+        with self.write() as conn:
+            cur = conn.execute("INSERT OR IGNORE INTO bans(kind, value, label, created_at) VALUES (?, ?, ?, ?)",
+                               (kind, value, label, time.time()))
+            return cur.rowcount == 1
+
+    def remove_ban(self, kind: str, value: str) -> bool:
+        """Lift a ban; returns False when there was none."""
+        with self.write() as conn:
+            return conn.execute("DELETE FROM bans WHERE kind = ? AND value = ?", (kind, value)).rowcount == 1
+
+    def bans(self) -> list[Ban]:
+        """Every ban, oldest first."""
+        return [Ban(*r) for r in self._read("SELECT kind, value, label, created_at FROM bans ORDER BY created_at")]
+
+    def distinct_names(self, field: str) -> list[str]:
+        """Distinct artist or album names of present tracks, sorted."""
+        if field not in ("artist", "album"):
+            raise ValueError(field)
+        return [r[0] for r in self._read(f"SELECT DISTINCT {field} FROM tracks WHERE gone = 0 "
+                                         f"AND {field} IS NOT NULL ORDER BY {field}")]
+
+    # -- history -----------------------------------------------------------------------------------
+
+    def history(self, limit: int) -> list[FeedbackEvent]:
+        """The latest `limit` feedback events, newest first, with the track they are about now
+        (a present file of the same music if there is one, else the file rated, if still known)."""
+        rows = self._read(
+            f"""
+            SELECT f.id, f.kind, f.position_s, f.created_at, f.identity, f.path,
+                   {', '.join('t.' + c.strip() for c in _TRACK_COLUMNS.split(','))}
+            FROM (SELECT * FROM feedback ORDER BY id DESC LIMIT ?) f
+            LEFT JOIN tracks t ON t.id = (SELECT id FROM tracks WHERE identity = f.identity ORDER BY gone, id LIMIT 1)
+            ORDER BY f.id DESC
             """,
-            (n,),
+            (limit,),
         )
-        return [Ranked(i + 1, float(r[0]), Track.from_row(r[1:])) for i, r in enumerate(rows)]
+        return [FeedbackEvent(int(r[0]), r[1], r[2], float(r[3]), r[4], r[5],
+                              Track.from_row(r[6:]) if r[6] is not None else None) for r in rows]
 
     def rank_of(self, identity: str) -> tuple[int, float] | None:
         """(rank among all ranked identities, score), rank 1 = best; None if not ranked."""
@@ -543,6 +691,32 @@ class Store:
             "FROM rankings a WHERE identity = ?", (identity,)
         )
         return (int(rows[0][1]), float(rows[0][0])) if rows else None
+
+
+def _f32_list(blob: bytes) -> list[float]:
+    """A little-endian float32 blob as Python floats (no numpy)."""
+    values = array.array("f", blob)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values.tolist()
+
+
+def _f32_std(blob: bytes | None) -> float | None:
+    """Population std of a float32 little-endian blob (SQL function prefrec_f32_std; no numpy)."""
+    if blob is None:
+        return None
+    values = _f32_list(blob)
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def _register_functions(conn: sqlite3.Connection) -> None:
+    """SQL functions: prefrec_norm(text) (normalize_text) and prefrec_f32_std(blob)."""
+    conn.create_function("prefrec_norm", 1, lambda t: None if t is None else normalize_text(t),
+                         deterministic=True)
+    conn.create_function("prefrec_f32_std", 1, _f32_std, deterministic=True)
 
 
 def _statements(script: str) -> list[str]:

@@ -39,8 +39,10 @@ def test_startup_scan_moves_deletions_and_returning_music(music):
         started = d.wait_started()
         assert started["watcher"] == "inotify"
         wait_until(lambda: len(present(home)) == 6, what="startup scan", daemon=d)
-        status = run_json(home, "status", "--json")["daemon"]
-        assert status["pid"] == d.proc.pid and status["queue"] == 0 and status["last_error"] is None
+        # The daemon publishes its queue length with its next state update: wait for it to drain.
+        status = wait_until(lambda: (s := run_json(home, "status", "--json")["daemon"]) and s["queue"] == 0 and s,
+                            what="an empty queue", daemon=d)
+        assert status["pid"] == d.proc.pid and status["last_error"] is None
         assert status["state"] in ("idle", "scanning") and status["rankings_updated_at"] is None
 
         liked = files[0]

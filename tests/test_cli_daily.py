@@ -1,0 +1,426 @@
+"""The commands a listener uses daily (issue 6), driven as real subprocesses on a trained library:
+explain's timeline/plot/clip/similar, recommend's playlist/diversity/exploration/filters, bans,
+forget, history, finding tracks, and the command-line conventions."""
+
+import json
+import os
+import pty
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from prefrec.service import pick_diverse
+from prefrec.store import Ranked, Track
+from tests.conftest import ROOT, run_cli, run_json
+from tests.test_cli import feedback_rows
+
+
+def _by_style(tracks, style):
+    return [t for t in tracks if t.style == style]
+
+
+@pytest.fixture(scope="module")
+def trained_home(scanned_library, tmp_path_factory):
+    """The scanned library with 2 plucks liked, 2 wind skipped (one at 0:05) and a model trained."""
+    music, home, tracks = scanned_library
+    trained = tmp_path_factory.mktemp("trained") / "home"
+    shutil.copytree(home, trained)
+    for t in _by_style(tracks, "plucks")[:2]:
+        run_cli(trained, "like", str(t.path))
+    for i, t in enumerate(_by_style(tracks, "wind")[:2]):
+        run_cli(trained, "skip", str(t.path), *(["--at", "5"] if i == 0 else []))
+    run_cli(trained, "train")
+    return trained, tracks
+
+
+@pytest.fixture
+def home(trained_home, tmp_path):
+    """A private copy of the trained data dir: (home, tracks)."""
+    source, tracks = trained_home
+    private = tmp_path / "home"
+    shutil.copytree(source, private)
+    return private, tracks
+
+
+def _feedback(home):
+    """(kind, path) of every feedback event, oldest first."""
+    return [(kind, path) for _, path, kind, _ in feedback_rows(home)]
+
+
+# -- 1. explain ----------------------------------------------------------------------------------
+
+
+def test_explain_names_the_closest_rated_tracks_with_their_ratings(home):
+    home, tracks = home
+    seed = _by_style(tracks, "plucks")[-1]  # unrated
+    data = run_json(home, "explain", str(seed.path), "--json")
+    rated = {str(t.path): kind for kind, style in (("like", "plucks"), ("skip", "wind"))
+             for t in _by_style(tracks, style)[:2]}
+    similar = data["similar_rated"]
+    assert len(similar) == 3
+    assert all(s["path"] in rated and s["rating"] == rated[s["path"]] for s in similar), similar
+    assert similar[0]["rating"] == "like"  # a plucks track's nearest rated neighbour is a liked plucks track
+    assert [s["similarity"] for s in similar] == sorted((s["similarity"] for s in similar), reverse=True)
+    out = run_cli(home, "explain", str(seed.path)).stdout
+    assert "closest rated tracks:" in out and "(you liked it)" in out
+    assert f"rank {data['rank']} of" in out and f"score {data['score']:.3f}" in out
+
+
+def test_explain_plot_draws_scores_above_the_mfcc_image_with_the_best_segment_marked(home, tmp_path):
+    from matplotlib.image import imread
+
+    from prefrec.explain import BEST_COLOR
+
+    home, tracks = home
+    target = _by_style(tracks, "chiptune")[0]
+    png = tmp_path / "plot.png"
+    proc = run_cli(home, "explain", str(target.path), "--plot", str(png))
+    assert "plot written to" in proc.stderr and "best segments:" in proc.stdout
+    data = run_json(home, "explain", str(target.path), "--json")
+    image = imread(png)  # float RGBA [rows, cols, 4] in 0..1
+    assert image.shape[:2] == (600, 1000)
+    rgb = np.round(image[:, :, :3] * 255).astype(int)
+    marker = np.array([int(BEST_COLOR[i:i + 2], 16) for i in (1, 3, 5)])
+    hits = np.all(np.abs(rgb - marker) <= 2, axis=2)
+    rows, cols = np.nonzero(hits)
+    assert rows.size > 100, "the best segment is marked"
+    # marked on both panels: in the upper (scores) and the lower (MFCC) half
+    assert (rows < 300).sum() > 50 and (rows > 330).sum() > 50
+    # two vertical edges 8 s apart on a time axis that spans the track: solving
+    # x = left + t / duration * width for both edges gives a plausible plot area
+    edges = np.unique(cols)
+    groups = np.split(edges, np.nonzero(np.diff(edges) > 3)[0] + 1)
+    assert len(groups) == 2, groups
+    x1, x2 = (g.mean() for g in groups)
+    best = data["best"][0]
+    width = (x2 - x1) * data["duration"] / (best["end"] - best["start"])
+    left = x1 - best["start"] / data["duration"] * width
+    assert 0 < left < 250 and 600 < width < 1000 and left + width <= 1000, (left, width)
+    # the lower panel is an image with many colours (the MFCCs), not an empty axis
+    lower = rgb[380:560, int(left) + 5:int(left + width) - 5].reshape(-1, 3)
+    assert len(np.unique(lower, axis=0)) > 50
+
+
+def test_explain_plot_without_matplotlib_says_how_to_install_it(home, tmp_path):
+    home, tracks = home
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "matplotlib.py").write_text("raise ImportError('matplotlib is hidden for this test')\n")
+    env = {**os.environ, "PYTHONPATH": f"{hide}{os.pathsep}{ROOT}", "NO_COLOR": "1"}
+    png = tmp_path / "plot.png"
+    proc = subprocess.run([sys.executable, "-m", "prefrec", "--home", str(home), "explain",
+                           str(tracks[0].path), "--plot", str(png)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    assert "pip install 'prefrec[plot]'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not png.exists()
+
+
+def test_explain_clip_writes_the_best_8_seconds_of_the_source(home, tmp_path):
+    import soundfile as sf
+
+    from prefrec.audio import decode
+
+    home, tracks = home
+    target = _by_style(tracks, "drums")[1]
+    wav = tmp_path / "best.wav"
+    proc = run_cli(home, "explain", str(target.path), "--clip", str(wav))
+    assert "written to" in proc.stderr and str(wav) in proc.stderr
+    best = run_json(home, "explain", str(target.path), "--json")["best"][0]
+    clip, rate = sf.read(wav, dtype="float32")
+    info = sf.info(wav)
+    assert info.format == "WAV" and info.channels == 1 and rate == 22050
+    assert clip.shape[0] == round((best["end"] - best["start"]) * rate) == 8 * rate
+    source = decode(target.path).samples
+    start = round(best["start"] * rate)
+    assert np.max(np.abs(clip - source[start:start + clip.shape[0]])) < 1e-3  # 16-bit PCM
+    shift = int(0.37 * rate)  # not a whole number of beats
+    other = start + shift if start + shift + clip.shape[0] <= source.shape[0] else start - shift
+    assert np.max(np.abs(clip - source[other:other + clip.shape[0]])) > 0.05  # it is that segment
+
+
+def test_explain_colours_the_timeline_on_a_terminal_unless_no_color(home):
+    home, tracks = home
+
+    def on_terminal(extra_env):
+        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        env.update({"PYTHONPATH": str(ROOT), "TERM": "xterm-256color", **extra_env})
+        main, child = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "prefrec", "--home", str(home), "explain",
+                                 str(tracks[0].path)], stdout=child, stderr=subprocess.PIPE, env=env)
+        os.close(child)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(main)
+        assert proc.wait(timeout=60) == 0
+        return b"".join(chunks).decode()
+
+    coloured = on_terminal({})
+    assert "\x1b[38;5;" in coloured and "best segments:" in coloured
+    plain = on_terminal({"NO_COLOR": "1"})
+    assert "\x1b[" not in plain and "best segments:" in plain
+    piped = run_cli(home, "explain", str(tracks[0].path)).stdout  # not a terminal
+    assert "\x1b[" not in piped
+
+
+# -- 2. recommend --------------------------------------------------------------------------------
+
+
+def _track(i, artist, album):
+    return Track(i, f"/m/{i}.flac", f"id{i}", f"t{i}", artist, album, 200.0, 10000, False, False)
+
+
+def test_diversity_caps_artists_and_albums_in_the_top_20_and_gives_way_after():
+    # 30 tracks by artist A (albums A1/A2), then 30 by B..K (one each), best first
+    ranked = [Ranked(0, 1 - i / 100, _track(i, "A", f"A{i % 2}")) for i in range(30)]
+    ranked += [Ranked(0, 0.6 - i / 100, _track(100 + i, f"B{i}", f"B{i}")) for i in range(30)]
+    picked = pick_diverse(iter(ranked), 25)
+    top = picked[:20]
+    assert sum(r.track.artist == "A" for r in top) == 2
+    assert [r.track.id for r in top[:2]] == [0, 1]  # the two best of A, then the others
+    # after place 20 the passed-over tracks of A come back first, in score order
+    assert [r.track.id for r in picked[20:]] == [2, 3, 4, 5, 6]
+    # too few artists to obey the rule: it gives way rather than shortening the list
+    few = pick_diverse(iter(ranked[:10]), 10)
+    assert [r.track.id for r in few] == list(range(10))
+    # albums count too: a third track of album A0 by another artist name waits
+    mixed = [Ranked(0, 0.9, _track(1, "X", "Same")), Ranked(0, 0.8, _track(2, "Y", "same")),
+             Ranked(0, 0.7, _track(3, "Z", "SAME")), Ranked(0, 0.6, _track(4, "W", "Other"))]
+    assert [r.track.id for r in pick_diverse(iter(mixed), 4)] == [1, 2, 4, 3]
+
+
+def test_recommend_keeps_two_per_artist_unless_told_not_to(home):
+    home, tracks = home
+    plain = run_json(home, "recommend", "--json", "-n", "16", "--no-diversify")
+    diverse = run_json(home, "recommend", "--json", "-n", "16")
+    assert sorted(r["path"] for r in plain) == sorted(r["path"] for r in diverse)  # 16 unrated in all
+    assert [r["score"] for r in plain] == sorted((r["score"] for r in plain), reverse=True)
+    score_of = {r["path"]: r["score"] for r in plain}
+    assert all(r["score"] == score_of[r["path"]] for r in diverse)  # the score is never re-ordered
+    assert [r["rank"] for r in diverse] == list(range(1, 17))
+    first = diverse[:8]  # four artists in the library: the first 8 places obey the cap
+    for key in ("artist", "album"):
+        counts = {}
+        for r in first:
+            counts[r[key]] = counts.get(r[key], 0) + 1
+        assert max(counts.values()) <= 2, (key, counts)
+    artists_plain = [r["artist"] for r in plain[:8]]
+    assert max(artists_plain.count(a) for a in artists_plain) >= 3  # the cap did change something
+
+
+def test_explore_mixes_in_the_least_certain_tracks_marked_as_such(home):
+    home, _ = home
+    everything = run_json(home, "recommend", "--json", "-n", "100", "--no-diversify")
+    recs = run_json(home, "recommend", "--json", "-n", "8", "--explore", "0.25", "--no-diversify")
+    explore = [r for r in recs if r["explore"]]
+    base = [r for r in recs if not r["explore"]]
+    assert len(recs) == 8 and len(explore) == 2
+    assert [r["path"] for r in base] == [r["path"] for r in everything[:6]]  # the best 6 by score
+    rest = [r for r in everything if r["path"] not in {b["path"] for b in base}]
+    most_unsure = sorted(rest, key=lambda r: -r["spread"])[:2]
+    assert {r["path"] for r in explore} == {r["path"] for r in most_unsure}
+    assert all(not r["explore"] for r in recs[:2])  # spread through the list, not on top
+    # spread is the std of the window scores explain shows; score stays their mean
+    windows = [w["score"] for w in run_json(home, "explain", explore[0]["path"], "--json")["windows"]]
+    assert explore[0]["spread"] == pytest.approx(float(np.std(windows)), abs=1e-4)
+    assert explore[0]["score"] == pytest.approx(float(np.mean(windows)), abs=1e-4)
+    text = run_cli(home, "recommend", "-n", "8", "--explore", "0.25").stdout
+    assert text.count("[explore: the model is unsure]") == 2
+    m3u = run_cli(home, "recommend", "-n", "8", "--explore", "0.25", "--m3u").stdout.splitlines()
+    assert sum(line.startswith("# explore") for line in m3u) == 2
+    bad = run_cli(home, "recommend", "--explore", "1.5", check=False)
+    assert bad.returncode == 2 and bad.stdout == ""
+
+
+def test_recommend_filters_by_artist_album_and_duration(home):
+    home, tracks = home
+    everything = run_json(home, "recommend", "--json", "-n", "100")
+    nylon = run_json(home, "recommend", "--json", "-n", "100", "--artist", "NYLON")
+    assert nylon and {r["artist"] for r in nylon} == {"Nylon Strings"}
+    assert len(nylon) == sum(r["artist"] == "Nylon Strings" for r in everything)
+    album = everything[0]["album"]
+    by_album = run_json(home, "recommend", "--json", "-n", "100", "--album", album.lower())
+    assert by_album and {r["album"] for r in by_album} == {album}
+    durations = sorted(r["duration"] for r in everything)
+    cut = (durations[len(durations) // 2 - 1] + durations[len(durations) // 2]) / 2
+    long = run_json(home, "recommend", "--json", "-n", "100", "--min-duration", f"{cut:.4f}")
+    short = run_json(home, "recommend", "--json", "-n", "100", "--max-duration", f"{cut:.4f}")
+    assert long and all(r["duration"] >= cut for r in long)
+    assert short and all(r["duration"] <= cut for r in short)
+    assert len(long) + len(short) == len(everything)
+    assert len(run_json(home, "recommend", "--json", "-n", "100", "--max-duration", "0:30")) == len(everything)
+    assert run_json(home, "recommend", "--json", "--min-duration", "1:00") == []
+    none = run_cli(home, "recommend", "--artist", "no such artist")
+    assert none.stdout == "" and "filters" in none.stderr
+    assert run_cli(home, "recommend", "--min-duration", "abc", check=False).returncode == 2
+
+
+def test_m3u_is_a_valid_extended_playlist(home):
+    home, _ = home
+    recs = run_json(home, "recommend", "--json", "-n", "5")
+    lines = run_cli(home, "recommend", "--m3u", "-n", "5").stdout.splitlines()
+    assert lines[0] == "#EXTM3U"
+    entries = []
+    for i, line in enumerate(lines[1:], start=1):
+        if line.startswith("#EXTINF:"):
+            seconds, name = line[len("#EXTINF:"):].split(",", 1)
+            entries.append((int(seconds), name, lines[i + 1]))
+        else:
+            assert line.startswith("#") or (lines[i - 1].startswith("#EXTINF:") and os.path.isabs(line))
+    assert [(round(r["duration"]), f"{r['artist']} - {r['title']}", r["path"]) for r in recs] == entries
+
+
+# -- 3. control ----------------------------------------------------------------------------------
+
+
+def test_ban_artist_album_and_track_keep_them_out_until_unbanned(home):
+    home, tracks = home
+    paths = lambda: {r["path"] for r in run_json(home, "recommend", "--json", "-n", "100")}  # noqa: E731
+    before = paths()
+    proc = run_cli(home, "ban", "--artist", "pixel")  # part of a name, any case
+    assert proc.stdout == "" and "banned artist" in proc.stderr
+    chip = {str(t.path) for t in _by_style(tracks, "chiptune")}
+    assert chip <= before and not chip & paths()
+    drums = _by_style(tracks, "drums")
+    run_cli(home, "ban", "--album", drums[0].album)
+    run_cli(home, "ban", "Plucks Study 5")
+    after = paths()
+    assert not {str(t.path) for t in drums if t.album == drums[0].album} & after
+    assert not any("Plucks Study 5" in p for p in after)
+    listed = run_json(home, "ban", "--json")
+    assert [(b["kind"], b["name"]) for b in listed] == [("artist", "Pixel Fox"), ("album", drums[0].album),
+                                                        ("track", "Nylon Strings – Plucks Study 5")]
+    assert "banned (artist Pixel Fox)" in run_cli(home, "explain", str(_by_style(tracks, "chiptune")[0].path)).stdout
+    run_cli(home, "unban", "--artist", "Pixel Fox")
+    run_cli(home, "unban", "--album", drums[0].album)
+    run_cli(home, "unban", "Plucks Study 5")
+    assert paths() == before and run_json(home, "ban", "--json") == []
+    again = run_cli(home, "unban", "--artist", "Pixel Fox", check=False)
+    assert again.returncode == 1 and "not banned" in again.stderr
+
+
+def test_ban_names_must_be_known_and_unambiguous(home):
+    home, _ = home
+    unknown = run_cli(home, "ban", "--artist", "nobody at all", check=False)
+    assert unknown.returncode == 1 and "no artist" in unknown.stderr
+    ambiguous = run_cli(home, "ban", "--album", "sessions", check=False)
+    assert ambiguous.returncode == 2 and "1. Chiptune Sessions 1" in ambiguous.stderr
+    both = run_cli(home, "ban", "Plucks Study 5", "--artist", "Pixel Fox", check=False)
+    assert both.returncode == 2
+    assert run_json(home, "ban", "--json") == []
+
+
+def test_forget_withdraws_a_rating_as_an_event_and_history_lists_it(home):
+    home, tracks = home
+    liked = _by_style(tracks, "plucks")[0]
+    before = run_json(home, "status", "--json")
+    proc = run_cli(home, "forget", str(liked.path))
+    assert proc.stdout == "" and "forgot that you liked it" in proc.stderr
+    rows = _feedback(home)
+    assert len(rows) == 5 and rows[-1] == ("forget", str(liked.path))  # appended, nothing deleted
+    status = run_json(home, "status", "--json")
+    assert status["likes"] == before["likes"] - 1 and status["model"]["stale"]
+    assert str(liked.path) in {r["path"] for r in run_json(home, "recommend", "--json", "-n", "100")}
+    again = run_cli(home, "forget", str(liked.path))
+    assert "nothing to forget" in again.stderr and len(_feedback(home)) == 5
+    events = run_json(home, "history", "--json", "-n", "3")
+    assert [e["kind"] for e in events] == ["forget", "skip", "skip"]
+    assert events[0]["path"] == str(liked.path) and events[0]["title"] == liked.title
+    assert events[1]["at"] is None and events[2]["at"] == 5.0
+    text = run_cli(home, "history").stdout.splitlines()
+    assert len(text) == 5 and "forget" in text[0] and "at 0:05" in text[2]
+
+
+# -- 4. finding tracks ---------------------------------------------------------------------------
+
+
+def test_words_match_case_and_accent_insensitively_across_title_artist_album_and_file(home, tmp_path):
+    from prefrec.store import Store
+
+    home, tracks = home
+    target = _by_style(tracks, "wind")[3]
+    with Store(home / "prefrec.sqlite") as store:  # give it an accented title, as tags may
+        store.record_analysed([{**_row(store, str(target.path)), "title": "Wínd Étude Ñ"}])
+    proc = run_cli(home, "skip", "wind etude n")
+    assert "Wínd Étude Ñ" in proc.stderr
+    run_cli(home, "like", "ÉTUDE north SHORE")  # title + artist words, other case and accents
+    run_cli(home, "like", "chiptune sessions 2 study 4")  # album words + title
+    assert [k for k, _ in _feedback(home)[-3:]] == ["skip", "like", "like"]
+    assert _feedback(home)[-2][1] == str(target.path)
+    ambiguous = run_cli(home, "like", "chiptune study", check=False)
+    assert ambiguous.returncode == 2 and ambiguous.stdout == ""
+    assert "  1. Pixel Fox – Chiptune Study" in ambiguous.stderr
+
+
+def _row(store, path):
+    cols = ["path", "identity", "title", "artist", "album", "duration_s", "n_frames", "truncated", "size",
+            "mtime_ns", "feature_version"]
+    values = store.conn.execute(f"SELECT {', '.join(cols)} FROM tracks WHERE path = ?", (path,)).fetchone()
+    return dict(zip(cols, values))
+
+
+def test_shell_completion_is_installable_and_completes_commands(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
+    # typer detects the shell from the parent process; `; true` keeps bash from exec-ing python
+    script = subprocess.run(["bash", "-c", f"'{sys.executable}' -m prefrec --show-completion; true"],
+                            capture_output=True, text=True, env=env)
+    assert "complete " in script.stdout and "_PREFREC_COMPLETE" in script.stdout, script.stderr
+    install = subprocess.run(["bash", "-c", f"'{sys.executable}' -m prefrec --install-completion; true"],
+                             capture_output=True, text=True, env=env)
+    assert "completion installed" in install.stdout, install.stderr
+    assert "prefrec" in (tmp_path / ".bashrc").read_text()
+    done = subprocess.run([sys.executable, "-m", "prefrec"], capture_output=True, text=True,
+                          env={**env, "_PREFREC_COMPLETE": "complete_bash", "COMP_WORDS": "prefrec hist",
+                               "COMP_CWORD": "1"})
+    assert done.stdout.split() == ["history"]
+
+
+# -- 5. conventions ------------------------------------------------------------------------------
+
+
+def test_every_command_has_help_with_an_example_and_exit_codes_are_documented():
+    from prefrec.cli import app
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    names = [c.name or c.callback.__name__ for c in app.registered_commands]
+    assert {"ban", "unban", "forget", "history", "explain", "recommend"} <= set(names)
+    for name in names:
+        proc = subprocess.run([sys.executable, "-m", "prefrec", name, "--help"], capture_output=True,
+                              text=True, env=env)
+        assert proc.returncode == 0 and f"Example: prefrec {name}" in proc.stdout, (name, proc.stdout)
+    top = subprocess.run([sys.executable, "-m", "prefrec", "--help"], capture_output=True, text=True, env=env)
+    assert "Exit codes: 0 success; 1 error" in " ".join(top.stdout.split())
+    readme = (ROOT / "README.md").read_text()
+    assert "| 2 |" in readme and "| 130 |" in readme
+
+
+def test_data_goes_to_stdout_messages_to_stderr(home):
+    home, tracks = home
+    like = run_cli(home, "like", str(_by_style(tracks, "drums")[4].path))
+    assert like.stdout == "" and "liked" in like.stderr
+    recs = run_cli(home, "recommend", "--json")
+    json.loads(recs.stdout)
+    assert recs.stderr == ""
+    history = run_cli(home, "history", "-n", "1")
+    assert "like" in history.stdout and history.stderr == ""
+    usage = run_cli(home, "recommend", "--bogus", check=False)
+    assert usage.returncode == 2 and usage.stdout == "" and "--bogus" in usage.stderr
+
+
+def test_verbose_shows_a_traceback_otherwise_one_line(home):
+    home, _ = home
+    quiet = run_cli(home, "explain", "no such track at all", check=False)
+    assert quiet.returncode == 1 and "Traceback" not in quiet.stderr
+    assert quiet.stderr.strip().splitlines() == ["prefrec: no track matches 'no such track at all'; try other "
+                                                 "words or a path (`prefrec recommend` lists tracks)"]
+    loud = run_cli(home, "-v", "explain", "no such track at all", check=False)
+    assert loud.returncode == 1 and "Traceback" in loud.stderr and "UnknownTrack" in loud.stderr
