@@ -34,18 +34,18 @@ class TrainConfig:
     """Optimisation settings; saved in every checkpoint next to the ModelConfig."""
 
     seed: int = 0
-    max_epochs: int = 40
+    max_epochs: int = 25
     learning_rate: float = 2e-3
     weight_decay: float = 1e-3
     batch_windows: int = 64
     windows_per_track: int = 24  # windows sampled from each rated track per epoch
     min_tracks_for_validation: int = 10  # need this many rated tracks (>= 3 per class) to early-stop
     validation_fraction: float = 0.25
-    patience: int = 6
+    patience: int = 4
     threads: int = 1  # torch threads while training (see torch_threads)
     # Fine-tuning a pretrained encoder (fit with init=...): the CNN and LSTM learn at this fraction
     # of the learning rate (0 keeps them frozen and only the head learns).
-    encoder_lr_scale: float = 0.1
+    encoder_lr_scale: float = 0.3
 
 
 @dataclass(frozen=True)
