@@ -1,8 +1,6 @@
 """Seed 003, experiment 2: the CNN+LSTM hears order ("A then B" is not "B then A")."""
 
 import numpy as np
-import pytest
-import torch
 
 from prefrec.features import WINDOW_FRAMES, mfcc
 from prefrec.model import ModelConfig
@@ -13,14 +11,6 @@ from prefrec.train import TrainConfig, fit, make_example
 
 def _clip(sequence: str, seed: int) -> np.ndarray:
     return mfcc(instrument_clip(sequence, seed))[:, :WINDOW_FRAMES]  # [20, 400]: one window
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: threads only contend on a shared machine
-    yield
-    torch.set_num_threads(before)
 
 
 def test_cnn_lstm_separates_a_then_b_from_b_then_a():

@@ -16,14 +16,6 @@ QUICK = PretrainConfig(batch_tracks=12, min_steps=120, max_steps=120, segments_p
 STYLES = ("plucks", "wind", "chiptune", "drums")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: threads only contend on a shared machine
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def library():
     """(features [20, T] of 3 tracks per style, style of each)."""
