@@ -143,7 +143,7 @@ def _pretrain(library_features: Iterable[np.ndarray], model_config: ModelConfig,
     segments = [_segments(f, config.segments_per_track, config.segment_frames) for f in library_features]
     if len(segments) < 2:
         raise ValueError("contrastive pretraining needs at least two tracks")
-    mean, std = normalisation([seg.astype(np.float32) for track in segments for seg in track])
+    mean, std = normalisation([seg for track in segments for seg in track])  # float16, no copies
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = TasteModel(model_config)
