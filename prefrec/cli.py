@@ -99,6 +99,9 @@ def _render_scan(report: "ScanReport") -> None:
         _err(f"  skipped {path}: {reason}")
     if len(report.failed) > 20:
         _err(f"  … and {len(report.failed) - 20} more (see `prefrec status`)")
+    if report.pretrained:
+        p = report.pretrained
+        _err(f"learnt the sound of the library from {p.n_tracks} tracks ({p.steps} steps, {p.seconds:.0f} s)")
     if report.trained:
         t = report.trained
         _err(f"trained on {t.n_likes} likes and {t.n_skips} skips in {t.train_s:.1f} s; "
@@ -149,7 +152,7 @@ def scan(
             "found": report.found, "analysed": report.analysed, "unchanged": report.unchanged,
             "failed": [{"path": p, "reason": r} for p, r in report.failed], "gone": report.gone,
             "seconds": round(report.seconds, 3), "audio_seconds": round(report.audio_seconds, 1),
-            "trained": report.trained is not None,
+            "trained": report.trained is not None, "pretrained": report.pretrained is not None,
         }, indent=2))
     else:
         _render_scan(report)

@@ -25,7 +25,7 @@ class Settings:
     decode_timeout_s: float = 300.0
     busy_timeout_s: float = 30.0
     train_seed: int = 0
-    train_max_epochs: int = 40
+    train_max_epochs: int = 0  # 0: the training default (prefrec.train.TrainConfig.max_epochs)
     # The daemon (see prefrec/daemon.py):
     settle_s: float = 3.0  # a new or changed file is analysed once its size and mtime are stable this long
     quiet_period_s: float = 10.0  # retrain this long after the latest feedback…

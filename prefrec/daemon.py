@@ -278,7 +278,8 @@ def _init_analysis_worker(parent_pid: int) -> None:
 
 
 def refresh_main(home: str, parent_pid: int) -> int:
-    """The training child: fine-tune on new feedback and/or score unscored tracks, publish."""
+    """The training child: pretrain again if the library changed enough, fine-tune on new feedback
+    and/or score unscored tracks, publish."""
     _die_with_parent()
     if os.getppid() != parent_pid:
         return 1
@@ -289,7 +290,10 @@ def refresh_main(home: str, parent_pid: int) -> int:
 
     try:
         with Service(load_settings(home)) as service:
-            trained, rescored = service._refresh_model()
+            # A library that has grown (or shrunk) enough since the last pretraining is pretrained
+            # again first; the fine-tuned model then has to be rebuilt on the new encoder.
+            pretrained = service.pretrain_if_needed() if service.store.latest_model() else None
+            trained, rescored = service._refresh_model(retrain=pretrained is not None)
     except NotReady as exc:
         print(f"prefrec: {exc}", file=sys.stderr)
         return EXIT_NOT_READY

@@ -28,7 +28,7 @@ class ModelConfig:
     channels: tuple[int, ...] = (48, 64)
     kernels: tuple[int, ...] = (5, 3)
     pools: tuple[int, ...] = (5, 5)
-    lstm_hidden: int = 32
+    lstm_hidden: int = 64
     dropout: float = 0.3
     version: int = field(default=MODEL_VERSION)
 

@@ -43,6 +43,17 @@ class ScanReport:
     seconds: float = 0.0
     trained: TrainResult | None = None
     rescored: int = 0
+    pretrained: PretrainResult | None = None
+
+
+@dataclass(frozen=True)
+class PretrainResult:
+    """A contrastive pretraining run on the unlabelled library (see prefrec.pretrain)."""
+
+    n_tracks: int
+    steps: int
+    seconds: float
+    path: str
 
 
 @dataclass(frozen=True)
@@ -324,15 +335,18 @@ class Service:
         for path, reason in skipped:
             report.failed.append((path, reason))
         report.gone = self.store.mark_missing({e.path for e in entries}, roots)
+        if train:
+            report.pretrained = self.pretrain_if_needed()
         if train and self.store.ratings():
-            report.trained, report.rescored = self._refresh_model()
+            report.trained, report.rescored = self._refresh_model(retrain=report.pretrained is not None)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _refresh_model(self) -> tuple[TrainResult | None, int]:
-        """Retrain if feedback changed since the last model, else score tracks it has not scored."""
+    def _refresh_model(self, *, retrain: bool = False) -> tuple[TrainResult | None, int]:
+        """Retrain if feedback changed since the last model (or `retrain`), else score tracks it has
+        not scored."""
         model_row = self.store.latest_model()
-        if model_row is None or model_row.last_feedback_id != self.store.last_feedback_id():
+        if retrain or model_row is None or model_row.last_feedback_id != self.store.last_feedback_id():
             try:
                 return self.train(), 0
             except NotReady:
@@ -444,14 +458,20 @@ class Service:
                 continue  # the music is gone and its features with it; the rating stays in the log
             examples.append(make_example(identity, features, rating.kind, rating.position_s))
         library = sorted(self._present_identities())
+        pretrained = self._load_pretrained()
+        if pretrained is None and self.pretrain_if_needed() is not None:  # a library scanned before pretraining existed
+            pretrained = self._load_pretrained()
         step = max(1, len(library) // 200)
-        library_features = [cache.load(i) for i in library[::step] if cache.has(i)]
-        config = TrainConfig(seed=self.settings.train_seed, max_epochs=self.settings.train_max_epochs)
-        model, report = fit(examples, library_features, config=config)
+        library_features = [] if pretrained else [cache.load(i) for i in library[::step] if cache.has(i)]
+        epochs = {"max_epochs": self.settings.train_max_epochs} if self.settings.train_max_epochs > 0 else {}
+        config = TrainConfig(seed=self.settings.train_seed, **epochs)
+        model, report = fit(examples, library_features, config=config,
+                            init=pretrained[0] if pretrained else None)
         path = self.settings.models_dir / f"model-{int(time.time() * 1000)}-{last_feedback_id}.pt"
         save_checkpoint(model, path, train_config=config)
         model_id = self.store.add_model(
-            str(path), {"model": model.config.to_json(), "train": asdict(config)},
+            str(path), {"model": model.config.to_json(), "train": asdict(config),
+                        "pretrained": pretrained[1].get("fingerprint") if pretrained else None},
             last_feedback_id=last_feedback_id, n_rated=len(examples), train_s=report.seconds,
         )
         started = time.perf_counter()
@@ -459,6 +479,61 @@ class Service:
         self._prune_checkpoints(keep=str(path))
         return TrainResult(model_id, report.n_likes, report.n_skips, report.epochs, report.seconds,
                            scored, time.perf_counter() - started)
+
+    # -- self-supervised pretraining ---------------------------------------------------------------
+
+    @property
+    def pretrained_path(self) -> Path:
+        return self.settings.models_dir / "pretrained.pt"
+
+    def pretrain_if_needed(self, *, force: bool = False) -> PretrainResult | None:
+        """Pretrain the model's CNN+LSTM on the whole analysed library, without labels, when there is
+        no usable pretrained checkpoint or the library has changed enough since (pretrain.library_changed).
+
+        Minutes for a large library, so the daemon calls this when idle; `scan` calls it after
+        analysing. Returns None when nothing was done (up to date, or too few tracks to learn from).
+        """
+        import numpy as np
+
+        from prefrec.model import ModelConfig
+        from prefrec.pretrain import PRETRAIN_VERSION, PretrainConfig, library_changed, library_fingerprint, pretrain
+        from prefrec.train import save_checkpoint
+
+        cache = self.cache
+        present = sorted(i for i in self._present_identities() if cache.has(i))
+        config = PretrainConfig(seed=self.settings.train_seed)
+        if len(present) < config.min_tracks:
+            return None
+        current = None if force else self._load_pretrained()
+        if current is not None and not library_changed(set(current[1].get("identities", [])), set(present)):
+            return None
+        sample = present
+        if len(present) > config.max_tracks:  # a fixed-seed sample keeps memory and time bounded
+            rng = np.random.default_rng(config.seed)
+            sample = sorted(present[int(i)] for i in rng.choice(len(present), config.max_tracks, replace=False))
+        model, report = pretrain((cache.load(i) for i in sample), model_config=ModelConfig(), config=config)
+        save_checkpoint(model, self.pretrained_path, extra={
+            "kind": "pretrained", "pretrain_version": PRETRAIN_VERSION, "pretrain_config": asdict(config),
+            "fingerprint": library_fingerprint(present), "identities": present, "n_sample": len(sample),
+        })
+        return PretrainResult(len(sample), report.steps, report.seconds, str(self.pretrained_path))
+
+    def _load_pretrained(self) -> tuple[Any, dict] | None:
+        """(pretrained TasteModel, its extra dict), or None if absent, unreadable or of another version."""
+        from prefrec.errors import PrefrecError
+        from prefrec.model import ModelConfig
+        from prefrec.pretrain import PRETRAIN_VERSION
+        from prefrec.train import load_checkpoint_with_extra
+
+        if not self.pretrained_path.is_file():
+            return None
+        try:
+            model, extra = load_checkpoint_with_extra(self.pretrained_path)
+        except PrefrecError:
+            return None  # stale or damaged: recomputed, never misread
+        if extra.get("pretrain_version") != PRETRAIN_VERSION or model.config != ModelConfig():
+            return None
+        return model, extra
 
     def _score_and_publish(self, model: Any, model_id: int, identities: set[str], *,
                            progress: Progress | None = None) -> int:

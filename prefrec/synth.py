@@ -184,3 +184,46 @@ def write_library(folder: Path, styles: list[str], per_style: int, *, seed: int 
             tags.save()
             written.append(SynthTrack(path, style, title, artist, album, seconds))
     return written
+
+
+# -- two-instrument clips (seed 003, experiment 2: does the model hear order?) --------------------
+
+def _flute_note(freq: float, n: int, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A breathy sustained note: soft attack, vibrato, weak upper harmonics, a little air noise."""
+    t = np.arange(n) / rate
+    vibrato = 1.0 + 0.006 * np.sin(2 * np.pi * 5.5 * t)
+    phase = 2 * np.pi * freq * np.cumsum(vibrato) / rate
+    tone = np.sin(phase) + 0.15 * np.sin(2 * phase) + 0.05 * np.sin(3 * phase)
+    env = np.clip(t / 0.12, 0, 1) * np.clip((n - np.arange(n)) / (0.08 * rate), 0, 1)
+    return (tone + 0.04 * rng.standard_normal(n)) * env
+
+
+def _guitar_note(freq: float, n: int, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A plucked string: instant attack, fast decay, many harmonics that fade faster than the root."""
+    t = np.arange(n) / rate
+    out = np.zeros(n)
+    for k in range(1, 12):
+        if freq * k < rate / 2:
+            out += (0.8 ** k) * np.sin(2 * np.pi * freq * k * t + rng.uniform(0, 6.28)) * np.exp(-t * (2.0 + 0.8 * k))
+    return out * np.clip(t / 0.003, 0, 1)
+
+
+INSTRUMENTS = {"A": _flute_note, "B": _guitar_note}
+
+
+def instrument_clip(sequence: str, seed: int, *, gap_s: float = 1.2, note_s: float = 2.0,
+                    start_s: float = 1.0, seconds: float = 8.0, rate: int = 22050) -> np.ndarray:
+    """An 8 s clip of single notes, e.g. sequence "AB": instrument A (flute-like) from start_s for
+    note_s, then `gap_s` of silence, then instrument B (plucked string). "" gives near-silence.
+    Pitches are drawn per clip from a scale, so only the instruments and their order are constant.
+    Returns float32 [seconds * rate] at `rate` Hz, peak 0.8 (plus faint noise)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    audio = rng.standard_normal(n) * 0.002
+    note = int(note_s * rate)
+    at = int(start_s * rate)
+    for name in sequence:
+        freq = _note_hz(float(SCALE[rng.integers(0, len(SCALE))]) + rng.integers(-12, 1))
+        _place(audio, INSTRUMENTS[name](freq, note, rate, rng), at)
+        at += note + int(round(gap_s * rate))
+    return (audio / (np.abs(audio).max() + 1e-9) * 0.8).astype(np.float32)

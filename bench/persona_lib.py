@@ -1,0 +1,137 @@
+"""Shared pieces of the persona benchmark: the corpus, the rating splits, the baseline, the metrics.
+
+A persona likes every track of one source of the corpus (manifest.tsv: "relative path<TAB>source")
+and skips the others. A split draws K random tracks for the persona to rate; the rest are scored.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CORPUS = Path(os.environ.get("PREFREC_BENCH_CORPUS", Path.home() / ".cache/prefrec-bench/corpus"))
+KS = (10, 20, 40)
+MIN_LIKES = 2  # a split is redrawn until it holds this many likes and at least one skip
+
+
+@dataclass(frozen=True)
+class Corpus:
+    paths: list[str]  # absolute, realpath
+    sources: list[str]  # source of each path
+    identities: list[str]  # audio identity of each path (from the prefrec store)
+
+
+@dataclass(frozen=True)
+class Split:
+    persona: str
+    k: int
+    repeat: int
+    rated: list[int]  # indices into Corpus.paths
+    labels: np.ndarray  # 1/0 for every corpus track (like = persona's source)
+
+    @property
+    def unrated(self) -> list[int]:
+        chosen = set(self.rated)
+        return [i for i in range(len(self.labels)) if i not in chosen]
+
+
+def read_manifest(corpus: Path = CORPUS) -> dict[str, str]:
+    """realpath of each track -> its source."""
+    out = {}
+    for line in (corpus / "manifest.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rel, source = line.split("\t")[:2]
+            out[os.path.realpath(corpus / rel)] = source.strip()
+    return out
+
+
+def load_corpus(home: Path, corpus: Path = CORPUS) -> Corpus:
+    """The corpus tracks known to the prefrec store in `home` (scanned beforehand)."""
+    from prefrec.store import Store
+
+    manifest = read_manifest(corpus)
+    store = Store(home / "prefrec.sqlite")
+    try:
+        by_path = {t.path: t.identity for t in store.tracks()}
+    finally:
+        store.close()
+    paths = sorted(p for p in manifest if p in by_path)
+    return Corpus(paths, [manifest[p] for p in paths], [by_path[p] for p in paths])
+
+
+def make_splits(corpus: Corpus, *, ks=KS, repeats: int = 5, personas: list[str] | None = None) -> list[Split]:
+    """Fixed-seed random rating sets. For each persona and repeat, one random order of the corpus
+    (redrawn until its first min(ks) tracks hold at least MIN_LIKES likes and one skip, otherwise
+    nothing can be learnt); the K rated tracks are its first K, so the sets are nested as for a
+    listener who keeps rating (and each is still a uniform random K-subset)."""
+    personas = personas or sorted(set(corpus.sources))
+    splits = []
+    for persona in personas:
+        labels = np.array([1.0 if s == persona else 0.0 for s in corpus.sources])
+        for r in range(repeats):
+            rng = np.random.default_rng(zlib.crc32(f"{persona}/{r}".encode()))
+            while True:
+                order = [int(i) for i in rng.permutation(len(labels))]
+                likes = int(labels[order[: min(ks)]].sum())
+                if MIN_LIKES <= likes < min(ks):
+                    break
+            for k in ks:
+                splits.append(Split(persona, k, r, sorted(order[:k]), labels))
+    return splits
+
+
+def metrics(split: Split, scores: dict[int, float]) -> tuple[float, float]:
+    """(ROC-AUC, precision@10) of `scores` (corpus index -> score) over the split's unrated tracks."""
+    from sklearn.metrics import roc_auc_score
+
+    idx = split.unrated
+    y = split.labels[idx]
+    s = np.array([scores[i] for i in idx])
+    top = np.argsort(-s, kind="stable")[:10]
+    return float(roc_auc_score(y, s)), float(y[top].mean())
+
+
+def baseline_features(features: np.ndarray) -> np.ndarray:
+    """Per-track summary of MFCCs float [20, T]: mean and std of the MFCCs and std of their deltas [60]."""
+    import librosa
+
+    width = 9 if features.shape[1] >= 9 else (features.shape[1] // 2) * 2 + 1
+    delta = librosa.feature.delta(features, width=max(width, 3), mode="nearest") if features.shape[1] >= 3 \
+        else np.zeros_like(features)
+    return np.concatenate([features.mean(axis=1), features.std(axis=1), delta.std(axis=1)])
+
+
+def baseline_scores(split: Split, summaries: np.ndarray) -> dict[int, float]:
+    """Standardised features + L2 logistic regression (balanced classes), fitted on the rated tracks."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000))
+    clf.fit(summaries[split.rated], split.labels[split.rated])
+    p = clf.predict_proba(summaries)[:, 1]
+    return {i: float(p[i]) for i in split.unrated}
+
+
+def summarise(rows: list[dict], method: str, k: int) -> tuple[float, float, float, float, int]:
+    """(mean AUC, std AUC, mean P@10, std P@10, n) over rows of one method and K."""
+    sel = [r for r in rows if r["method"] == method and r["k"] == k]
+    auc = np.array([r["auc"] for r in sel])
+    p10 = np.array([r["p10"] for r in sel])
+    return float(auc.mean()), float(auc.std()), float(p10.mean()), float(p10.std()), len(sel)
+
+
+def table(rows: list[dict], methods: list[str], ks=KS) -> str:
+    """A markdown table: method x K with mean ± std of ROC-AUC and precision@10."""
+    lines = ["| method | K | ROC-AUC (mean ± std) | precision@10 (mean ± std) | splits |",
+             "|---|---|---|---|---|"]
+    for method in methods:
+        for k in ks:
+            a, sa, p, sp, n = summarise(rows, method, k)
+            if n:
+                lines.append(f"| {method} | {k} | {a:.3f} ± {sa:.3f} | {p:.3f} ± {sp:.3f} | {n} |")
+    return "\n".join(lines)

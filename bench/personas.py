@@ -1,0 +1,112 @@
+"""Persona benchmark on real music (DESIGN.md, Benchmarks 1), driving prefrec through its CLI.
+
+1. `prefrec scan CORPUS` once into a base data dir (analysis, then self-supervised pretraining).
+2. For each persona (likes one source) and repeat: a copy of the base data dir; for K = 10, 20, 40
+   (nested random rating sets, see persona_lib.make_splits) `prefrec like`/`prefrec skip` each newly
+   rated track, `prefrec train`, `prefrec recommend --json -n 1000`; ROC-AUC and precision@10 of the
+   scores over the unrated tracks.
+3. The baseline (mean/std of the MFCCs and std of their deltas, standardised, L2 logistic
+   regression) on the same splits, from the same cached features.
+
+Usage (a few minutes per persona on 2 cores; run it with nohup):
+
+    python bench/personas.py [--base DIR] [--repeats 5] [--personas a,b] [--out rows.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+import persona_lib as pl  # noqa: E402
+
+
+def cli(home: Path, *args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    env.pop("PREFREC_HOME", None)
+    proc = subprocess.run([sys.executable, "-m", "prefrec", "--home", str(home), *args],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"prefrec {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return proc.stdout
+
+
+def main() -> None:
+    from prefrec.cache import FeatureCache
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", type=Path, default=Path.home() / ".cache/prefrec-bench/personas-home")
+    ap.add_argument("--corpus", type=Path, default=pl.CORPUS)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--personas", default="")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+
+    started = time.perf_counter()
+    t = time.perf_counter()
+    scan = json.loads(cli(args.base, "scan", "--json", str(args.corpus)))
+    print(f"scan: {scan['found']} found, {scan['analysed']} analysed, pretrained={scan.get('pretrained')} "
+          f"({time.perf_counter() - t:.0f} s)", flush=True)
+    corpus = pl.load_corpus(args.base, args.corpus)
+    cache = FeatureCache(args.base / "features")
+    summaries = np.stack([pl.baseline_features(cache.load(i)) for i in corpus.identities])
+    personas = args.personas.split(",") if args.personas else None
+    splits = pl.make_splits(corpus, repeats=args.repeats, personas=personas)
+    rows: list[dict] = []
+    train_s: list[float] = []
+    work = Path(tempfile.mkdtemp(prefix="prefrec-personas-"))
+    try:
+        for persona, repeat in dict.fromkeys((s.persona, s.repeat) for s in splits):
+            home = work / f"{persona}-{repeat}"
+            shutil.copytree(args.base, home)
+            rated: set[int] = set()
+            for split in sorted((s for s in splits if (s.persona, s.repeat) == (persona, repeat)), key=lambda s: s.k):
+                for i in split.rated:
+                    if i not in rated:
+                        cli(home, "like" if split.labels[i] else "skip", corpus.paths[i])
+                        rated.add(i)
+                t = time.perf_counter()
+                cli(home, "train")
+                train_s.append(time.perf_counter() - t)
+                recs = json.loads(cli(home, "recommend", "--json", "-n", "100000"))
+                by_path = {r["path"]: float(r["score"]) for r in recs}
+                index = {p: i for i, p in enumerate(corpus.paths)}
+                scores = {index[p]: s for p, s in by_path.items() if p in index}
+                missing = set(split.unrated) - set(scores)
+                if missing:
+                    raise SystemExit(f"recommend did not list {len(missing)} unrated tracks")
+                auc, p10 = pl.metrics(split, scores)
+                b_auc, b_p10 = pl.metrics(split, pl.baseline_scores(split, summaries))
+                rows += [{"method": "prefrec (CLI)", "k": split.k, "persona": persona, "repeat": repeat,
+                          "auc": auc, "p10": p10},
+                         {"method": "baseline", "k": split.k, "persona": persona, "repeat": repeat,
+                          "auc": b_auc, "p10": b_p10}]
+                print(f"{persona:>13} r={repeat} K={split.k:<3} prefrec {auc:.3f} / {p10:.2f}   "
+                      f"baseline {b_auc:.3f} / {b_p10:.2f}   train {train_s[-1]:.0f} s", flush=True)
+            shutil.rmtree(home)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(pl.table(rows, ["prefrec (CLI)", "baseline"]))
+    print(f"{len(splits)} splits; `prefrec train` (fine-tune + rescore {len(corpus.paths)} tracks) "
+          f"{np.mean(train_s):.1f} s mean wall; total {time.perf_counter() - started:.0f} s; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
