@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -129,6 +130,9 @@ def analyse_file(path: str, cache_root: str) -> Analysed | Failed:
 
     p = Path(path)
     try:
+        st = os.stat(p)
+        if st.st_size == 0 and stat.S_ISREG(st.st_mode):
+            raise PrefrecError(f"{path}: is empty (0 bytes); delete it or copy it again")
         info = StreamInfo(p)
         featuriser = BlockFeaturiser()
         for block in stream(p, info):

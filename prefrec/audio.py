@@ -129,9 +129,9 @@ def stream(path: Path, info: StreamInfo | None = None, *, block_s: float = BLOCK
             opened = _open_soundfile(path)
         except AudioError as sf_error:
             if shutil.which("ffmpeg") is None:
-                raise AudioError(f"{path}: libsndfile cannot read it ({sf_error.args[0]}) and ffmpeg is not "
-                                 "installed; if it plays elsewhere, install ffmpeg (`apt install ffmpeg`) "
-                                 "and rescan") from sf_error
+                raise AudioError(f"{path}: libsndfile cannot read it as audio and ffmpeg, which reads more "
+                                 "formats, is not installed; if it plays elsewhere, install ffmpeg "
+                                 "(`apt install ffmpeg`) and rescan") from sf_error
         else:
             yield from _stream_soundfile(opened, info, block_s)
             return
