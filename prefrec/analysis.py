@@ -171,7 +171,8 @@ def _worker_main(task_fd: int, result_fd: int, cache_root: str, memory_mb: int) 
     Ends when the task pipe closes (the parent finished or died).
     """
     _die_with_parent()
-    import numpy  # noqa: F401 - load the libraries before taking the address-space measure
+    import mutagen  # noqa: F401 - load the libraries before taking the address-space measure
+    import numpy  # noqa: F401
     import scipy.fft  # noqa: F401
     import soundfile  # noqa: F401
     import soxr  # noqa: F401

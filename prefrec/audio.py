@@ -74,7 +74,9 @@ class StreamInfo:
     def add_to_identity(self, mono: "np.ndarray") -> None:
         import numpy as np
 
-        self._hash.update(np.round(np.clip(mono, -1.0, 1.0) * 32767.0).astype("<i2").tobytes())
+        scaled = np.multiply(mono, np.float32(32767.0), dtype=np.float32)
+        np.clip(scaled, -32767.0, 32767.0, out=scaled)
+        self._hash.update(scaled.astype("<i2").tobytes())  # truncated to 16 bits
 
 
 def read_tags(path: Path) -> Tags:

@@ -94,14 +94,41 @@ _CHUNK_FRAMES = 500  # 10 s of frames per FFT batch: about 8 MB of temporaries
 def _mfcc_matrices() -> tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
     """Hann window float32 [N_FFT], mel filters transposed [N_FFT//2+1, N_MELS], DCT-II rows
     transposed [N_MELS, N_MFCC] (orthonormal, as librosa.feature.mfcc)."""
-    import librosa
     import numpy as np
     import scipy.fft
 
-    window = librosa.filters.get_window("hann", N_FFT, fftbins=True).astype(np.float32)
-    mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic Hann
     dct = scipy.fft.dct(np.eye(N_MELS), type=2, norm="ortho", axis=0)[:N_MFCC].astype(np.float32)
-    return window, np.ascontiguousarray(mel.T), np.ascontiguousarray(dct.T)
+    return window, np.ascontiguousarray(mel_filters().T), np.ascontiguousarray(dct.T)
+
+
+def mel_filters() -> "np.ndarray":
+    """Slaney-style mel filter bank, float32 [N_MELS, N_FFT//2+1], 0 Hz to SAMPLE_RATE/2, area-normalised.
+
+    The same matrix as librosa.filters.mel(sr=22050, n_fft=2048, n_mels=64) (a test checks it),
+    computed here because importing librosa.filters costs every analysis worker about 2 s.
+    """
+    import numpy as np
+
+    f_sp, min_log_hz, min_log_mel, logstep = 200.0 / 3, 1000.0, 15.0, np.log(6.4) / 27.0
+
+    def hz_to_mel(hz: "np.ndarray") -> "np.ndarray":
+        hz = np.asarray(hz, dtype=np.float64)
+        return np.where(hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-10) / min_log_hz) / logstep,
+                        hz / f_sp)
+
+    def mel_to_hz(mel: "np.ndarray") -> "np.ndarray":
+        return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
+
+    fft_hz = np.linspace(0, SAMPLE_RATE / 2, 1 + N_FFT // 2)
+    mel_hz = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(SAMPLE_RATE / 2), N_MELS + 2))
+    widths = np.diff(mel_hz)
+    ramps = mel_hz[:, None] - fft_hz[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_hz[2:] - mel_hz[:-2]))[:, None]
+    return weights.astype(np.float32)
 
 
 def n_windows(n_frames: int) -> int:

@@ -84,6 +84,15 @@ def test_mfcc_matches_librosa_reference():
     assert np.abs(ours - ref).max() < 1e-3
 
 
+def test_mel_filters_match_librosa():
+    import librosa
+
+    from prefrec.features import mel_filters
+
+    ref = librosa.filters.mel(sr=22050, n_fft=2048, n_mels=64)
+    assert mel_filters().shape == ref.shape and np.abs(mel_filters() - ref).max() < 1e-6 * ref.max()
+
+
 def test_feature_cache_is_compact_accurate_and_versioned(tmp_path):
     from prefrec.cache import FeatureCache
     from prefrec.features import mfcc
