@@ -299,9 +299,16 @@ def analyse_many(
         for _ in range(max(1, min(workers, len(queue)))):
             pool.append(_Worker(cache_root, memory_mb))
         while True:
-            for worker in pool:
+            for i, worker in enumerate(pool):
                 if worker.path is None and queue:
-                    worker.send(queue.popleft(), timeout_s)
+                    try:
+                        worker.send(queue[0], timeout_s)
+                    except OSError:  # it died while idle (e.g. killed from outside): replace it
+                        worker.path = None
+                        worker.kill()
+                        pool[i] = worker = _Worker(cache_root, memory_mb)
+                        worker.send(queue[0], timeout_s)
+                    queue.popleft()
             busy = [w for w in pool if w.path is not None]
             if not busy:
                 return

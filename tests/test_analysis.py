@@ -232,6 +232,23 @@ def test_a_worker_killed_by_sigsegv_marks_its_file_and_the_scan_goes_on(tmp_path
     assert "crashed" in status["error_files"][0]["reason"] and "SIGSEGV" in status["error_files"][0]["reason"]
 
 
+def test_a_worker_killed_while_idle_is_replaced_and_no_file_is_blamed(tmp_path):
+    from prefrec.analysis import analyse_many
+
+    paths = []
+    for i in range(3):
+        paths.append(str(tmp_path / f"{i}.wav"))
+        sf.write(paths[-1], music(3.0, seed=i), 22050)
+    results = analyse_many(paths, cache_root=tmp_path / "cache", workers=1, timeout_s=60)
+    first = next(results)  # the generator is paused here: its only worker is idle
+    (idle,) = worker_pids(os.getpid())
+    os.kill(idle, signal.SIGKILL)
+    time.sleep(0.2)
+    rest = list(results)
+    assert [type(r).__name__ for r in [first, *rest]] == ["Analysed"] * 3
+    assert idle not in worker_pids(os.getpid())
+
+
 def test_a_worker_over_its_memory_limit_fails_that_file_only(tmp_path):
     big, small = tmp_path / "big.wav", tmp_path / "small.wav"
     sf.write(big, music(60.0, rate=96000, channels=6), 96000)  # 23 MB per decoded block
