@@ -4,7 +4,8 @@
 
 For each repeat and each worker count N (interleaved, so machine load hits every variant alike):
   decode-native  N processes decode every file with soundfile at its own rate (no mixdown/resample)
-  decode         N processes run prefrec's decoder: soundfile, mono, 22050 Hz (prefrec.audio.stream)
+  decode         N processes run prefrec's decoder: soundfile, mono, 22050 Hz (prefrec.audio.stream,
+                 without the identity hash, which is analysis)
   scan           a full `prefrec scan --no-train -j N` into a fresh data dir (CLI start-up included)
 Each variant is a fresh subprocess timed by wall clock. Prints medians, tracks/s, × real time,
 the scan/decode ratios, the 2-worker/1-worker speed-up, the feature cache's size against the
@@ -49,9 +50,10 @@ def _decode_one(args: tuple[str, str]) -> float:
             while (n := f.buffer_read_into(out, dtype="float32")) > 0:
                 frames += n
             return frames / f.samplerate
-    from prefrec.audio import stream
+    from prefrec.audio import StreamInfo, stream
 
-    return sum(b.shape[0] for b in stream(Path(path))) / 22050
+    info = StreamInfo(Path(path), hash_identity=False)
+    return sum(b.shape[0] for b in stream(Path(path), info)) / 22050
 
 
 def decode_main(mode: str, workers: int, files: list[str]) -> None:

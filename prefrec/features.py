@@ -87,7 +87,7 @@ def mfcc_of_padded(padded: "np.ndarray", frames: int) -> "np.ndarray":
     return np.ascontiguousarray(out.T)
 
 
-_CHUNK_FRAMES = 500  # 10 s of frames per FFT batch: about 8 MB of temporaries
+_CHUNK_FRAMES = 128  # frames per FFT batch: ~2.5 MB of temporaries stay in cache (measured 1.6x faster than 500)
 
 
 @functools.lru_cache(maxsize=1)
