@@ -230,7 +230,9 @@ class _Worker:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "prefrec.analysis", "--worker", str(task_r), str(result_w),
                  str(cache_root), str(memory_mb)],
-                pass_fds=(task_r, result_w), env=env, start_new_session=True,
+                # Its own process group (so a timeout kills it with any ffmpeg it started), but the
+                # caller's session: the scheduler's per-session fairness still treats the scan as one.
+                pass_fds=(task_r, result_w), env=env, process_group=0,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
         finally:

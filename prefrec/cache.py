@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 MAGIC = b"PRFQ"
-FORMAT = 1  # layout of a cache file (inside a FEATURE_VERSION directory)
+FORMAT = 2  # layout of a cache file (inside a FEATURE_VERSION directory)
 STEPS_PER_STD = 16
 MIN_STEP = 1e-3
 
@@ -39,13 +39,16 @@ def encode(features: "np.ndarray") -> bytes:
     values = np.asarray(features, dtype=np.float32)
     step = np.maximum(values.std(axis=1) / STEPS_PER_STD, MIN_STEP).astype(np.float32) if values.size else (
         np.full(values.shape[0], MIN_STEP, dtype=np.float32))
-    codes = np.rint(values / step[:, None]).astype(np.int64)
-    delta = np.diff(codes, axis=1, prepend=0).astype(np.int32)
-    zigzag = ((delta << 1) ^ (delta >> 31)).astype("<u4")  # small magnitudes -> small unsigned
-    planes = zigzag.view(np.uint8).reshape(-1, 4).T  # byte planes: the high ones are mostly zero
-    header = json.dumps({"format": FORMAT, "shape": list(values.shape),
+    codes = np.rint(values / step[:, None]).astype(np.int32)
+    delta = np.empty_like(codes)
+    delta[:, :1] = codes[:, :1]
+    np.subtract(codes[:, 1:], codes[:, :-1], out=delta[:, 1:])
+    zigzag = ((delta << 1) ^ (delta >> 31)).view(np.uint32)  # small magnitudes -> small unsigned
+    width = 2 if zigzag.size == 0 or int(zigzag.max()) < 1 << 16 else 4
+    planes = zigzag.astype(f"<u{width}").view(np.uint8).reshape(-1, width).T  # high planes mostly zero
+    header = json.dumps({"format": FORMAT, "shape": list(values.shape), "width": width,
                          "step": [float(s) for s in step]}).encode("ascii")
-    return MAGIC + struct.pack("<I", len(header)) + header + zlib.compress(planes.tobytes(), 6)
+    return MAGIC + struct.pack("<I", len(header)) + header + zlib.compress(planes.tobytes(), 1)
 
 
 def decode(blob: bytes) -> "np.ndarray":
@@ -59,8 +62,9 @@ def decode(blob: bytes) -> "np.ndarray":
     if header.get("format") != FORMAT:
         raise ValueError(f"feature file format {header.get('format')} is not {FORMAT}")
     rows, frames = header["shape"]
-    planes = np.frombuffer(zlib.decompress(blob[8 + length :]), dtype=np.uint8).reshape(4, rows * frames)
-    zigzag = np.ascontiguousarray(planes.T).view("<u4").reshape(rows, frames).astype(np.int64)
+    width = header["width"]
+    planes = np.frombuffer(zlib.decompress(blob[8 + length :]), dtype=np.uint8).reshape(width, rows * frames)
+    zigzag = np.ascontiguousarray(planes.T).view(f"<u{width}").reshape(rows, frames).astype(np.int64)
     delta = (zigzag >> 1) ^ -(zigzag & 1)
     step = np.asarray(header["step"], dtype=np.float64)
     return (np.cumsum(delta, axis=1) * step[:, None]).astype(np.float32)
