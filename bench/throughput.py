@@ -150,7 +150,7 @@ def main() -> None:
         print(f"corpus: {len(files)} files, {audio_s / 3600:.2f} h of audio, {audio_bytes / 1e6:.0f} MB; "
               f"load before: {os.getloadavg()[0]:.2f}")
         times: dict[tuple[str, int], list[float]] = {}
-        loads: list[float] = []
+        loads: list[float] = [os.getloadavg()[0]]
         for rep in range(args.repeats):
             for n in args.workers:
                 for variant in ("decode-native", "decode", "scan"):
@@ -162,6 +162,8 @@ def main() -> None:
                     loads.append(os.getloadavg()[0])
                     print(f"  repeat {rep + 1} {variant:13s} {n} worker(s): {t:6.1f} s  (load {loads[-1]:.2f})",
                           flush=True)
+        if not times:
+            args.workers = []
         print(f"\n{'variant':14s} {'workers':>7s} {'median s':>9s} {'tracks/s':>9s} {'× real time':>12s}")
         med = {k: statistics.median(v) for k, v in times.items()}
         for (variant, n), t in sorted(med.items(), key=lambda kv: (kv[0][1], kv[0][0])):
@@ -177,14 +179,15 @@ def main() -> None:
                 per = [a / b for a, b in zip(times[(variant, 1)], times[(variant, 2)])]
                 print(f"  {variant} 2 workers / 1 worker: {statistics.median(per):.2f}×  "
                       f"({', '.join(f'{r:.2f}' for r in per)})")
-        cache_bytes = sum(p.stat().st_size for p in (scratch / "home" / "features").rglob("*.prf"))
+        cache_bytes = sum(p.stat().st_size for p in (scratch / "home" / "features").rglob("*.prf")) or 1
         print(f"\nfeature cache: {cache_bytes / 1e6:.2f} MB for {audio_bytes / 1e6:.0f} MB of audio = "
               f"{100 * cache_bytes / audio_bytes:.2f}% ({cache_bytes / audio_s:.0f} bytes per audio second)")
         print(f"load average during the runs: min {min(loads):.2f}, median {statistics.median(loads):.2f}, "
               f"max {max(loads):.2f} (2 cores)")
-        if args.profile:
-            profile(sorted(str(p) for p in library.iterdir())[:: max(1, len(files) // args.profile)][: args.profile],
-                    scratch / "profile")
+        if args.profile:  # in a child with the workers' environment (one BLAS thread)
+            picked = sorted(str(p) for p in library.iterdir())[:: max(1, len(files) // args.profile)]
+            subprocess.run([sys.executable, __file__, "_profile", str(scratch / "profile"),
+                            *picked[: args.profile]], env=child_env(), check=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -192,5 +195,7 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["_decode"]:
         decode_main(sys.argv[2], int(sys.argv[3]), json.loads(Path(sys.argv[4]).read_text()))
+    elif sys.argv[1:2] == ["_profile"]:
+        profile(sys.argv[3:], Path(sys.argv[2]))
     else:
         main()
