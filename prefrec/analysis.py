@@ -123,8 +123,12 @@ class BlockFeaturiser:
         return np.concatenate(self._parts, axis=1)
 
 
-def analyse_file(path: str, cache_root: str) -> Analysed | Failed:
-    """Decode `path` block by block, compute its MFCCs and cache them. Never raises for a bad file."""
+def analyse_file(path: str, cache_root: str, timeout_s: float | None = None) -> Analysed | Failed:
+    """Decode `path` block by block, compute its MFCCs and cache them. Never raises for a bad file.
+
+    Runs in the calling process: the deadline and memory limit are enforced around it by
+    `analyse_many` (timeout_s is accepted for callers that still pass it, and ignored here).
+    """
     from prefrec.audio import StreamInfo, read_tags, stream
     from prefrec.cache import FeatureCache
 
