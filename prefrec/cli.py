@@ -63,11 +63,11 @@ def _main(
     _state.verbose = verbose
 
 
-def _service() -> "Service":
+def _service(**overrides: Any) -> "Service":
     from prefrec.config import load_settings
     from prefrec.service import Service
 
-    return Service(load_settings(_state.home))
+    return Service(load_settings(_state.home, **overrides))
 
 
 def _err(message: str) -> None:
@@ -92,9 +92,10 @@ def _track_json(track: "Track") -> dict[str, Any]:
 
 def _render_scan(report: "ScanReport") -> None:
     speed = report.analysed / report.seconds if report.seconds else 0.0
+    realtime = report.audio_seconds / report.seconds if report.seconds else 0.0
     _err(f"scanned {report.found} audio files: {report.analysed} analysed, {report.unchanged} unchanged, "
          f"{len(report.failed)} could not be used, {report.gone} gone ({report.seconds:.1f} s, "
-         f"{speed:.1f} tracks/s)")
+         f"{speed:.1f} tracks/s, {realtime:.0f}× real time)")
     for path, reason in report.failed[:20]:
         _err(f"  skipped {path}: {reason}")
     if len(report.failed) > 20:
@@ -134,19 +135,53 @@ def _progress_bar(label: str):
     return progress, update
 
 
+def _scan_progress_bar():
+    """The analysis progress bar: done/total, tracks/s, × real time (audio seconds analysed per
+    wall-clock second) and ETA. Returns (context, progress callback, per-result callback)."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskProgressColumn,
+                               TextColumn, TimeRemainingColumn)
+    from rich.text import Text
+
+    class Speed(ProgressColumn):
+        def render(self, task):  # type: ignore[override]
+            elapsed = task.elapsed or 0.0
+            if elapsed < 0.5 or not task.completed:
+                return Text("– tracks/s  – × real time")
+            return Text(f"{task.completed / elapsed:.1f} tracks/s  "
+                        f"{task.fields.get('audio_s', 0.0) / elapsed:.0f}× real time")
+
+    progress = Progress(TextColumn("analysing"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                        Speed(), TextColumn("ETA"), TimeRemainingColumn(),
+                        console=Console(stderr=True), transient=True)
+    task = progress.add_task("analysing", total=None, audio_s=0.0)
+    audio = [0.0]
+
+    def update(done: int, total: int, _current: str) -> None:
+        progress.update(task, completed=done, total=total, audio_s=audio[0])
+
+    def on_result(result: Any) -> None:
+        audio[0] += getattr(result, "duration_s", 0.0)
+
+    return progress, update, on_result
+
+
 @app.command()
 def scan(
     library: list[Path] = typer.Argument(..., help="Folder(s) holding your music."),
     no_train: bool = typer.Option(False, "--no-train", help="Only analyse; do not retrain or rescore."),
     as_json: bool = typer.Option(False, "--json", help="Print the scan report as JSON on stdout."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, show_default=False,
+                                          help="Analysis processes (default: all cores)."),
 ) -> None:
     """Analyse new and changed audio files once (train and rank too if there is feedback).
 
     Example: prefrec scan ~/Music
     """
-    progress, update = _progress_bar("analysing")
-    with _service() as service, progress:
-        report = service.scan([str(p) for p in library], progress=update, train=not no_train)
+    progress, update, on_result = _scan_progress_bar()
+    with _service(workers=workers) as service, progress:
+        report = service.scan([str(p) for p in library], progress=update, train=not no_train,
+                              on_result=on_result)
     if as_json:
         typer.echo(json.dumps({
             "found": report.found, "analysed": report.analysed, "unchanged": report.unchanged,
@@ -416,6 +451,10 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     typer.echo(f"daemon:   {_daemon_line(info['daemon'], info.get('ranked_at'))}")
     for item in info["error_files"][:10]:
         typer.echo(f"  cannot use {item['path']}: {item['reason']}")
+    if len(info["error_files"]) > 10:
+        typer.echo(f"  … and {len(info['error_files']) - 10} more (`prefrec status --json` lists all)")
+    for item in info.get("flagged_files", [])[:10]:
+        typer.echo(f"  flagged {item['path']}: {item['note']}")
 
 
 def _daemon_line(daemon: Optional[dict], ranked_at: Optional[float]) -> str:

@@ -23,6 +23,7 @@ class Settings:
     home: Path
     workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     decode_timeout_s: float = 300.0
+    worker_memory_mb: int = 2048  # address space a worker may use beyond its libraries
     busy_timeout_s: float = 30.0
     train_seed: int = 0
     train_max_epochs: int = 0  # 0: the training default (prefrec.train.TrainConfig.max_epochs)

@@ -155,12 +155,18 @@ def write_clip(out: Path, samples: "np.ndarray", start_s: float, end_s: float, *
 
 
 def time_axis(duration_s: float, width: int, *, marks: int = 4) -> str:
-    """A line of mm:ss marks under a sparkline `width` characters wide spanning `duration_s`."""
-    line = [" "] * (width + 8)
-    for k in ([marks, *range(marks)] if marks else [0]):  # the end first: it always shows
-        pos = round(k * (width - 1) / marks) if marks else 0
-        label = mmss(duration_s * k / marks if marks else 0)
-        start = min(pos, len(line) - len(label)) if k < marks else max(0, pos - len(label) + 1)
-        if all(ch == " " for ch in line[max(0, start - 1) : start + len(label) + 1]):
-            line[start : start + len(label)] = label
+    """A line of mm:ss marks under a sparkline `width` characters wide spanning `duration_s`.
+
+    The start (0:00) and the end always show; the end moves right past the start when the line is
+    too short for both; the marks between show where they fit.
+    """
+    start_label, end_label = mmss(0), mmss(duration_s)
+    line = list(start_label) + [" "] * max(0, width + 8 - len(start_label))
+    end_at = max(width - len(end_label), len(start_label) + 1)
+    line[end_at : end_at + len(end_label)] = end_label
+    for k in range(1, marks):
+        label = mmss(duration_s * k / marks)
+        at = min(round(k * (width - 1) / marks), len(line) - len(label))
+        if all(ch == " " for ch in line[max(0, at - 1) : at + len(label) + 1]):
+            line[at : at + len(label)] = label
     return "".join(line).rstrip()

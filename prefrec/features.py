@@ -7,6 +7,7 @@ exactly 50 frames per second; a window is 8 s = 400 frames and slides by 1 s = 5
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ STEP_S = 1
 WINDOW_FRAMES = WINDOW_S * FRAMES_PER_S  # 400
 STEP_FRAMES = STEP_S * FRAMES_PER_S  # 50
 # Bump when anything above or in `mfcc` changes: cached features of another version are recomputed.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 
 assert SAMPLE_RATE == HOP_SAMPLES * FRAMES_PER_S
 
@@ -62,19 +63,72 @@ def mfcc_of_padded(padded: "np.ndarray", frames: int) -> "np.ndarray":
 
     padded: float32 [(frames - 1) * 441 + N_FFT]; frame f covers padded[f*441 : f*441 + N_FFT].
     Returns float32 [N_MFCC, frames].
+
+    The same computation as librosa's melspectrogram (periodic Hann window, power 2, Slaney mel
+    filters) followed by librosa's MFCC (orthonormal DCT-II), done with precomputed float32
+    matrices over chunks of frames: about twice as fast, and bounded temporary memory.
     """
-    import librosa
+    import numpy as np
+    import scipy.fft
+
+    window, mel_t, dct_t = _mfcc_matrices()
+    out = np.empty((frames, N_MFCC), dtype=np.float32)
+    view = np.lib.stride_tricks.sliding_window_view(padded[: (frames - 1) * HOP_SAMPLES + N_FFT], N_FFT)
+    view = view[::HOP_SAMPLES]
+    for start in range(0, frames, _CHUNK_FRAMES):
+        stop = min(frames, start + _CHUNK_FRAMES)
+        spectrum = scipy.fft.rfft(view[start:stop] * window, axis=1, workers=1)  # complex64 [t, 1025]
+        power = np.square(spectrum.real) + np.square(spectrum.imag)
+        mel = power @ mel_t  # [t, N_MELS]
+        # An absolute floor (not relative to the loudest frame), so a block's values do not depend
+        # on the rest of the track: -100 dB is far below anything audible.
+        log_mel = 10.0 * np.log10(np.maximum(mel, 1e-10))
+        np.matmul(log_mel, dct_t, out=out[start:stop])
+    return np.ascontiguousarray(out.T)
+
+
+_CHUNK_FRAMES = 128  # frames per FFT batch: ~2.5 MB of temporaries stay in cache (measured 1.6x faster than 500)
+
+
+@functools.lru_cache(maxsize=1)
+def _mfcc_matrices() -> tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
+    """Hann window float32 [N_FFT], mel filters transposed [N_FFT//2+1, N_MELS], DCT-II rows
+    transposed [N_MELS, N_MFCC] (orthonormal, as librosa.feature.mfcc)."""
+    import numpy as np
+    import scipy.fft
+
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic Hann
+    dct = scipy.fft.dct(np.eye(N_MELS), type=2, norm="ortho", axis=0)[:N_MFCC].astype(np.float32)
+    return window, np.ascontiguousarray(mel_filters().T), np.ascontiguousarray(dct.T)
+
+
+def mel_filters() -> "np.ndarray":
+    """Slaney-style mel filter bank, float32 [N_MELS, N_FFT//2+1], 0 Hz to SAMPLE_RATE/2, area-normalised.
+
+    The same matrix as librosa.filters.mel(sr=22050, n_fft=2048, n_mels=64) (a test checks it),
+    computed here because importing librosa.filters costs every analysis worker about 2 s.
+    """
     import numpy as np
 
-    mel = librosa.feature.melspectrogram(
-        y=padded, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_SAMPLES, center=False,
-        n_mels=N_MELS, power=2.0,
-    )
-    # An absolute floor (not relative to the loudest frame), so a block's values do not depend
-    # on the rest of the track: -100 dB is far below anything audible.
-    log_mel = 10.0 * np.log10(np.maximum(mel, 1e-10))
-    coeffs = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
-    return np.ascontiguousarray(coeffs[:, :frames], dtype=np.float32)
+    f_sp, min_log_hz, min_log_mel, logstep = 200.0 / 3, 1000.0, 15.0, np.log(6.4) / 27.0
+
+    def hz_to_mel(hz: "np.ndarray") -> "np.ndarray":
+        hz = np.asarray(hz, dtype=np.float64)
+        return np.where(hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-10) / min_log_hz) / logstep,
+                        hz / f_sp)
+
+    def mel_to_hz(mel: "np.ndarray") -> "np.ndarray":
+        return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
+
+    fft_hz = np.linspace(0, SAMPLE_RATE / 2, 1 + N_FFT // 2)
+    mel_hz = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(SAMPLE_RATE / 2), N_MELS + 2))
+    widths = np.diff(mel_hz)
+    ramps = mel_hz[:, None] - fft_hz[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_hz[2:] - mel_hz[:-2]))[:, None]
+    return weights.astype(np.float32)
 
 
 def n_windows(n_frames: int) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 
 from prefrec.config import AUDIO_EXTENSIONS, Settings
 from prefrec.errors import AmbiguousName, AmbiguousTrack, NotReady, UnknownName, UnknownTrack, UsageError
+from prefrec.features import WINDOW_FRAMES
 from prefrec.store import Ban, FeedbackEvent, Ranked, Rating, RecommendFilter, Store, Track, normalize_text
 
 Progress = Callable[[int, int, str], None]
@@ -202,7 +203,9 @@ def discover(roots: list[str]) -> tuple[list[FileEntry], list[tuple[str, str]]]:
     """Audio files under `roots` (absolute, resolved), and (path, reason) of files passed over.
 
     Symbolic links are followed only when they lead to a regular file inside one of the roots,
-    so a scan never reads outside the folders it was given.
+    so a scan never reads outside the folders it was given; linked folders are not descended
+    into (so a link loop cannot trap the walk). FIFOs, sockets and devices are passed over without
+    being opened. A name that is not valid UTF-8 is passed over with its bytes shown escaped.
     """
     real_roots = [os.path.realpath(r) for r in roots]
     found: dict[str, FileEntry] = {}
@@ -220,8 +223,8 @@ def discover(roots: list[str]) -> tuple[list[FileEntry], list[tuple[str, str]]]:
                 try:
                     path.encode("utf-8")
                 except UnicodeEncodeError:
-                    skipped.append((os.fsencode(path).decode("utf-8", "replace"),
-                                    "its name is not valid UTF-8; rename it"))
+                    skipped.append((os.fsencode(path).decode("utf-8", "backslashreplace"),
+                                    "its name is not valid UTF-8, which the library cannot store; rename it"))
                     continue
                 try:
                     if os.path.islink(path) and not inside(os.path.realpath(path)):
@@ -232,7 +235,9 @@ def discover(roots: list[str]) -> tuple[list[FileEntry], list[tuple[str, str]]]:
                     skipped.append((path, f"cannot be read ({exc.strerror})"))
                     continue
                 if not stat.S_ISREG(st.st_mode):
-                    skipped.append((path, "not a regular file"))
+                    kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a socket"
+                            if stat.S_ISSOCK(st.st_mode) else "a device or special file")
+                    skipped.append((path, f"{kind}, not a regular file; not read"))
                     continue
                 found[path] = FileEntry(path, st.st_size, st.st_mtime_ns)
     return sorted(found.values(), key=lambda e: e.path), skipped
@@ -246,7 +251,7 @@ def _track_row(result: Any, entry: FileEntry) -> dict[str, Any]:
         "path": result.path, "identity": result.identity, "title": result.title,
         "artist": result.artist, "album": result.album, "duration_s": result.duration_s,
         "n_frames": result.n_frames, "truncated": int(result.truncated), "size": entry.size,
-        "mtime_ns": entry.mtime_ns, "feature_version": FEATURE_VERSION,
+        "mtime_ns": entry.mtime_ns, "feature_version": FEATURE_VERSION, "note": result.note,
     }
 
 
@@ -283,12 +288,16 @@ class Service:
     # -- scan ------------------------------------------------------------------------------------
 
     def scan(self, roots: list[str], *, progress: Progress | None = None, train: bool = True,
-             on_discovered: Callable[[int, int], None] | None = None) -> ScanReport:
+             on_discovered: Callable[[int, int], None] | None = None,
+             on_result: Callable[[Any], None] | None = None) -> ScanReport:
         """Analyse new and changed audio files under `roots`; then train/rescore if feedback exists.
 
-        on_discovered(to_analyse, unchanged) is called once the folders have been walked.
+        on_discovered(to_analyse, unchanged) is called once the folders have been walked;
+        on_result(result) with each analysis.Analysed / analysis.Failed as it arrives. Results are
+        committed every few files, so a scan killed at any point resumes where it was.
         """
         from prefrec.analysis import Analysed, analyse_many
+        from prefrec.features import FEATURE_VERSION
 
         started = time.perf_counter()
         for root in roots:
@@ -298,7 +307,8 @@ class Service:
         entries, skipped = discover(roots)
         report = ScanReport(found=len(entries))
         known = self.store.known_files()
-        todo = [e for e in entries if known.get(e.path) != (e.size, e.mtime_ns)]
+        stale = self.store.stale_feature_paths(FEATURE_VERSION)
+        todo = [e for e in entries if known.get(e.path) != (e.size, e.mtime_ns) or e.path in stale]
         report.unchanged = len(entries) - len(todo)
         if on_discovered:
             on_discovered(len(todo), report.unchanged)
@@ -316,25 +326,35 @@ class Service:
             last_flush = time.monotonic()
 
         done = 0
+        vanished: set[str] = set()
         for result in analyse_many([e.path for e in todo], cache_root=self.settings.features_dir,
-                                   workers=self.settings.workers, timeout_s=self.settings.decode_timeout_s):
+                                   workers=self.settings.workers, timeout_s=self.settings.decode_timeout_s,
+                                   memory_mb=self.settings.worker_memory_mb):
             entry = by_path[result.path]
             done += 1
+            if on_result:
+                on_result(result)
             if isinstance(result, Analysed):
                 report.analysed += 1
                 report.audio_seconds += result.duration_s
                 batch.append(_track_row(result, entry))
+            elif result.vanished:
+                vanished.add(result.path)
+                report.failed.append((result.path, result.reason))
             else:
                 report.failed.append((result.path, result.reason))
                 self.store.record_failed(result.path, result.reason, entry.size, entry.mtime_ns)
-            if len(batch) >= 16 or time.monotonic() - last_flush > 2.0:
+            if len(batch) >= 8 or time.monotonic() - last_flush > 1.0:
                 flush()
             if progress:
                 progress(done, len(todo), result.path)
         flush()
         for path, reason in skipped:
             report.failed.append((path, reason))
-        report.gone = self.store.mark_missing({e.path for e in entries}, roots)
+        present = {e.path for e in entries if e.path not in vanished}
+        report.gone = self.store.mark_missing(present | {p for p, _ in skipped}, roots)
+        for path, reason in skipped:
+            self.store.record_failed(path, f"{path}: {reason}", 0, 0)
         if train:
             report.pretrained = self.pretrain_if_needed()
         if train and self.store.ratings():
@@ -682,8 +702,8 @@ class Service:
             raise NotReady(f"{exp.track.path}: has no scored windows; run `prefrec train`")
         _check_writable(out)
         segment = exp.best[0]
-        decoded = decode(Path(exp.track.path), timeout_s=self.settings.decode_timeout_s)
-        write_clip(out, decoded.samples, segment.start_s, segment.end_s)
+        samples = decode(Path(exp.track.path), until_s=segment.end_s)
+        write_clip(out, samples, segment.start_s, segment.end_s)
         return segment
 
     # -- control: bans, forgetting, history --------------------------------------------------------
@@ -790,6 +810,7 @@ class Service:
             "gone": counts["gone"],
             "errors": counts["errors"],
             "error_files": [{"path": p, "reason": r} for p, r in self.store.errors()],
+            "flagged_files": [{"path": p, "note": n} for p, n in self.store.flagged(short_frames=WINDOW_FRAMES)],
             "feedback": counts["feedback"],
             "likes": sum(1 for r in ratings.values() if r.kind == "like"),
             "skips": sum(1 for r in ratings.values() if r.kind == "skip"),

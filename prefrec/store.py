@@ -120,6 +120,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX tracks_present ON tracks(gone, identity, id);
     CREATE INDEX rankings_spread ON rankings(spread DESC);
     """,
+    # 4: why an analysed file was flagged (truncated, NaN samples replaced), '' when it was fine.
+    """
+    ALTER TABLE tracks ADD COLUMN note TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 _TRACK_COLUMNS = "id, path, identity, title, artist, album, duration_s, n_frames, truncated, gone"
@@ -342,6 +346,17 @@ class Store:
                 "mtime_ns = excluded.mtime_ns, at = excluded.at",
                 (path, reason, size, mtime_ns, time.time()),
             )
+
+    def stale_feature_paths(self, feature_version: int) -> set[str]:
+        """Paths of tracks analysed with another feature version (their features must be recomputed)."""
+        return {r[0] for r in self._read("SELECT path FROM tracks WHERE feature_version != ?", (feature_version,))}
+
+    def flagged(self, *, short_frames: int) -> list[tuple[str, str]]:
+        """(path, note) of present tracks analysed with a warning, or shorter than `short_frames`."""
+        return self._read(
+            "SELECT path, CASE WHEN note != '' THEN note ELSE 'shorter than one window: scored from one "
+            "zero-padded window' END FROM tracks WHERE gone = 0 AND (note != '' OR n_frames < ?) ORDER BY path",
+            (short_frames,))
 
     def mark_missing(self, present: set[str], roots: list[str]) -> int:
         """Mark tracks under `roots` whose path is not in `present` as gone; forget their errors.

@@ -232,3 +232,28 @@ def test_learning_after_n_events_then_quiet_period_with_atomic_swaps(music):
         assert status["daemon"]["rankings_updated_at"] == status["ranked_at"]
         assert status["model"]["stale"] is False
         d.stop()
+
+
+def test_a_library_that_grew_enough_is_pretrained_again_and_the_model_rebuilt(tmp_path):
+    music, spare, home = tmp_path / "music", tmp_path / "spare", tmp_path / "home"
+    write_library(music, ["plucks", "drums"], 4, seed=8, min_s=9, max_s=11)
+    extra = write_library(spare, ["wind"], 3, seed=9, min_s=9, max_s=11)
+    with Daemon(home, music, PREFREC_TRAIN_AFTER_EVENTS="2") as d:
+        wait_until(lambda: len(present(home)) == 8, what="startup scan", daemon=d)
+        files = audio_files(music)
+        run_cli(home, "like", str(next(f for f in files if "Plucks" in f.name)))
+        run_cli(home, "skip", str(next(f for f in files if "Drums" in f.name)))
+        first = wait_until(lambda: query(home, "SELECT max(id) FROM models")[0][0], timeout=180,
+                           what="the first training (pretrains: none yet)", daemon=d)
+        pretrained = home / "models" / "pretrained.pt"
+        assert pretrained.is_file()
+        before = pretrained.stat().st_mtime_ns
+        # 3 new tracks on 8 is more than a fifth of the library: pretrain again, then fine-tune anew.
+        for track in extra:
+            shutil.copy(track.path, music / track.path.name)
+        wait_until(lambda: (query(home, "SELECT max(id) FROM models")[0][0] or 0) > first, timeout=240,
+                   what="the model rebuilt on the new pretraining", daemon=d)
+        assert pretrained.stat().st_mtime_ns != before
+        wait_until(lambda: query(home, "SELECT count(*) FROM rankings")[0][0] == 11, what="all 11 ranked", daemon=d)
+        assert query(home, "SELECT count(*) FROM feedback")[0][0] == 2  # no new feedback was needed
+        d.stop()

@@ -125,8 +125,9 @@ def test_sigkill_during_analysis_and_training_loses_nothing(tmp_path):
     for cycle in range(20):
         target = "training" if cycle % 2 else "scanning"
         if target == "scanning":
-            write_library(music / f"new {cycle}", ["wind" if cycle % 4 else "chiptune"], 2,
-                          seed=100 + cycle, min_s=9, max_s=11)
+            # Enough audio that its analysis lasts a few seconds (it is fast: ~0.3 s per file here).
+            write_library(music / f"new {cycle}", ["wind" if cycle % 4 else "chiptune"], 4,
+                          seed=100 + cycle, min_s=40, max_s=60)
         with Service(load_settings(home)) as service:
             if target == "training":
                 rate(service)

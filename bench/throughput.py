@@ -1,0 +1,201 @@
+"""Throughput of analysis vs decoding alone, on the same files, measured side by side.
+
+    .venv/bin/python bench/throughput.py [--corpus DIR] [--repeats 3] [--workers 1 2] [--profile 12]
+
+For each repeat and each worker count N (interleaved, so machine load hits every variant alike):
+  decode-native  N processes decode every file with soundfile at its own rate (no mixdown/resample)
+  decode         N processes run prefrec's decoder: soundfile, mono, 22050 Hz (prefrec.audio.stream,
+                 without the identity hash, which is analysis)
+  scan           a full `prefrec scan --no-train -j N` into a fresh data dir (CLI start-up included)
+Each variant is a fresh subprocess timed by wall clock. Prints medians, tracks/s, × real time,
+the scan/decode ratios, the 2-worker/1-worker speed-up, the feature cache's size against the
+audio's, and (--profile K) where the time of one worker goes, from cProfile over K files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = Path.home() / ".cache/prefrec-bench/corpus"
+
+
+def corpus_files(corpus: Path) -> list[str]:
+    rows = (corpus / "manifest.tsv").read_text(encoding="utf-8").splitlines()
+    return [str(corpus / r.split("\t")[0]) for r in rows if r.strip()]
+
+
+def _decode_one(args: tuple[str, str]) -> float:
+    """Decode one file; returns seconds of audio. mode: 'native' or 'prefrec'."""
+    path, mode = args
+    import numpy as np
+
+    if mode == "native":
+        import soundfile as sf
+
+        with sf.SoundFile(path) as f:
+            out = np.empty((f.samplerate * 10, f.channels), dtype=np.float32)
+            frames = 0
+            while (n := f.buffer_read_into(out, dtype="float32")) > 0:
+                frames += n
+            return frames / f.samplerate
+    from prefrec.audio import StreamInfo, stream
+
+    info = StreamInfo(Path(path), hash_identity=False)
+    return sum(b.shape[0] for b in stream(Path(path), info)) / 22050
+
+
+def decode_main(mode: str, workers: int, files: list[str]) -> None:
+    """Child process entry: decode `files` with a pool of `workers` processes; print audio seconds."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    with ctx.Pool(workers) as pool:
+        total = sum(pool.imap_unordered(_decode_one, [(f, mode) for f in files], chunksize=1))
+    print(json.dumps({"audio_s": total}))
+
+
+def child_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            "NO_COLOR": "1"}
+
+
+def run_decode(mode: str, workers: int, list_file: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, __file__, "_decode", mode, str(workers), str(list_file)], check=True,
+                   env=child_env(), capture_output=True)
+    return time.perf_counter() - started
+
+
+def run_scan(workers: int, library: Path, home: Path) -> float:
+    shutil.rmtree(home, ignore_errors=True)
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "prefrec", "--home", str(home), "scan", "--no-train", "--json",
+                           "-j", str(workers), str(library)], env=child_env(), capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0 or json.loads(proc.stdout)["failed"]:
+        raise SystemExit(f"scan failed:\n{proc.stdout}\n{proc.stderr}")
+    return elapsed
+
+
+def profile(files: list[str], home: Path) -> None:
+    """Where one worker's time goes: cProfile of analyse_file over `files`, grouped by stage."""
+    from prefrec.analysis import analyse_file
+
+    analyse_file(files[0], str(home / "warm"))  # imports and first-call set-up outside the profile
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for f in files:
+        analyse_file(f, str(home / "features"))
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt  # type: ignore[attr-defined]
+    stages = {
+        "decode (libsndfile/vorbis)": ("buffer_read_into", "_cdata_io", "soundfile"),
+        "mono mixdown + NaN check": ("_mix_down",),
+        "resample to 22050 (soxr)": ("resample_chunk", "soxr"),
+        "FFT (scipy rfft)": ("rfft", "_pocketfft", "pocketfft", "c2r", "r2c"),
+        "MFCC: window, power, mel, log, DCT": ("mfcc_of_padded", "_compute", "finish", "push"),
+        "identity hash": ("add_to_identity", "sha256", "update"),
+        "cache encode + write": ("encode", "compress", "zlib", "save"),
+        "tags (mutagen)": ("read_tags", "mutagen"),
+    }
+    found = {k: 0.0 for k in stages}
+    for (filename, _line, func), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        for stage, keys in stages.items():
+            if any(k in func or k in filename for k in keys):
+                found[stage] += tt
+                break
+    print(f"\nprofile of one worker over {len(files)} files ({total:.1f} s, self time by stage):")
+    for stage, t in sorted(found.items(), key=lambda kv: -kv[1]):
+        print(f"  {stage:30s} {t:7.2f} s  {100 * t / total:5.1f}%")
+    rest = total - sum(found.values())
+    print(f"  {'other':30s} {rest:7.2f} s  {100 * rest / total:5.1f}%")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N files (smoke test)")
+    parser.add_argument("--profile", type=int, default=12, help="files to profile (0: skip)")
+    args = parser.parse_args()
+
+    files = corpus_files(args.corpus)
+    files = files[: args.limit] if args.limit else files
+    import soundfile as sf
+
+    audio_s = sum(sf.info(f).duration for f in files)
+    audio_bytes = sum(os.path.getsize(f) for f in files)
+    scratch = Path(tempfile.mkdtemp(prefix="prefrec-throughput-"))
+    try:
+        library = scratch / "library"
+        library.mkdir()
+        for i, f in enumerate(files):  # copies in one folder: the scan reads no links to outside it
+            shutil.copyfile(f, library / f"{i:03d}-{Path(f).name}")
+        list_file = scratch / "files.json"
+        list_file.write_text(json.dumps(sorted(str(p) for p in library.iterdir())))
+        print(f"corpus: {len(files)} files, {audio_s / 3600:.2f} h of audio, {audio_bytes / 1e6:.0f} MB; "
+              f"load before: {os.getloadavg()[0]:.2f}")
+        times: dict[tuple[str, int], list[float]] = {}
+        loads: list[float] = [os.getloadavg()[0]]
+        for rep in range(args.repeats):
+            for n in args.workers:
+                for variant in ("decode-native", "decode", "scan"):
+                    if variant == "scan":
+                        t = run_scan(n, library, scratch / "home")
+                    else:
+                        t = run_decode("native" if variant == "decode-native" else "prefrec", n, list_file)
+                    times.setdefault((variant, n), []).append(t)
+                    loads.append(os.getloadavg()[0])
+                    print(f"  repeat {rep + 1} {variant:13s} {n} worker(s): {t:6.1f} s  (load {loads[-1]:.2f})",
+                          flush=True)
+        if not times:
+            args.workers = []
+        print(f"\n{'variant':14s} {'workers':>7s} {'median s':>9s} {'tracks/s':>9s} {'× real time':>12s}")
+        med = {k: statistics.median(v) for k, v in times.items()}
+        for (variant, n), t in sorted(med.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            print(f"{variant:14s} {n:7d} {t:9.1f} {len(files) / t:9.2f} {audio_s / t:12.0f}")
+        print("\nratios (throughput; per repeat, then median):")
+        for n in args.workers:
+            for base in ("decode", "decode-native"):
+                per = [d / s for d, s in zip(times[(base, n)], times[("scan", n)])]
+                print(f"  scan / {base:13s} with {n} worker(s): {statistics.median(per):.3f}  "
+                      f"({', '.join(f'{r:.3f}' for r in per)})")
+        if 1 in args.workers and 2 in args.workers:
+            for variant in ("scan", "decode"):
+                per = [a / b for a, b in zip(times[(variant, 1)], times[(variant, 2)])]
+                print(f"  {variant} 2 workers / 1 worker: {statistics.median(per):.2f}×  "
+                      f"({', '.join(f'{r:.2f}' for r in per)})")
+        cache_bytes = sum(p.stat().st_size for p in (scratch / "home" / "features").rglob("*.prf")) or 1
+        print(f"\nfeature cache: {cache_bytes / 1e6:.2f} MB for {audio_bytes / 1e6:.0f} MB of audio = "
+              f"{100 * cache_bytes / audio_bytes:.2f}% ({cache_bytes / audio_s:.0f} bytes per audio second)")
+        print(f"load average during the runs: min {min(loads):.2f}, median {statistics.median(loads):.2f}, "
+              f"max {max(loads):.2f} (2 cores)")
+        if args.profile:  # in a child with the workers' environment (one BLAS thread)
+            picked = sorted(str(p) for p in library.iterdir())[:: max(1, len(files) // args.profile)]
+            subprocess.run([sys.executable, __file__, "_profile", str(scratch / "profile"),
+                            *picked[: args.profile]], env=child_env(), check=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["_decode"]:
+        decode_main(sys.argv[2], int(sys.argv[3]), json.loads(Path(sys.argv[4]).read_text()))
+    elif sys.argv[1:2] == ["_profile"]:
+        profile(sys.argv[3:], Path(sys.argv[2]))
+    else:
+        main()
