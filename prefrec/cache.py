@@ -105,7 +105,3 @@ class FeatureCache:
             return decode(path.read_bytes())
         except (ValueError, KeyError, zlib.error) as exc:
             raise FileNotFoundError(f"{path}: damaged feature file ({exc}); rescan to recompute it") from exc
-
-    def size_bytes(self) -> int:
-        """Bytes on disk of every cached feature file of this version."""
-        return sum(p.stat().st_size for p in self.root.glob("*/*.prf"))
