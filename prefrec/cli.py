@@ -19,7 +19,7 @@ from prefrec.errors import AmbiguousName, AmbiguousTrack, PrefrecError
 
 if TYPE_CHECKING:
     from prefrec.service import Explanation, Recommendations, ScanReport, Service
-    from prefrec.store import Ban, FeedbackEvent, Track
+    from prefrec.store import Ban, Track
 
 EXIT_CODES = ("Exit codes: 0 success; 1 error (unknown track or name, no model yet, unreadable file, "
               "database trouble); 2 usage error or ambiguous track/name (candidates are listed); "
@@ -202,7 +202,7 @@ def _rate(track: str, kind: str, at: Optional[str]) -> None:
     with _service() as service:
         result = service.rate(track, kind, at=at)
     where = f" at {mmss(result.position_s)}" if result.position_s is not None else ""
-    _err(f"{'liked' if kind == 'like' else 'skipped'}{where}: {_track_line(result.track)}")
+    _err(f"{_rated(kind)}{where}: {_track_line(result.track)}")
     _err("run `prefrec train` (or let the daemon) to update the recommendations")
 
 
@@ -352,7 +352,7 @@ def _render_explanation(exp: "Explanation", *, as_json: bool) -> None:
     rank = f"rank {exp.rank} of {exp.ranked_total}" if exp.rank else "not ranked"
     score = f"{exp.score:.3f}" if exp.score is not None else "–"
     rating = "no rating" if exp.rating is None else (
-        f"you {'liked' if exp.rating.kind == 'like' else 'skipped'} it"
+        f"you {_rated(exp.rating.kind)} it"
         + (f" at {mmss(exp.rating.position_s)}" if exp.rating.position_s is not None else ""))
     typer.echo(f"score {score} (mean of {len(scores)} windows), {rank}; {rating}")
     if exp.banned is not None:
@@ -420,7 +420,7 @@ def similar(
         return
     _err(f"closest to {_track_line(seed)}:")
     for i, s in enumerate(items, start=1):
-        rating = f"  (you {'liked' if s.rating.kind == 'like' else 'skipped'} it)" if s.rating else ""
+        rating = f"  (you {_rated(s.rating.kind)} it)" if s.rating else ""
         typer.echo(f"{i:3d}. {s.similarity:+.3f}  {_track_line(s.track)}{rating}")
 
 
@@ -593,10 +593,9 @@ def history(
         _err("no ratings yet: `prefrec like TRACK` / `prefrec skip TRACK`")
     for e in events:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at))
-        what = {"like": "like", "skip": "skip", "forget": "forget"}.get(e.kind, e.kind)
         where = f" at {mmss(e.position_s)}" if e.position_s is not None else ""
         name = _track_line(e.track) if e.track else f"{e.path} (no longer in the library)"
-        typer.echo(f"{when}  {what:6s}{where:9s}  {name}")
+        typer.echo(f"{when}  {e.kind:6s}{where:9s}  {name}")
 
 
 # -- demo --------------------------------------------------------------------------------------
@@ -692,12 +691,6 @@ def main(argv: Optional[list[str]] = None) -> None:
             traceback.print_exc()
         _render_error(exc)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        _err("prefrec: interrupted")
-        sys.exit(130)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - a bug: one line unless -v, as for every other error
         if _state.verbose:
             import traceback

@@ -20,7 +20,8 @@ from typing import Any
 from prefrec.config import AUDIO_EXTENSIONS, Settings
 from prefrec.errors import AmbiguousName, AmbiguousTrack, NotReady, UnknownName, UnknownTrack, UsageError
 from prefrec.features import WINDOW_FRAMES
-from prefrec.store import Ban, FeedbackEvent, Ranked, Rating, RecommendFilter, Store, Track, normalize_text
+from prefrec.store import (Ban, FeedbackEvent, Ranked, Rating, RecommendFilter, Store, Track, normalize_text,
+                           under_any)
 
 Progress = Callable[[int, int, str], None]
 """progress(done, total, current path) — called as analysis advances."""
@@ -210,10 +211,6 @@ def discover(roots: list[str]) -> tuple[list[FileEntry], list[tuple[str, str]]]:
     real_roots = [os.path.realpath(r) for r in roots]
     found: dict[str, FileEntry] = {}
     skipped: list[tuple[str, str]] = []
-
-    def inside(real: str) -> bool:
-        return any(real == r or real.startswith(r.rstrip("/") + "/") for r in real_roots)
-
     for root in real_roots:
         for dirpath, _dirnames, filenames in os.walk(root, followlinks=False):
             for name in filenames:
@@ -227,7 +224,7 @@ def discover(roots: list[str]) -> tuple[list[FileEntry], list[tuple[str, str]]]:
                                     "its name is not valid UTF-8, which the library cannot store; rename it"))
                     continue
                 try:
-                    if os.path.islink(path) and not inside(os.path.realpath(path)):
+                    if os.path.islink(path) and not under_any(os.path.realpath(path), real_roots):
                         skipped.append((path, "a symbolic link to outside the library; not followed"))
                         continue
                     st = os.stat(path)
@@ -373,7 +370,7 @@ class Service:
                 return None, 0
         from prefrec.train import load_checkpoint
 
-        missing = self._present_identities() - self.store.scored_identities(model_row.id)
+        missing = self._unscored(model_row.id)
         if missing or self.store.ranked_model_id() != model_row.id:
             model = load_checkpoint(Path(model_row.path))
             self._score_and_publish(model, model_row.id, missing)
@@ -406,11 +403,14 @@ class Service:
         model_row = self.store.latest_model()
         if model_row is None:
             return False
-        return (self.store.ranked_model_id() != model_row.id
-                or bool(self._present_identities() - self.store.scored_identities(model_row.id)))
+        return self.store.ranked_model_id() != model_row.id or bool(self._unscored(model_row.id))
 
     def _present_identities(self) -> set[str]:
-        return {t.identity for t in self.store.tracks()}
+        return self.store.present_identities()
+
+    def _unscored(self, model_id: int) -> set[str]:
+        """Present identities that model `model_id` has not scored yet."""
+        return self._present_identities() - self.store.scored_identities(model_id)
 
     # -- feedback --------------------------------------------------------------------------------
 
@@ -659,15 +659,15 @@ class Service:
         bounds = window_bounds_s(track.n_frames)
         ranked = self.store.rank_of(track.identity)
         try:
-            _, similar = self.similar(track.path, 3, rated_only=True)
-        except (NotReady, UnknownTrack, AmbiguousTrack):
+            similar = self._similar_to(track, model_id, 3, rated_only=True)
+        except NotReady:
             similar = []
         return Explanation(
             track=track,
             windows=[(b[0], b[1], v) for b, v in zip(bounds, values)],
             score=ranked[1] if ranked else None,
             rank=ranked[0] if ranked else None,
-            ranked_total=self.store.counts()["identities"],
+            ranked_total=ranked[2] if ranked else 0,
             rating=rating,
             best=pick_segments(values, bounds, best=True),
             worst=pick_segments(values, bounds, best=False),
@@ -687,9 +687,8 @@ class Service:
             raise NotReady(f"{exp.track.path}: its features are not in the cache; run `prefrec scan` "
                            "on its folder") from exc
         _check_writable(out)
-        who = f"{exp.track.artist} – " if exp.track.artist else ""
         plot_explanation(out, windows=exp.windows, features=features,
-                         best=exp.best[0] if exp.best else None, title=f"{who}{exp.track.title}")
+                         best=exp.best[0] if exp.best else None, title=_label(exp.track))
         return out
 
     def clip(self, exp: Explanation, out: Path) -> Any:
@@ -767,6 +766,10 @@ class Service:
         model_id = self.store.ranked_model_id()
         if model_id is None:
             raise NotReady("no model yet: rate a few tracks (like and skip) and run `prefrec train`")
+        return track, self._similar_to(track, model_id, n, rated_only=rated_only)
+
+    def _similar_to(self, track: Track, model_id: int, n: int, *, rated_only: bool) -> list[Similar]:
+        """The `n` tracks nearest to `track` under `model_id` (see `similar`)."""
         ratings = self.store.ratings()
         sims: Any
         if rated_only:  # explain's fast path: a few dozen rated embeddings, plain Python, no numpy
@@ -793,7 +796,7 @@ class Service:
                 results.append(Similar(present[0], float(sims[int(i)]), ratings.get(identity)))
             if len(results) == n:
                 break
-        return track, results
+        return results
 
     def status(self) -> dict[str, Any]:
         """Library, analysis, errors, feedback, model and daemon state (JSON-ready)."""

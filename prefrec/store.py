@@ -365,10 +365,10 @@ class Store:
         """
         gone_ids, stale_errors = [], []
         for track_id, path in self._read("SELECT id, path FROM tracks WHERE gone = 0"):
-            if path not in present and _under_any(path, roots):
+            if path not in present and under_any(path, roots):
                 gone_ids.append((track_id,))
         for (path,) in self._read("SELECT path FROM errors"):
-            if path not in present and _under_any(path, roots):
+            if path not in present and under_any(path, roots):
                 stale_errors.append((path,))
         if gone_ids or stale_errors:
             with self.write() as conn:
@@ -406,7 +406,7 @@ class Store:
     def paths_under(self, folder: str) -> list[str]:
         """Paths of present tracks and failed files at or below `folder`."""
         return [p for (p,) in self._read("SELECT path FROM tracks WHERE gone = 0 UNION "
-                                         "SELECT path FROM errors ORDER BY 1") if _under_any(p, [folder])]
+                                         "SELECT path FROM errors ORDER BY 1") if under_any(p, [folder])]
 
     def feedback_after(self, feedback_id: int) -> tuple[int, float | None]:
         """How many feedback events came after `feedback_id`, and when the newest was given."""
@@ -438,9 +438,13 @@ class Store:
         keys = ("pid", "state", "queue", "watcher", "last_error", "last_error_at", "started_at", "updated_at")
         return dict(zip(keys, rows[0]))
 
-    def tracks(self, *, include_gone: bool = False) -> list[Track]:
-        where = "" if include_gone else "WHERE gone = 0"
-        return [Track.from_row(r) for r in self._read(f"SELECT {_TRACK_COLUMNS} FROM tracks {where} ORDER BY id")]
+    def tracks(self) -> list[Track]:
+        """Every present (not gone) track, in the order they were first analysed."""
+        return [Track.from_row(r) for r in self._read(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE gone = 0 ORDER BY id")]
+
+    def present_identities(self) -> set[str]:
+        """Identities of the music present in the library (a piece with several files counts once)."""
+        return {r[0] for r in self._read("SELECT DISTINCT identity FROM tracks WHERE gone = 0")}
 
     def tracks_by_path(self, path: str) -> list[Track]:
         rows = self._read(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE path = ?", (path,))
@@ -567,17 +571,10 @@ class Store:
         return {identity: _f32_list(blob) for identity, blob in rows}
 
     def window_score_list(self, identity: str, model_id: int) -> list[float] | None:
-        """window_scores() as Python floats [n_windows], without importing numpy."""
+        """Window probabilities of `identity` under `model_id` as Python floats [n_windows] (no numpy)."""
         rows = self._read("SELECT scores FROM window_scores WHERE identity = ? AND model_id = ?",
                           (identity, model_id))
         return _f32_list(rows[0][0]) if rows else None
-
-    def window_scores(self, identity: str, model_id: int) -> "np.ndarray | None":
-        import numpy as np
-
-        rows = self._read("SELECT scores FROM window_scores WHERE identity = ? AND model_id = ?",
-                          (identity, model_id))
-        return np.frombuffer(rows[0][0], dtype="<f4").copy() if rows else None
 
     def publish_rankings(self, model_id: int) -> int:
         """Swap in `model_id`'s track scores (mean window score) as the ranking, atomically.
@@ -598,11 +595,6 @@ class Store:
             conn.execute("INSERT INTO meta(key, value) VALUES ('ranked_at', ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(time.time()),))
         return len(ranked)
-
-    def recommend(self, n: int) -> list[Ranked]:
-        """The best `n` unrated, present, not banned tracks (one file per identity), best first."""
-        return [Ranked(i + 1, c.score, c.track, c.spread)
-                for i, c in zip(range(n), self.candidates(RecommendFilter()))]
 
     def candidates(self, filters: RecommendFilter, *, by: str = "score") -> Iterator[Ranked]:
         """Unrated, present, not banned ranked tracks passing `filters`, one file per identity,
@@ -699,13 +691,14 @@ class Store:
         return [FeedbackEvent(int(r[0]), r[1], r[2], float(r[3]), r[4], r[5],
                               Track.from_row(r[6:]) if r[6] is not None else None) for r in rows]
 
-    def rank_of(self, identity: str) -> tuple[int, float] | None:
-        """(rank among all ranked identities, score), rank 1 = best; None if not ranked."""
+    def rank_of(self, identity: str) -> tuple[int, float, int] | None:
+        """(rank among all ranked identities, score, how many are ranked), rank 1 = best; None if
+        `identity` is not ranked."""
         rows = self._read(
-            "SELECT score, (SELECT count(*) FROM rankings b WHERE b.score > a.score) + 1 "
-            "FROM rankings a WHERE identity = ?", (identity,)
+            "SELECT score, (SELECT count(*) FROM rankings b WHERE b.score > a.score) + 1, "
+            "(SELECT count(*) FROM rankings) FROM rankings a WHERE identity = ?", (identity,)
         )
-        return (int(rows[0][1]), float(rows[0][0])) if rows else None
+        return (int(rows[0][1]), float(rows[0][0]), int(rows[0][2])) if rows else None
 
 
 def _f32_list(blob: bytes) -> list[float]:
@@ -752,7 +745,8 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _under_any(path: str, roots: list[str]) -> bool:
+def under_any(path: str, roots: list[str]) -> bool:
+    """Whether `path` is one of `roots` or lies below one of them (plain string paths)."""
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
