@@ -146,9 +146,9 @@ def analyse_file(path: str, cache_root: str, timeout_s: float | None = None) -> 
         if info.nonfinite >= info.source_frames:
             raise PrefrecError(f"{path}: every sample is NaN or infinite; re-export the file")
         features = featuriser.finish()
-        cache = FeatureCache(Path(cache_root))
-        if not cache.has(info.identity):
-            cache.save(info.identity, features)
+        # Always written (atomically): the features were just computed, and a damaged or older
+        # cached copy of the same music must not survive a re-analysis.
+        FeatureCache(Path(cache_root)).save(info.identity, features)
         notes = [info.problem] if info.truncated else []
         if info.nonfinite:
             notes.append(f"{info.nonfinite} NaN/infinite samples replaced by silence")
@@ -169,12 +169,12 @@ def analyse_file(path: str, cache_root: str, timeout_s: float | None = None) -> 
 # -- worker processes --------------------------------------------------------------------------
 
 
-def _worker_main(task_fd: int, result_fd: int, cache_root: str, memory_mb: int) -> None:
+def _worker_main(task_fd: int, result_fd: int, cache_root: str, memory_mb: int, parent_pid: int) -> None:
     """Loop of a worker process: read a path per line, analyse it, write one JSON line back.
 
     Ends when the task pipe closes (the parent finished or died).
     """
-    _die_with_parent()
+    die_with_parent(parent_pid)
     import mutagen  # noqa: F401 - load the libraries before taking the address-space measure
     import numpy  # noqa: F401
     import scipy.fft  # noqa: F401
@@ -192,16 +192,17 @@ def _worker_main(task_fd: int, result_fd: int, cache_root: str, memory_mb: int) 
             out.write((json.dumps({"kind": kind, **asdict(result)}) + "\n").encode("utf-8"))
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this worker if its parent dies (e.g. `kill -9` of a scan)."""
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this child process when its parent dies (even by SIGKILL, e.g. a
+    `kill -9` of a scan or of the daemon), and exit now if `parent_pid` already died before we
+    could ask. Elsewhere a worker still ends when its task pipe closes."""
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass  # not Linux: the worker still ends when its task pipe closes
-    if os.getppid() == 1:
+        pass
+    if os.getppid() != parent_pid:  # not `== 1`: under a subreaper an orphan's new parent is not init
         os._exit(0)
 
 
@@ -233,7 +234,7 @@ class _Worker:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "prefrec.analysis", "--worker", str(task_r), str(result_w),
-                 str(cache_root), str(memory_mb)],
+                 str(cache_root), str(memory_mb), str(os.getpid())],
                 # Its own process group (so a timeout kills it with any ffmpeg it started), but the
                 # caller's session: the scheduler's per-session fairness still treats the scan as one.
                 pass_fds=(task_r, result_w), env=env, process_group=0,
@@ -351,4 +352,4 @@ def analyse_many(
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
-    _worker_main(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
+    _worker_main(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))

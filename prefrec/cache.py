@@ -99,9 +99,18 @@ class FeatureCache:
         return target
 
     def load(self, identity: str) -> "np.ndarray":
-        """Features float32 [N_MFCC, n_frames]; raises FileNotFoundError when not cached (or damaged)."""
+        """Features float32 [N_MFCC, n_frames]; raises FileNotFoundError when not cached, or damaged
+        (a damaged file is removed, so `has` is False and the next scan recomputes it)."""
         path = self.path_for(identity)
         try:
             return decode(path.read_bytes())
         except (ValueError, KeyError, zlib.error) as exc:
+            path.unlink(missing_ok=True)
             raise FileNotFoundError(f"{path}: damaged feature file ({exc}); rescan to recompute it") from exc
+
+    def get(self, identity: str) -> "np.ndarray | None":
+        """Like `load`, but None when the features are missing or damaged (for callers that skip them)."""
+        try:
+            return self.load(identity)
+        except FileNotFoundError:
+            return None

@@ -11,7 +11,7 @@ every database write, so a signal only ever lands between two short transactions
   reconciles the database with the folders;
 - new feedback starts a training child process (`python -m prefrec.daemon refresh HOME`) after
   `quiet_period_s` without feedback or once `train_after_events` events wait; it fine-tunes,
-  rescores and swaps the rankings in atomically (Service._refresh_model). Torch is only ever
+  rescores and swaps the rankings in atomically (Service.refresh_model). Torch is only ever
   imported in that child, so the daemon itself stays small.
 
 SIGTERM/SIGINT stop it (after the current write) within a few seconds, SIGHUP reloads the
@@ -256,22 +256,10 @@ def _start_observer(roots: list[str], handler: Any, settings: Settings) -> tuple
 # -- worker processes ----------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """Linux: have the kernel SIGKILL this process when its parent dies (even by SIGKILL), so a
-    killed daemon leaves no analysis worker or trainer behind."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-
-
 def _init_analysis_worker(parent_pid: int) -> None:
-    _die_with_parent()
-    if os.getppid() != parent_pid:
-        os._exit(0)  # the daemon died before we could ask to die with it
+    from prefrec.analysis import die_with_parent
+
+    die_with_parent(parent_pid)  # a killed daemon leaves no analysis worker behind
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the daemon, which stops us
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
@@ -280,9 +268,9 @@ def _init_analysis_worker(parent_pid: int) -> None:
 def refresh_main(home: str, parent_pid: int) -> int:
     """The training child: pretrain again if the library changed enough, fine-tune on new feedback
     and/or score unscored tracks, publish."""
-    _die_with_parent()
-    if os.getppid() != parent_pid:
-        return 1
+    from prefrec.analysis import die_with_parent
+
+    die_with_parent(parent_pid)  # nor a trainer
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from prefrec.config import load_settings
     from prefrec.errors import NotReady
@@ -293,7 +281,7 @@ def refresh_main(home: str, parent_pid: int) -> int:
             # A library that has grown (or shrunk) enough since the last pretraining is pretrained
             # again first; the fine-tuned model then has to be rebuilt on the new encoder.
             pretrained = service.pretrain_if_needed() if service.store.latest_model() else None
-            trained, rescored = service._refresh_model(retrain=pretrained is not None)
+            trained, rescored = service.refresh_model(retrain=pretrained is not None)
     except NotReady as exc:
         print(f"prefrec: {exc}", file=sys.stderr)
         return EXIT_NOT_READY
@@ -301,11 +289,6 @@ def refresh_main(home: str, parent_pid: int) -> int:
         print(f"prefrec: {exc}", file=sys.stderr)
         return 1
     if trained is None and not rescored:
-        with Service(load_settings(home)) as service:
-            model = service.store.latest_model()
-            if model is None or model.last_feedback_id != service.store.last_feedback_id():
-                print("prefrec: training needs at least one liked and one skipped track", file=sys.stderr)
-                return EXIT_NOT_READY
         return 0
     what = (f"trained on {trained.n_likes} likes and {trained.n_skips} skips in {trained.train_s:.1f} s, "
             f"ranked {trained.scored} tracks (model #{trained.model_id})") if trained else \

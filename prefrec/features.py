@@ -138,11 +138,6 @@ def n_windows(n_frames: int) -> int:
     return (n_frames - WINDOW_FRAMES) // STEP_FRAMES + 1
 
 
-def is_short(n_frames: int) -> bool:
-    """True for a track shorter than one window: it is scored from one zero-padded window."""
-    return n_frames < WINDOW_FRAMES
-
-
 def window_bounds_s(n_frames: int) -> list[tuple[float, float]]:
     """Start and end of every window in seconds: [(start_s, end_s)] of length n_windows(n_frames).
 

@@ -304,7 +304,11 @@ class Service:
         entries, skipped = discover(roots)
         report = ScanReport(found=len(entries))
         known = self.store.known_files()
-        stale = self.store.stale_feature_paths(FEATURE_VERSION)
+        # Features to recompute: of another version, or missing from the cache (deleted, or removed
+        # as damaged when last read).
+        cache = self.cache
+        stale = self.store.stale_feature_paths(FEATURE_VERSION) | {
+            t.path for t in self.store.tracks() if not cache.has(t.identity)}
         todo = [e for e in entries if known.get(e.path) != (e.size, e.mtime_ns) or e.path in stale]
         report.unchanged = len(entries) - len(todo)
         if on_discovered:
@@ -355,19 +359,20 @@ class Service:
         if train:
             report.pretrained = self.pretrain_if_needed()
         if train and self.store.ratings():
-            report.trained, report.rescored = self._refresh_model(retrain=report.pretrained is not None)
+            try:
+                report.trained, report.rescored = self.refresh_model(retrain=report.pretrained is not None)
+            except NotReady:
+                pass  # e.g. only likes so far: the scan itself succeeded, and status says why there is no model
         report.seconds = time.perf_counter() - started
         return report
 
-    def _refresh_model(self, *, retrain: bool = False) -> tuple[TrainResult | None, int]:
+    def refresh_model(self, *, retrain: bool = False) -> tuple[TrainResult | None, int]:
         """Retrain if feedback changed since the last model (or `retrain`), else score tracks it has
-        not scored."""
+        not scored. Returns (the training, if one ran; how many tracks were scored without one).
+        Raises NotReady (with the reason) when the feedback cannot train a model yet."""
         model_row = self.store.latest_model()
         if retrain or model_row is None or model_row.last_feedback_id != self.store.last_feedback_id():
-            try:
-                return self.train(), 0
-            except NotReady:
-                return None, 0
+            return self.train(), 0
         from prefrec.train import load_checkpoint
 
         missing = self._unscored(model_row.id)
@@ -472,9 +477,8 @@ class Service:
         cache = self.cache
         examples = []
         for identity, rating in sorted(ratings.items()):
-            try:
-                features = cache.load(identity)
-            except FileNotFoundError:
+            features = cache.get(identity)
+            if features is None:
                 continue  # the music is gone and its features with it; the rating stays in the log
             examples.append(make_example(identity, features, rating.kind, rating.position_s))
         library = sorted(self._present_identities())
@@ -482,7 +486,7 @@ class Service:
         if pretrained is None and self.pretrain_if_needed() is not None:  # a library scanned before pretraining existed
             pretrained = self._load_pretrained()
         step = max(1, len(library) // 200)
-        library_features = [] if pretrained else [cache.load(i) for i in library[::step] if cache.has(i)]
+        library_features = [] if pretrained else [f for i in library[::step] if (f := cache.get(i)) is not None]
         epochs = {"max_epochs": self.settings.train_max_epochs} if self.settings.train_max_epochs > 0 else {}
         config = TrainConfig(seed=self.settings.train_seed, **epochs)
         model, report = fit(examples, library_features, config=config,
@@ -531,7 +535,8 @@ class Service:
         if len(present) > config.max_tracks:  # a fixed-seed sample keeps memory and time bounded
             rng = np.random.default_rng(config.seed)
             sample = sorted(present[int(i)] for i in rng.choice(len(present), config.max_tracks, replace=False))
-        model, report = pretrain((cache.load(i) for i in sample), model_config=ModelConfig(), config=config)
+        model, report = pretrain((f for i in sample if (f := cache.get(i)) is not None), model_config=ModelConfig(),
+                                 config=config)
         save_checkpoint(model, self.pretrained_path, extra={
             "kind": "pretrained", "pretrain_version": PRETRAIN_VERSION, "pretrain_config": asdict(config),
             "fingerprint": library_fingerprint(present), "identities": present, "n_sample": len(sample),

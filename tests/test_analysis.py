@@ -111,6 +111,30 @@ def test_feature_cache_is_compact_accurate_and_versioned(tmp_path):
     path.write_bytes(b"garbage")
     with pytest.raises(FileNotFoundError, match="damaged"):
         cache.load("a2-x")
+    assert not cache.has("a2-x")  # removed, so that a rescan recomputes it
+
+
+def test_a_rescan_recomputes_missing_or_damaged_features(tmp_path):
+    from prefrec.cache import FeatureCache
+    from prefrec.config import load_settings
+    from prefrec.service import Service
+    from prefrec.synth import write_library
+
+    write_library(tmp_path / "music", ["plucks"], 2, seed=4, min_s=9, max_s=10)
+    with Service(load_settings(tmp_path / "home", workers=1)) as service:
+        assert service.scan([str(tmp_path / "music")], train=False).analysed == 2
+        damaged, deleted = service.store.tracks()
+        cache = FeatureCache(service.settings.features_dir)
+        good = cache.load(damaged.identity)
+        cache.path_for(damaged.identity).write_bytes(b"garbage")
+        cache.path_for(deleted.identity).unlink()
+        with pytest.raises(FileNotFoundError):
+            cache.load(damaged.identity)
+        report = service.scan([str(tmp_path / "music")], train=False)
+        assert report.analysed == 2 and report.unchanged == 0
+        np.testing.assert_array_equal(cache.load(damaged.identity), good)
+        assert cache.load(deleted.identity).shape[1] == deleted.n_frames
+        assert service.scan([str(tmp_path / "music")], train=False).analysed == 0
 
 
 # -- formats ---------------------------------------------------------------------------------------

@@ -40,8 +40,11 @@ def test_pooling_factor_must_divide_the_window_step():
 
 def test_cnn_convolves_along_time_only():
     model = TasteModel(ModelConfig())
-    first = model.cnn[0]
-    assert isinstance(first, torch.nn.Conv1d) and first.in_channels == 20  # coefficients are channels
+    convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d))]
+    pools = [m for m in model.modules() if isinstance(m, (torch.nn.MaxPool2d, torch.nn.AvgPool2d))]
+    assert convs and all(isinstance(m, torch.nn.Conv1d) for m in convs) and not pools
+    assert convs[0].in_channels == 20  # the coefficients are input channels, never convolved across
+    assert all(m.padding == (0,) for m in convs)  # "valid": what lets windows be slices of one pass
 
 
 def test_config_round_trips_through_json():
