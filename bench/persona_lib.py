@@ -63,16 +63,19 @@ def load_corpus(home: Path, corpus: Path = CORPUS) -> Corpus:
     return Corpus(paths, [manifest[p] for p in paths], [by_path[p] for p in paths])
 
 
-def make_splits(corpus: Corpus, *, ks=KS, repeats: int = 5, personas: list[str] | None = None) -> list[Split]:
+def make_splits(corpus: Corpus, *, ks=KS, repeats: int = 5, personas: list[str] | None = None,
+                first_repeat: int = 0) -> list[Split]:
     """Fixed-seed random rating sets. For each persona and repeat, one random order of the corpus
     (redrawn until its first min(ks) tracks hold at least MIN_LIKES likes and one skip, otherwise
     nothing can be learnt); the K rated tracks are its first K, so the sets are nested as for a
-    listener who keeps rating (and each is still a uniform random K-subset)."""
+    listener who keeps rating (and each is still a uniform random K-subset). Repeats are numbered
+    from `first_repeat`: settings are chosen on repeats 5.. (bench/personas_explore.py) and reported
+    on repeats 0-4 (bench/personas.py), so the reported splits were not used to choose them."""
     personas = personas or sorted(set(corpus.sources))
     splits = []
     for persona in personas:
         labels = np.array([1.0 if s == persona else 0.0 for s in corpus.sources])
-        for r in range(repeats):
+        for r in range(first_repeat, first_repeat + repeats):
             rng = np.random.default_rng(zlib.crc32(f"{persona}/{r}".encode()))
             while True:
                 order = [int(i) for i in rng.permutation(len(labels))]

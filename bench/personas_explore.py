@@ -4,12 +4,18 @@ Calls the same functions the CLI's `train` calls (train.fit, pretrain.pretrain, 
 on features from the feature cache of a scanned home, for several variants side by side on the same
 splits as bench/personas.py. Usage:
 
-    python bench/personas_explore.py HOME [--repeats 3] [--personas a,b] [--variants scratch,frozen,...]
+    python bench/personas_explore.py HOME [--repeats 2] [--personas a,b] --variants JSON
+
+JSON is a list of variants, each {"name": str, "pretrain": {PretrainConfig overrides} or null for
+training from scratch, "model": {ModelConfig overrides}, "train": {TrainConfig overrides},
+"seeds": n (fine-tune n seeds), "combine": "soup" (average their weights) or "mean" (average their
+window probabilities)}. Pretrained models are cached in /tmp by their settings.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -24,10 +30,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import persona_lib as pl  # noqa: E402
 
 
+def soup(models):
+    """One model whose parameters are the mean of `models`' (same architecture and initialisation)."""
+    import copy
+
+    import torch
+
+    out = copy.deepcopy(models[0])
+    states = [m.state_dict() for m in models]
+    out.load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(0).to(states[0][k].dtype)
+                         for k in states[0]})
+    return out.eval()
+
+
 def main() -> None:
     import torch
 
     from prefrec.cache import FeatureCache
+    from prefrec.features import FEATURE_VERSION
     from prefrec.model import ModelConfig
     from prefrec.pretrain import PretrainConfig, pretrain
     from prefrec.scoring import score_track, track_score
@@ -35,14 +55,11 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("home", type=Path)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--first-repeat", type=int, default=5, help="explore on repeats the reported run does not use")
     ap.add_argument("--personas", default="")
     ap.add_argument("--ks", default="10,20,40")
-    ap.add_argument("--variants", default="frozen,ft0.1")
-    ap.add_argument("--pretrain-seed", type=int, default=0)
-    ap.add_argument("--pretrain", default="{}", help="JSON overrides of PretrainConfig")
-    ap.add_argument("--model", default="{}", help="JSON overrides of ModelConfig")
-    ap.add_argument("--train", default="{}", help="JSON overrides of TrainConfig")
+    ap.add_argument("--variants", required=True, help="JSON list of variants (see the module docstring)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -51,50 +68,68 @@ def main() -> None:
     cache = FeatureCache(args.home / "features")
     feats = [cache.load(i) for i in corpus.identities]
     summaries = np.stack([pl.baseline_features(f) for f in feats])
-    model_config = ModelConfig(**json.loads(args.model))
-    base_train = TrainConfig(**json.loads(args.train))
-    variants = args.variants.split(",")
-    pretrained = None
-    if any(v != "scratch" for v in variants):
+    variants = json.loads(args.variants)
+    pretrained = {}
+    for v in variants:
+        if v.get("pretrain") is None:
+            continue
+        mcfg = ModelConfig(**v.get("model", {}))
+        pcfg = PretrainConfig(**v["pretrain"])
+        key = hashlib.sha256(repr((FEATURE_VERSION, len(feats), mcfg, pcfg)).encode()).hexdigest()[:12]
+        path = Path(f"/tmp/prefrec-explore-{key}.pt")
+        if path.exists():
+            pretrained[v["name"]] = load_checkpoint(path)
+            continue
         t = time.perf_counter()
-        pcfg = PretrainConfig(seed=args.pretrain_seed, **json.loads(args.pretrain))
-        key = Path(f"/tmp/prefrec-explore-{abs(hash((repr(model_config), repr(pcfg)))) % 10**8}.pt")
-        if key.exists():
-            pretrained = load_checkpoint(key)
-        else:
-            pretrained, rep = pretrain(feats, model_config=model_config, config=pcfg)
-            save_checkpoint(pretrained, key)
-            print(f"pretrain: {rep.steps} steps {time.perf_counter() - t:.1f} s loss {rep.losses[0]:.3f}->"
-                  f"{np.mean(rep.losses[-10:]):.3f}", flush=True)
+        model, rep = pretrain(feats, model_config=mcfg, config=pcfg)
+        save_checkpoint(model, path)
+        pretrained[v["name"]] = model
+        print(f"pretrain {v['name']}: {rep.steps} steps {time.perf_counter() - t:.1f} s loss "
+              f"{rep.losses[0]:.3f}->{np.mean(rep.losses[-10:]):.3f}", flush=True)
     personas = args.personas.split(",") if args.personas else None
     ks = tuple(int(k) for k in args.ks.split(","))
-    splits = pl.make_splits(corpus, ks=ks, repeats=args.repeats, personas=personas)
+    splits = pl.make_splits(corpus, ks=ks, repeats=args.repeats, personas=personas,
+                            first_repeat=args.first_repeat)
     rows = []
     for split in splits:
-        rows.append({"method": "baseline", "k": split.k, "persona": split.persona,
+        rows.append({"method": "baseline", "k": split.k, "persona": split.persona, "repeat": split.repeat,
                      **dict(zip(("auc", "p10"), pl.metrics(split, pl.baseline_scores(split, summaries))))})
         examples = [make_example(corpus.identities[i], feats[i], "like" if split.labels[i] else "skip", None)
                     for i in split.rated]
         for v in variants:
             t = time.perf_counter()
-            if v == "scratch":
-                model, rep = fit(examples, feats[::1], model_config=model_config, config=base_train)
+            base = TrainConfig(**v.get("train", {}))
+            models = []
+            for seed in range(int(v.get("seeds", 1))):
+                config = replace(base, seed=base.seed + seed)
+                if v["name"] in pretrained:
+                    model, rep = fit(examples, [], init=pretrained[v["name"]], config=config)
+                else:
+                    model, rep = fit(examples, feats, model_config=ModelConfig(**v.get("model", {})), config=config)
+                models.append(model)
+            if v.get("combine", "soup") == "soup" or len(models) == 1:
+                model = soup(models) if len(models) > 1 else models[0]
+                scores = {i: track_score(score_track(model, feats[i])[0]) for i in split.unrated}
             else:
-                scale = 0.0 if v == "frozen" else float(v[2:])
-                model, rep = fit(examples, [], init=pretrained,
-                                 config=replace(base_train, encoder_lr_scale=scale))
-            fit_s = time.perf_counter() - t
-            scores = {i: track_score(score_track(model, feats[i])[0]) for i in split.unrated}
+                scores = {i: float(np.mean([track_score(score_track(m, feats[i])[0]) for m in models]))
+                          for i in split.unrated}
             auc, p10 = pl.metrics(split, scores)
-            rows.append({"method": v, "k": split.k, "persona": split.persona, "auc": auc, "p10": p10,
-                         "fit_s": fit_s, "epochs": rep.epochs})
+            rows.append({"method": v["name"], "k": split.k, "persona": split.persona, "repeat": split.repeat,
+                         "auc": auc, "p10": p10, "fit_s": time.perf_counter() - t, "epochs": rep.epochs})
         line = " ".join(f"{r['method']}={r['auc']:.3f}" for r in rows[-1 - len(variants):])
         print(f"{split.persona:>13} K={split.k:<3} r={split.repeat} {line}", flush=True)
-    print(pl.table(rows, ["baseline", *variants], ks))
+        if args.out:
+            args.out.write_text(json.dumps(rows))
+    names = ["baseline", *(v["name"] for v in variants)]
+    print(pl.table(rows, names, ks))
+    for name in names[1:]:
+        for k in ks:
+            d = [r["auc"] - b["auc"] for r in rows if r["method"] == name and r["k"] == k
+                 for b in rows if b["method"] == "baseline" and b["k"] == k and b["persona"] == r["persona"]
+                 and b["repeat"] == r["repeat"]]
+            print(f"{name} K={k}: paired delta {np.mean(d):+.3f} over {len(d)}")
     fits = [r["fit_s"] for r in rows if "fit_s" in r]
     print(f"mean fit {np.mean(fits):.1f} s")
-    if args.out:
-        args.out.write_text(json.dumps(rows))
 
 
 if __name__ == "__main__":
