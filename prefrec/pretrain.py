@@ -76,13 +76,11 @@ def library_changed(pretrained_on: set[str], present: set[str], *, fraction: flo
 
 
 def _segments(features: np.ndarray, count: int, frames: int) -> list[np.ndarray]:
-    """Up to `count` evenly spaced parts of a track, float16 [n_mfcc, <= frames] each, long enough
-    for at least one window (a short track is padded by repeating its last frame)."""
+    """Up to `count` evenly spaced parts of a track, float16 [n_mfcc, <= frames] each (a track
+    shorter than a window is kept whole; _draw pads it as scoring does)."""
     n = features.shape[1]
     if n < WINDOW_FRAMES:
-        pad = np.repeat(features[:, -1:] if n else np.zeros((features.shape[0], 1), np.float32),
-                        WINDOW_FRAMES - n, axis=1)
-        return [np.concatenate([features, pad], axis=1).astype(np.float16)]
+        return [features.astype(np.float16)]
     length = min(frames, n)
     starts = np.linspace(0, n - length, num=min(count, max(1, (n - length) // STEP_FRAMES + 1)))
     return [features[:, int(s) : int(s) + length].astype(np.float16) for s in starts]
@@ -108,15 +106,20 @@ def nt_xent(z: torch.Tensor, temperature: float) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(sim, targets)
 
 
-def _draw(segments: list[list[np.ndarray]], tracks: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-    """Two random windows of each track in `tracks`: [2B, n_mfcc, 400] (views of track i at i and i+B)."""
+def _draw(segments: list[list[np.ndarray]], tracks: np.ndarray, rng: np.random.Generator,
+          mean: np.ndarray) -> torch.Tensor:
+    """Two random windows of each track in `tracks`: [2B, n_mfcc, 400] (views of track i at i and i+B).
+    A track shorter than a window is padded with the library mean [n_mfcc], as scoring pads it."""
     views = []
     for _ in range(2):
         for t in tracks:
             seg = segments[int(t)][int(rng.integers(len(segments[int(t)])))]
-            start = int(rng.integers(seg.shape[1] - WINDOW_FRAMES + 1))
-            views.append(seg[:, start : start + WINDOW_FRAMES])
-    return torch.from_numpy(np.stack(views).astype(np.float32))
+            start = int(rng.integers(max(1, seg.shape[1] - WINDOW_FRAMES + 1)))
+            view = seg[:, start : start + WINDOW_FRAMES].astype(np.float32)
+            if view.shape[1] < WINDOW_FRAMES:
+                view = np.concatenate([view, np.repeat(mean[:, None], WINDOW_FRAMES - view.shape[1], axis=1)], axis=1)
+            views.append(view)
+    return torch.from_numpy(np.stack(views))
 
 
 def pretrain(library_features: Iterable[np.ndarray], *, model_config: ModelConfig | None = None,
@@ -166,7 +169,7 @@ def _pretrain(library_features: Iterable[np.ndarray], model_config: ModelConfig,
             order, cursor = rng.permutation(n_tracks), 0
         tracks = order[cursor : cursor + batch]
         cursor += batch
-        x = _draw(segments, tracks, rng)  # [2B, n_mfcc, 400]
+        x = _draw(segments, tracks, rng, mean)  # [2B, n_mfcc, 400]
         _, emb = model.sequence_outputs(model.cnn_features(x).transpose(1, 2))  # [2B, H]
         loss = nt_xent(projection(emb), config.temperature)
         optimiser.zero_grad()

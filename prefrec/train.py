@@ -15,7 +15,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,9 @@ class TrainConfig:
     """Optimisation settings; saved in every checkpoint next to the ModelConfig."""
 
     seed: int = 0
+    # When fine-tuning a pretrained encoder, the final model is the average of the weights of this many
+    # fits with seeds seed, seed+1, ... (a "model soup": steadier than any one fit, scored as one model).
+    soup_seeds: int = 1
     max_epochs: int = 25
     learning_rate: float = 2e-3
     weight_decay: float = 1e-3
@@ -250,10 +253,22 @@ def _fit(examples: list[Example], library_features: list[np.ndarray], model_conf
         _, history = _fit_epochs(train_part, model_config, config, mean, std, config.max_epochs, held, init)
         best = int(np.argmin(history)) + 1
         epochs, val_loss = best, float(history[best - 1])
-    model, _ = _fit_epochs(examples, model_config, config, mean, std, epochs, init=init)
+    models = [_fit_epochs(examples, model_config, replace(config, seed=config.seed + i), mean, std, epochs,
+                          init=init)[0] for i in range(max(1, config.soup_seeds) if init is not None else 1)]
+    model = average_weights(models)
     report = TrainReport(len(examples), n_likes, n_skips, epochs, val_loss,
                          time.perf_counter() - started, history)
     return model, report
+
+
+def average_weights(models: list[TasteModel]) -> TasteModel:
+    """One model whose parameters are the mean of `models`' (same architecture): the first model,
+    changed in place. Averaging is meaningful for fits that start from the same pretrained encoder."""
+    if len(models) > 1:
+        states = [m.state_dict() for m in models]
+        models[0].load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(dim=0).to(states[0][k].dtype)
+                                   for k in states[0]})
+    return models[0].eval()
 
 
 def save_checkpoint(model: TasteModel, path: Path, *, train_config: TrainConfig | None = None,

@@ -96,3 +96,38 @@ def test_library_changed_only_when_enough_tracks_came_or_went():
     assert library_changed(before, before | {f"new{i}" for i in range(21)})
     assert library_changed(before, {f"t{i}" for i in range(79)})
     assert library_changed(set(), before)
+
+
+def test_fine_tuning_averages_the_weights_of_several_seeds(library):
+    feats, styles = library
+    pre, _ = pretrain(feats, model_config=TINY, config=PretrainConfig(batch_tracks=6, min_steps=5, max_steps=5))
+    examples = [make_example(f"t{i}", f, "like" if s == "plucks" else "skip", None)
+                for i, (f, s) in enumerate(zip(feats, styles)) if s in ("plucks", "wind")]
+    config = TrainConfig(max_epochs=2, soup_seeds=3)
+    soup, _ = fit(examples, [], init=pre, config=config)
+    singles = [fit(examples, [], init=pre, config=TrainConfig(max_epochs=2, seed=s))[0] for s in range(3)]
+    for name, value in soup.state_dict().items():
+        parts = torch.stack([m.state_dict()[name] for m in singles])
+        torch.testing.assert_close(value, parts.mean(dim=0), msg=name)
+        if name.startswith("head."):
+            assert not any(torch.equal(value, p) for p in parts)  # really a mix of the three fits
+    # From scratch (no shared starting point) averaging would be meaningless: one fit is kept.
+    scratch, _ = fit(examples, feats, model_config=TINY, config=config)
+    alone, _ = fit(examples, feats, model_config=TINY, config=TrainConfig(max_epochs=2))
+    for name, value in scratch.state_dict().items():
+        torch.testing.assert_close(value, alone.state_dict()[name], msg=name)
+
+
+def test_tracks_shorter_than_a_window_are_padded_with_the_library_mean(library):
+    from prefrec.pretrain import _draw
+
+    feats, _ = library
+    short = feats[0][:, :150]  # 3 s
+    mean = np.full(short.shape[0], 7.0, dtype=np.float32)
+    views = _draw([[short.astype(np.float16)]], np.array([0]), np.random.default_rng(0), mean)
+    assert views.shape == (2, short.shape[0], 400)
+    torch.testing.assert_close(views[0, :, :150], torch.from_numpy(short.astype(np.float16).astype(np.float32)))
+    assert torch.all(views[:, :, 150:] == 7.0)
+    model, report = pretrain([short, *feats[1:]], model_config=TINY,
+                             config=PretrainConfig(batch_tracks=6, min_steps=3, max_steps=3))
+    assert np.isfinite(report.losses).all()
