@@ -330,6 +330,7 @@ class Service:
         vanished: set[str] = set()
         for result in analyse_many([e.path for e in todo], cache_root=self.settings.features_dir,
                                    workers=self.settings.workers, timeout_s=self.settings.decode_timeout_s,
+                                   timeout_per_audio_s=self.settings.decode_timeout_per_audio_s,
                                    memory_mb=self.settings.worker_memory_mb):
             entry = by_path[result.path]
             done += 1
