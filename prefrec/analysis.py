@@ -369,6 +369,11 @@ class WorkerPool:
         """Paths being analysed now."""
         return [w.path for w in self._workers if w.path is not None]
 
+    def allowed_s(self, path: str) -> float | None:
+        """The time limit of `path` (being analysed) in seconds: timeout_s until its worker reports
+        the length, then timeout_s + timeout_per_audio_s * length. None when it is not running."""
+        return next((w.allowed_s for w in self._workers if w.path == path), None)
+
     @property
     def free(self) -> int:
         """How many more files submit() takes now."""

@@ -369,6 +369,10 @@ class Daemon:
             observer, self.watcher = _start_observer(self.roots, handler, self.settings)
             log.info("watching %s with %s (pid %d, data dir %s)", ", ".join(self.roots), self.watcher,
                      os.getpid(), self.settings.home)
+            swept = service.sweep_stale_files()
+            if swept:
+                log.info("removed %d temporary file%s left by interrupted writes", len(swept),
+                         "" if len(swept) == 1 else "s")
             self.publish_state(service, force=True)
             while not self.stop.is_set():
                 try:
