@@ -260,6 +260,20 @@ def open_music_file(pid: int, folder: Path) -> str | None:
     return None
 
 
+def segfault_a_busy_worker(parent: int, folder: Path, *, timeout_s: float = 60.0) -> str | None:
+    """Send SIGSEGV to the first analysis worker of `parent` seen with a file under `folder` open (a
+    decoder crashing mid-file); returns that file, or None if none was seen busy in time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for pid in worker_pids(parent):
+            busy_with = open_music_file(pid, folder)
+            if busy_with:
+                os.kill(pid, signal.SIGSEGV)
+                return busy_with
+        time.sleep(0.005)
+    return None
+
+
 def test_a_worker_killed_by_sigsegv_marks_its_file_and_the_scan_goes_on(tmp_path):
     library, home = tmp_path / "music", tmp_path / "home"
     library.mkdir()
@@ -269,16 +283,7 @@ def test_a_worker_killed_by_sigsegv_marks_its_file_and_the_scan_goes_on(tmp_path
     scan = subprocess.Popen([sys.executable, "-m", "prefrec", "--home", str(home), "scan", "--json", "-j", "1",
                              "--no-train", str(library)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
-    victim = None
-    deadline = time.monotonic() + 60
-    while victim is None and time.monotonic() < deadline:
-        for pid in worker_pids(scan.pid):
-            busy_with = open_music_file(pid, library)
-            if busy_with:
-                os.kill(pid, signal.SIGSEGV)
-                victim = busy_with
-                break
-        time.sleep(0.005)
+    victim = segfault_a_busy_worker(scan.pid, library)
     out, err = scan.communicate(timeout=120)
     assert victim is not None and scan.returncode == 0, err
     report = json.loads(out)

@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import stat
-import time
 from pathlib import Path
 
 import soundfile as sf
 
 from tests.daemon_helpers import Daemon, query, tracks_by_path, wait_until
-from tests.test_analysis import music, open_music_file, worker_pids
+from tests.test_analysis import music, segfault_a_busy_worker, worker_pids
 
 
 def alive(pid: int) -> bool:
@@ -42,16 +41,7 @@ def test_a_crashing_or_hanging_decoder_costs_the_daemon_one_file(tmp_path):
     env = {"PREFREC_DECODE_TIMEOUT_S": "2", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     with Daemon(home, library, **env) as d:
         d.wait_started()
-        victim = None
-        deadline = time.monotonic() + 60
-        while victim is None and time.monotonic() < deadline:  # the startup scan's worker, mid-file
-            for pid in worker_pids(d.proc.pid):
-                busy_with = open_music_file(pid, library)
-                if busy_with:
-                    os.kill(pid, signal.SIGSEGV)
-                    victim = busy_with
-                    break
-            time.sleep(0.005)
+        victim = segfault_a_busy_worker(d.proc.pid, library)  # the startup scan's worker, mid-file
         assert victim is not None, d.log()
         wait_until(lambda: len(tracks_by_path(home)) == 2 and victim in errors(home), what="the crash recorded",
                    daemon=d)
