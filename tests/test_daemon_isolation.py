@@ -60,10 +60,15 @@ def test_a_crashing_or_hanging_decoder_costs_the_daemon_one_file(tmp_path):
         status = d.state()
         assert status is not None and status["last_error"] is None  # a bad file is not a daemon error
 
+        # Stopping while a worker is stuck in another hung ffmpeg: both are killed, within 5 s.
+        (library / "stuck again.m4a").write_bytes(b"\1" * 4096)
+        wait_until(lambda: len(list(hung.iterdir())) == 2, what="a second hung ffmpeg", daemon=d)
+        (second_ffmpeg,) = [int(p.name) for p in hung.iterdir() if int(p.name) != ffmpeg_pid]
         workers = worker_pids(d.proc.pid)
-        assert workers  # the worker that analysed after.wav waits for the next file
+        assert workers
         took = d.stop(signal.SIGTERM)
         assert took < 5.0
+        wait_until(lambda: not alive(second_ffmpeg), timeout=5, what="the second ffmpeg killed")
         assert not [pid for pid in workers if alive(pid)]
 
 
