@@ -5,7 +5,8 @@
 Writes a 44.1 kHz stereo FLAC of each length (a slowly changing chord with a little noise), analyses
 it with one worker process (`prefrec.analysis.analyse_many`) from a fresh child process, and prints
 the worker's peak RSS (getrusage of the waited-for children) next to the size of the feature array
-and of the whole decoded audio that a whole-file decoder would have held.
+and of the whole decoded audio that a whole-file decoder would have held. Then the memory the
+feature cache's encoder and decoder allocate for a feature array of each length.
 """
 
 from __future__ import annotations
@@ -47,6 +48,30 @@ def child(path: str, cache: str) -> None:
                       "frames": getattr(result, "n_frames", 0), "reason": getattr(result, "reason", "")}))
 
 
+def cache_codec_peaks(minutes: float) -> tuple[float, float, float]:
+    """(features MB, peak MB allocated while encoding, while decoding incl. the result) for a
+    float32 [20, minutes x 3000] feature array, measured with tracemalloc (numpy reports to it)."""
+    import tracemalloc
+
+    import numpy as np
+
+    from prefrec.cache import decode, encode
+
+    rng = np.random.default_rng(0)
+    frames = int(minutes * 60 * 50)
+    features = (np.cumsum(rng.standard_normal((20, frames)), axis=1) * 0.05
+                + rng.uniform(-50, 50, (20, 1))).astype(np.float32)
+    tracemalloc.start()
+    blob = encode(features)
+    encode_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    tracemalloc.start()
+    decode(blob)
+    decode_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return features.nbytes / 2**20, encode_peak / 2**20, decode_peak / 2**20
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, nargs="+", default=[5, 30, 120])
@@ -71,6 +96,11 @@ def main() -> None:
                   f"{whole_mb:16.0f} {minutes * 60 / r['seconds']:12.0f}", flush=True)
             path.unlink()
         print(f"load after: {os.getloadavg()[0]:.2f}")
+        print(f"\nfeature cache codec (in this process):\n{'minutes':>7s} {'features MB':>12s} "
+              f"{'encode peak MB':>15s} {'decode peak MB (with result)':>29s}")
+        for minutes in args.minutes:
+            features_mb, encode_mb, decode_mb = cache_codec_peaks(minutes)
+            print(f"{minutes:7g} {features_mb:12.1f} {encode_mb:15.1f} {decode_mb:29.1f}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -90,11 +90,15 @@ def run_scan(workers: int, library: Path, home: Path) -> float:
 
 
 def profile(files: list[str], home: Path) -> None:
-    """Where one worker's time goes: cProfile of analyse_file over `files`, grouped by stage."""
+    """Where one worker's CPU time goes: cProfile of analyse_file over `files`, grouped by stage.
+
+    The profiler's clock is this process's CPU time (time.process_time), not the wall clock, so
+    the shares do not depend on what else the machine is running.
+    """
     from prefrec.analysis import analyse_file
 
     analyse_file(files[0], str(home / "warm"))  # imports and first-call set-up outside the profile
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)
     profiler.enable()
     for f in files:
         analyse_file(f, str(home / "features"))
@@ -106,7 +110,8 @@ def profile(files: list[str], home: Path) -> None:
         "mono mixdown + NaN check": ("_mix_down",),
         "resample to 22050 (soxr)": ("resample_chunk", "soxr"),
         "FFT (scipy rfft)": ("rfft", "_pocketfft", "pocketfft", "c2r", "r2c"),
-        "MFCC: window, power, mel, log, DCT": ("mfcc_of_padded", "_compute", "finish", "push"),
+        "MFCC: window, power, mel, log, DCT": ("mfcc_of_padded", "mfcc_frames_into", "_compute", "finish", "push",
+                                               "reserve", "_grow"),
         "identity hash": ("add_to_identity", "sha256", "update"),
         "cache encode + write": ("encode", "compress", "zlib", "save"),
         "tags (mutagen)": ("read_tags", "mutagen"),
@@ -117,7 +122,7 @@ def profile(files: list[str], home: Path) -> None:
             if any(k in func or k in filename for k in keys):
                 found[stage] += tt
                 break
-    print(f"\nprofile of one worker over {len(files)} files ({total:.1f} s, self time by stage):")
+    print(f"\nprofile of one worker over {len(files)} files ({total:.1f} s of CPU time, self time by stage):")
     for stage, t in sorted(found.items(), key=lambda kv: -kv[1]):
         print(f"  {stage:30s} {t:7.2f} s  {100 * t / total:5.1f}%")
     rest = total - sum(found.values())

@@ -21,10 +21,10 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prefrec.errors import PrefrecError
 from prefrec.features import HOP_SAMPLES, N_FFT, N_MFCC, SAMPLE_RATE, n_frames_for
@@ -71,10 +71,12 @@ class BlockFeaturiser:
 
     push() takes mono 22050 Hz float32 blocks of any size; finish() returns float32
     [N_MFCC, ceil(n_samples / 441)]. Frames are computed as soon as their N_FFT samples are in,
-    so only about `chunk_frames` hops of audio are held at any time.
+    so only about `chunk_frames` hops of audio are held at any time, and written straight into
+    one time-major array sized from the track's expected length (`expected_s` or `reserve`): the
+    features are held once, never as a list of blocks plus their concatenation.
     """
 
-    def __init__(self, *, chunk_frames: int = 1000) -> None:
+    def __init__(self, *, chunk_frames: int = 1000, expected_s: float = 0.0) -> None:
         import numpy as np
 
         self.chunk_frames = chunk_frames
@@ -83,7 +85,25 @@ class BlockFeaturiser:
         self._pending: list[np.ndarray] = []
         self._pending_len = 0
         self._done = 0
-        self._parts: list[np.ndarray] = []
+        # [capacity, N_MFCC]; pages beyond what is written are never touched, so a generous
+        # capacity costs address space, not memory.
+        self._frames = np.empty((self._frames_for(expected_s) or 64 * chunk_frames, N_MFCC), dtype=np.float32)
+
+    @staticmethod
+    def _frames_for(seconds: float) -> int:
+        return n_frames_for(int(seconds * SAMPLE_RATE) + 1) + 1 if seconds > 0 else 0
+
+    def reserve(self, seconds: float) -> None:
+        """Make room for `seconds` of audio in all (e.g. once the decoder has read the header)."""
+        self._grow(self._frames_for(seconds))
+
+    def _grow(self, capacity: int) -> None:
+        import numpy as np
+
+        if capacity > self._frames.shape[0]:
+            grown = np.empty((capacity, N_MFCC), dtype=np.float32)
+            grown[: self._done] = self._frames[: self._done]
+            self._frames = grown
 
     def push(self, samples: "np.ndarray") -> None:
         if samples.size == 0:
@@ -97,7 +117,7 @@ class BlockFeaturiser:
     def _compute(self, *, final: bool) -> None:
         import numpy as np
 
-        from prefrec.features import mfcc_of_padded
+        from prefrec.features import mfcc_frames_into
 
         buffer = np.concatenate([self._buffer, *self._pending]) if self._pending else self._buffer
         self._pending, self._pending_len = [], 0
@@ -109,25 +129,30 @@ class BlockFeaturiser:
         else:
             frames = (buffer.shape[0] - N_FFT) // HOP_SAMPLES + 1 if buffer.shape[0] >= N_FFT else 0
         if frames > 0:
-            self._parts.append(mfcc_of_padded(buffer, frames))
+            if self._done + frames > self._frames.shape[0]:  # longer than announced: double
+                self._grow(max(self._done + frames, 2 * self._frames.shape[0]))
+            mfcc_frames_into(buffer, frames, self._frames[self._done : self._done + frames])
             self._done += frames
             buffer = buffer[frames * HOP_SAMPLES:]
         self._buffer = np.ascontiguousarray(buffer)
 
     def finish(self) -> "np.ndarray":
-        import numpy as np
-
+        """float32 [N_MFCC, frames]: a transposed view of the time-major array (not a copy)."""
         self._compute(final=True)
-        if not self._parts:
-            return np.zeros((N_MFCC, 0), dtype=np.float32)
-        return np.concatenate(self._parts, axis=1)
+        return self._frames[: self._done].T
 
 
-def analyse_file(path: str, cache_root: str, timeout_s: float | None = None) -> Analysed | Failed:
+MAX_LENGTH_S = 24 * 3600.0  # a header claiming more than this is not believed when setting deadlines
+
+
+def analyse_file(path: str, cache_root: str, timeout_s: float | None = None, *,
+                 on_length: "Callable[[float], None] | None" = None) -> Analysed | Failed:
     """Decode `path` block by block, compute its MFCCs and cache them. Never raises for a bad file.
 
     Runs in the calling process: the deadline and memory limit are enforced around it by
-    `analyse_many` (timeout_s is accepted for callers that still pass it, and ignored here).
+    `WorkerPool` (timeout_s is accepted for callers that still pass it, and ignored here).
+    on_length(seconds) is called as soon as the file's stated playing time is known (from its tags'
+    stream info before decoding, else from the decoder's header), so a deadline can grow with it.
     """
     from prefrec.audio import StreamInfo, read_tags, stream
     from prefrec.cache import FeatureCache
@@ -137,9 +162,17 @@ def analyse_file(path: str, cache_root: str, timeout_s: float | None = None) -> 
         st = os.stat(p)
         if st.st_size == 0 and stat.S_ISREG(st.st_mode):
             raise PrefrecError(f"{path}: is empty (0 bytes); delete it or copy it again")
+        tags = read_tags(p)
+        if tags.length_s and on_length:
+            on_length(tags.length_s)
         info = StreamInfo(p)
-        featuriser = BlockFeaturiser()
+        featuriser = BlockFeaturiser(expected_s=tags.length_s or 0.0)
         for block in stream(p, info):
+            if featuriser.n_samples == 0 and info.expected_frames and info.source_rate:
+                header_s = info.expected_frames / info.source_rate  # the decoder's own count
+                featuriser.reserve(header_s)
+                if not tags.length_s and on_length:
+                    on_length(header_s)
             featuriser.push(block)
         if featuriser.n_samples == 0:
             raise PrefrecError(f"{path}: holds no audio samples (empty, header-only or cut before the audio)")
@@ -152,7 +185,6 @@ def analyse_file(path: str, cache_root: str, timeout_s: float | None = None) -> 
         notes = [info.problem] if info.truncated else []
         if info.nonfinite:
             notes.append(f"{info.nonfinite} NaN/infinite samples replaced by silence")
-        tags = read_tags(p)
         return Analysed(path, info.identity, tags.title, tags.artist, tags.album,
                         featuriser.n_samples / SAMPLE_RATE, int(features.shape[1]), info.truncated,
                         "; ".join(notes))
@@ -186,10 +218,15 @@ def _worker_main(task_fd: int, result_fd: int, cache_root: str, memory_mb: int, 
     _mfcc_matrices()
     _limit_memory(memory_mb)
     with os.fdopen(task_fd, "r", encoding="utf-8") as tasks, os.fdopen(result_fd, "wb", buffering=0) as out:
+
+        def send(message: dict[str, object]) -> None:
+            out.write((json.dumps(message) + "\n").encode("utf-8"))
+
+        send({"kind": "ready"})  # start-up (imports) done: from now on a file's clock runs
         for line in tasks:
-            result = analyse_file(json.loads(line), cache_root)
-            kind = "analysed" if isinstance(result, Analysed) else "failed"
-            out.write((json.dumps({"kind": kind, **asdict(result)}) + "\n").encode("utf-8"))
+            result = analyse_file(json.loads(line), cache_root,
+                                  on_length=lambda seconds: send({"kind": "length", "seconds": seconds}))
+            send({"kind": "analysed" if isinstance(result, Analysed) else "failed", **asdict(result)})
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -221,8 +258,17 @@ def _limit_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+DEFAULT_TIMEOUT_PER_AUDIO_S = 0.05  # extra deadline per second of audio: 6 min more for a 2-hour mix
+STARTUP_TIMEOUT_S = 120.0  # for a new worker to import its libraries, before its first file's clock starts
+
+
 class _Worker:
-    """The parent's handle on one worker process."""
+    """The parent's handle on one worker process and the file it is working on.
+
+    Its messages are JSON lines on a pipe, read with os.read (not a buffered reader, so no line can
+    hide in a buffer while the pipe looks idle): "ready" once, then per file an optional "length"
+    and one "analysed" or "failed".
+    """
 
     def __init__(self, cache_root: Path, memory_mb: int) -> None:
         task_r, task_w = os.pipe()
@@ -244,24 +290,31 @@ class _Worker:
             os.close(task_r)
             os.close(result_w)
         self.tasks = os.fdopen(task_w, "w", encoding="utf-8")
-        self.results = os.fdopen(result_r, "rb")
+        self.results_fd: int | None = result_r
+        self._unread = b""
+        self.ready = False
         self.path: str | None = None
+        self.allowed_s = 0.0  # the current file's time limit, from when its clock started
+        self.started = 0.0  # monotonic time its clock started
         self.deadline = 0.0
 
     def send(self, path: str, timeout_s: float) -> None:
-        self.path, self.deadline = path, time.monotonic() + timeout_s
+        self.path, self.allowed_s, self.started = path, timeout_s, time.monotonic()
+        # A worker still importing its libraries gets STARTUP_TIMEOUT_S more; its "ready" restarts the clock.
+        self.deadline = self.started + timeout_s + (0.0 if self.ready else STARTUP_TIMEOUT_S)
         self.tasks.write(json.dumps(path) + "\n")
         self.tasks.flush()
 
-    def receive(self) -> Analysed | Failed | None:
-        """The finished result, or None when the worker died instead of answering."""
-        line = self.results.readline()
-        if not line.endswith(b"\n"):
+    def read(self) -> list[dict[str, Any]] | None:
+        """The complete messages that arrived (after the pipe was seen readable); None at end of pipe
+        (the worker died)."""
+        assert self.results_fd is not None
+        chunk = os.read(self.results_fd, 1 << 16)
+        if not chunk:
             return None
-        data = json.loads(line)
-        kind = data.pop("kind")
-        self.path = None
-        return Analysed(**data) if kind == "analysed" else Failed(**data)
+        lines = (self._unread + chunk).split(b"\n")
+        self._unread = lines.pop()
+        return [json.loads(line) for line in lines]
 
     def death_reason(self) -> str:
         code = self.proc.wait()
@@ -280,75 +333,165 @@ class _Worker:
         self.close()
 
     def close(self) -> None:
-        for stream in (self.tasks, self.results):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        try:
+            self.tasks.close()
+        except OSError:
+            pass
+        if self.results_fd is not None:
+            os.close(self.results_fd)
+            self.results_fd = None
 
 
-def analyse_many(
-    paths: Iterable[str], *, cache_root: Path, workers: int, timeout_s: float,
-    memory_mb: int = DEFAULT_MEMORY_MB,
-) -> Iterator[Analysed | Failed]:
-    """Analyse `paths` in `workers` isolated processes; yields one result per path as each completes.
+class WorkerPool:
+    """Up to `workers` isolated analysis processes, each analysing one file at a time.
 
-    A file whose worker overruns `timeout_s` seconds, crashes or is killed yields a Failed with the
-    reason; its worker is replaced and the other files go on.
+    submit() hands a file to an idle worker (started on demand); results() returns what finished.
+    Every file has a deadline of `timeout_s` (after its worker's start-up), extended by
+    `timeout_per_audio_s` per second of audio once the worker reports the file's length, so a
+    two-hour mix is not held to a three-minute song's limit. A worker that overruns its deadline is
+    killed with any ffmpeg it started, one that crashes (segfault, out-of-memory kill) is reaped;
+    either way its file gets a Failed with the reason, and a fresh worker takes the next file.
+    Used by `analyse_many` (scan) and by the daemon. close() kills busy workers and reaps all.
     """
-    from multiprocessing.connection import wait
 
-    queue = deque(paths)
-    if not queue:
-        return
-    pool: list[_Worker] = []
-    try:
-        for _ in range(max(1, min(workers, len(queue)))):
-            pool.append(_Worker(cache_root, memory_mb))
-        while True:
-            for i, worker in enumerate(pool):
-                if worker.path is None and queue:
-                    try:
-                        worker.send(queue[0], timeout_s)
-                    except OSError:  # it died while idle (e.g. killed from outside): replace it
-                        worker.path = None
-                        worker.kill()
-                        pool[i] = worker = _Worker(cache_root, memory_mb)
-                        worker.send(queue[0], timeout_s)
-                    queue.popleft()
-            busy = [w for w in pool if w.path is not None]
-            if not busy:
-                return
-            wait_s = max(0.0, min(w.deadline for w in busy) - time.monotonic())
-            ready = wait([w.results for w in busy], timeout=wait_s)
-            for i, worker in enumerate(pool):
-                if worker.path is None:
-                    continue
+    def __init__(self, *, cache_root: Path, workers: int, timeout_s: float,
+                 timeout_per_audio_s: float = DEFAULT_TIMEOUT_PER_AUDIO_S,
+                 memory_mb: int = DEFAULT_MEMORY_MB) -> None:
+        self.cache_root = Path(cache_root)
+        self.size = max(1, workers)
+        self.timeout_s = timeout_s
+        self.timeout_per_audio_s = timeout_per_audio_s
+        self.memory_mb = memory_mb
+        self._workers: list[_Worker] = []
+
+    @property
+    def running(self) -> list[str]:
+        """Paths being analysed now."""
+        return [w.path for w in self._workers if w.path is not None]
+
+    def allowed_s(self, path: str) -> float | None:
+        """The time limit of `path` (being analysed) in seconds: timeout_s until its worker reports
+        the length, then timeout_s + timeout_per_audio_s * length. None when it is not running."""
+        return next((w.allowed_s for w in self._workers if w.path == path), None)
+
+    @property
+    def free(self) -> int:
+        """How many more files submit() takes now."""
+        return self.size - len(self.running)
+
+    def submit(self, path: str) -> None:
+        """Start analysing `path` on an idle worker. Raises RuntimeError when none is free."""
+        idle = next((w for w in self._workers if w.path is None), None)
+        if idle is None:
+            if len(self._workers) >= self.size:
+                raise RuntimeError("no idle analysis worker; wait for results() first")
+            idle = self._spawn()
+        try:
+            idle.send(path, self.timeout_s)
+        except OSError:  # it died while idle (e.g. killed from outside): replace it, blame no file
+            idle.path = None
+            self._replace(idle)
+            self._spawn().send(path, self.timeout_s)
+
+    def results(self, timeout_s: float | None = None) -> list[Analysed | Failed]:
+        """Wait up to `timeout_s` (None: until something finishes or a deadline passes; 0: just look)
+        and return the files that finished, failed or overran their deadline meanwhile."""
+        from multiprocessing.connection import wait
+
+        done: list[Analysed | Failed] = []
+        listening = [w for w in self._workers if w.results_fd is not None]
+        busy = [w for w in listening if w.path is not None]
+        if not listening or (timeout_s is None and not busy):
+            return done
+        wait_s = timeout_s
+        if busy:
+            until_deadline = max(0.0, min(w.deadline for w in busy) - time.monotonic())
+            wait_s = until_deadline if wait_s is None else min(wait_s, until_deadline)
+        ready = set(wait([w.results_fd for w in listening], timeout=wait_s))
+        for worker in list(self._workers):
+            messages = worker.read() if worker.results_fd in ready else []
+            path = worker.path
+            if messages is None:  # the pipe closed: the worker died
+                self._replace(worker)
+                if path is not None:
+                    done.append(Failed(path, f"{path}: {worker.death_reason()}"))
+                continue
+            for message in messages:
+                result = self._handle(worker, message)
+                if result is not None:
+                    done.append(result)
+            if worker.path is not None and time.monotonic() >= worker.deadline:
                 path = worker.path
-                if worker.results in ready:
-                    result = worker.receive()
-                    if result is not None:
-                        yield result
-                        continue
-                    reason = worker.death_reason()
-                elif time.monotonic() >= worker.deadline:
-                    reason = f"analysis took longer than {timeout_s:g} s (the decoder hung); it was stopped"
-                else:
-                    continue
-                worker.kill()
-                pool[i] = _Worker(cache_root, memory_mb)
-                yield Failed(path, f"{path}: {reason}")
-    finally:
-        for worker in pool:
+                done.append(Failed(path, f"{path}: analysis took longer than {worker.allowed_s:g} s "
+                                         "(the decoder hung); it was stopped"))
+                worker.path = None
+                self._replace(worker)
+        return done
+
+    def _handle(self, worker: _Worker, message: dict[str, Any]) -> Analysed | Failed | None:
+        kind = message.pop("kind")
+        if kind == "ready":
+            worker.ready = True
+            if worker.path is not None:  # its clock starts now, without the start-up
+                worker.started = time.monotonic()
+                worker.deadline = worker.started + worker.allowed_s
+            return None
+        if kind == "length":
             if worker.path is not None:
-                worker.kill()  # abandoned mid-file (the caller stopped early)
+                seconds = min(max(float(message["seconds"]), 0.0), MAX_LENGTH_S)
+                worker.allowed_s = self.timeout_s + self.timeout_per_audio_s * seconds
+                worker.deadline = worker.started + worker.allowed_s
+            return None
+        worker.path = None
+        return Analysed(**message) if kind == "analysed" else Failed(**message)
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self.cache_root, self.memory_mb)
+        self._workers.append(worker)
+        return worker
+
+    def _replace(self, worker: _Worker) -> None:
+        """Kill and reap `worker` (with its process group) and forget it; a new one starts on demand."""
+        worker.kill()
+        self._workers.remove(worker)
+
+    def close(self) -> None:
+        """Kill workers that are busy (abandoned mid-file), let idle ones exit, reap them all."""
+        for worker in self._workers:
+            if worker.path is not None:
+                worker.kill()
             else:
                 worker.close()  # an idle worker sees its task pipe close and exits
-        for worker in pool:
+        for worker in self._workers:
             try:
                 worker.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 worker.kill()
+        self._workers.clear()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def analyse_many(
+    paths: Iterable[str], *, cache_root: Path, workers: int, timeout_s: float,
+    timeout_per_audio_s: float = DEFAULT_TIMEOUT_PER_AUDIO_S, memory_mb: int = DEFAULT_MEMORY_MB,
+) -> Iterator[Analysed | Failed]:
+    """Analyse `paths` in `workers` isolated processes (a WorkerPool); yields one result per path as
+    each completes. A file that overruns its deadline, crashes its worker or is killed yields a Failed
+    with the reason, and the other files go on."""
+    queue = deque(paths)
+    if not queue:
+        return
+    with WorkerPool(cache_root=cache_root, workers=min(workers, len(queue)), timeout_s=timeout_s,
+                    timeout_per_audio_s=timeout_per_audio_s, memory_mb=memory_mb) as pool:
+        while queue or pool.running:
+            while queue and pool.free:
+                pool.submit(queue.popleft())
+            yield from pool.results()
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:

@@ -36,11 +36,13 @@ FFMPEG_ONLY = frozenset({".m4a", ".aac", ".alac", ".wma", ".mp4", ".webm", ".mka
 
 @dataclass(frozen=True)
 class Tags:
-    """Tags of a file; title falls back to the file name."""
+    """Tags of a file; title falls back to the file name. length_s: the playing time the file's
+    header states (None when mutagen cannot tell), known before decoding."""
 
     title: str
     artist: str | None
     album: str | None
+    length_s: float | None = None
 
 
 @dataclass
@@ -84,16 +86,19 @@ class StreamInfo:
         self._hashed += mono.shape[0]
         scaled = np.multiply(mono[phase::4], np.float32(32767.0), dtype=np.float32)
         np.clip(scaled, -32767.0, 32767.0, out=scaled)
-        self._hash.update(scaled.astype("<i2").tobytes())  # truncated to 16 bits
+        self._hash.update(scaled.astype("<i2"))  # truncated to 16 bits
 
 
 def read_tags(path: Path) -> Tags:
     """Title/artist/album from the file's tags (mutagen), title defaulting to the file name."""
-    title = artist = album = None
+    title = artist = album = length_s = None
     try:
         import mutagen
 
         meta = mutagen.File(str(path), easy=True)
+        length = getattr(getattr(meta, "info", None), "length", None)
+        if isinstance(length, (int, float)) and 0 < length < float("inf"):
+            length_s = float(length)
         if meta is not None and meta.tags is not None:
 
             def first(key: str) -> str | None:
@@ -106,7 +111,7 @@ def read_tags(path: Path) -> Tags:
             title, artist, album = first("title"), first("artist"), first("album")
     except Exception:  # noqa: BLE001 - unreadable tags are not an analysis failure
         pass
-    return Tags(title=title or path.stem, artist=artist, album=album)
+    return Tags(title=title or path.stem, artist=artist, album=album, length_s=length_s)
 
 
 def _mix_down(block: "np.ndarray", info: StreamInfo) -> "np.ndarray":
@@ -116,11 +121,12 @@ def _mix_down(block: "np.ndarray", info: StreamInfo) -> "np.ndarray":
     if block.shape[1] == 1:
         mono = block[:, 0].copy()
     elif block.shape[1] == 2:
-        mono = (block[:, 0] + block[:, 1]) * np.float32(0.5)
+        mono = np.add(block[:, 0], block[:, 1])
+        mono *= np.float32(0.5)
     else:
         mono = block @ np.full(block.shape[1], 1.0 / block.shape[1], dtype=np.float32)
-    bad = ~np.isfinite(mono)
-    if bad.any():
+    if not np.isfinite(mono).all():  # rare: only then find and count the bad samples
+        bad = ~np.isfinite(mono)
         info.nonfinite += int(bad.sum())
         mono[bad] = 0.0
     return mono

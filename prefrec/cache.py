@@ -17,7 +17,9 @@ import json
 import os
 import struct
 import tempfile
+import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,26 +35,59 @@ MIN_STEP = 1e-3
 
 
 def encode(features: "np.ndarray") -> bytes:
-    """features float [N_MFCC, frames] -> compact bytes (see module docstring)."""
+    """features float [N_MFCC, frames] (any strides) -> compact bytes (see module docstring).
+
+    Works along time in chunks of CHUNK_FRAMES: besides the features themselves it holds only the
+    byte planes (width / 4 of a float32 feature array: a half for the usual 16-bit planes) and
+    one row or one chunk of temporaries, so a two-hour mix costs little more than its features.
+    """
     import numpy as np
 
-    values = np.asarray(features, dtype=np.float32)
-    step = np.maximum(values.std(axis=1) / STEPS_PER_STD, MIN_STEP).astype(np.float32) if values.size else (
-        np.full(values.shape[0], MIN_STEP, dtype=np.float32))
-    codes = np.rint(values / step[:, None]).astype(np.int32)
-    delta = np.empty_like(codes)
-    delta[:, :1] = codes[:, :1]
-    np.subtract(codes[:, 1:], codes[:, :-1], out=delta[:, 1:])
-    zigzag = ((delta << 1) ^ (delta >> 31)).view(np.uint32)  # small magnitudes -> small unsigned
-    width = 2 if zigzag.size == 0 or int(zigzag.max()) < 1 << 16 else 4
-    planes = zigzag.astype(f"<u{width}").view(np.uint8).reshape(-1, width).T  # high planes mostly zero
-    header = json.dumps({"format": FORMAT, "shape": list(values.shape), "width": width,
+    rows, frames = features.shape
+    # Each row's spread from a contiguous copy of that row alone: the same float32 reduction (and so
+    # the same bits) as `std(axis=1)` over a contiguous [rows, frames] array.
+    step = np.full(rows, MIN_STEP, dtype=np.float32)
+    if frames:
+        for r in range(rows):
+            spread = np.ascontiguousarray(features[r], dtype=np.float32).std()
+            step[r] = np.maximum(spread / STEPS_PER_STD, MIN_STEP)
+    largest = max((int(z.max()) for _start, z in _zigzag_chunks(features, step)), default=0)
+    width = 2 if largest < 1 << 16 else 4
+    planes = np.empty((width, rows, frames), dtype=np.uint8)  # high planes mostly zero
+    for start, zigzag in _zigzag_chunks(features, step):
+        stop = start + zigzag.shape[1]
+        for byte in range(width):
+            planes[byte, :, start:stop] = zigzag  # the low 8 bits
+            zigzag >>= 8
+    header = json.dumps({"format": FORMAT, "shape": [rows, frames], "width": width,
                          "step": [float(s) for s in step]}).encode("ascii")
-    return MAGIC + struct.pack("<I", len(header)) + header + zlib.compress(planes.tobytes(), 1)
+    return MAGIC + struct.pack("<I", len(header)) + header + zlib.compress(planes, 1)
+
+
+CHUNK_FRAMES = 4096  # frames per encoding chunk: 20 x 4096 int32 temporaries = 320 kB
+
+
+def _zigzag_chunks(features: "np.ndarray", step: "np.ndarray") -> Iterator[tuple[int, "np.ndarray"]]:
+    """Yields (first frame, uint32 [rows, chunk]): each value's quantisation code (rounded to whole
+    `step`s of its row), minus the previous frame's code (the first frame: minus 0), zigzag-mapped so
+    that small magnitudes of either sign are small unsigned numbers."""
+    import numpy as np
+
+    rows, frames = features.shape
+    previous = np.zeros((rows, 1), dtype=np.int32)
+    for start in range(0, frames, CHUNK_FRAMES):
+        chunk = np.asarray(features[:, start:start + CHUNK_FRAMES], dtype=np.float32)
+        codes = np.rint(chunk / step[:, None]).astype(np.int32)
+        delta = np.diff(codes, axis=1, prepend=previous)
+        previous = codes[:, -1:]
+        yield start, ((delta << 1) ^ (delta >> 31)).view(np.uint32)
 
 
 def decode(blob: bytes) -> "np.ndarray":
-    """Inverse of `encode`: float32 [N_MFCC, frames]. Raises ValueError on a damaged blob."""
+    """Inverse of `encode`: float32 [N_MFCC, frames]. Raises ValueError on a damaged blob.
+
+    Row by row: besides the result it holds the decompressed planes and one row of temporaries.
+    """
     import numpy as np
 
     if blob[:4] != MAGIC:
@@ -63,11 +98,42 @@ def decode(blob: bytes) -> "np.ndarray":
         raise ValueError(f"feature file format {header.get('format')} is not {FORMAT}")
     rows, frames = header["shape"]
     width = header["width"]
-    planes = np.frombuffer(zlib.decompress(blob[8 + length :]), dtype=np.uint8).reshape(width, rows * frames)
-    zigzag = np.ascontiguousarray(planes.T).view(f"<u{width}").reshape(rows, frames).astype(np.int64)
-    delta = (zigzag >> 1) ^ -(zigzag & 1)
+    planes = np.frombuffer(zlib.decompress(blob[8 + length :]), dtype=np.uint8).reshape(width, rows, frames)
     step = np.asarray(header["step"], dtype=np.float64)
-    return (np.cumsum(delta, axis=1) * step[:, None]).astype(np.float32)
+    out = np.empty((rows, frames), dtype=np.float32)
+    for r in range(rows):
+        zigzag = planes[0, r].astype(np.int64)
+        for byte in range(1, width):
+            zigzag |= planes[byte, r].astype(np.int64) << (8 * byte)
+        delta = (zigzag >> 1) ^ -(zigzag & 1)
+        out[r] = np.cumsum(delta) * step[r]
+    return out
+
+
+TEMP_PREFIX = ".tmp-"  # files being written, renamed into place when complete
+STALE_TEMP_S = 3600.0  # a temporary file untouched this long was left by a writer that was killed
+
+
+def sweep_stale_temporaries(root: Path, *, older_than_s: float = STALE_TEMP_S) -> list[Path]:
+    """Delete the `.tmp-*` files under `root` (any depth) not modified for `older_than_s` seconds and
+    return them. They are what writers killed between writing and renaming (kill -9, power loss)
+    leave behind; a live writer's file is seconds old, so it is never touched."""
+    removed: list[Path] = []
+    if not Path(root).is_dir():
+        return removed
+    cutoff = time.time() - older_than_s
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            path = Path(dirpath) / name
+            try:
+                if path.lstat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(path)
+            except FileNotFoundError:  # renamed or removed meanwhile
+                pass
+    return removed
 
 
 class FeatureCache:
@@ -88,7 +154,7 @@ class FeatureCache:
             raise ValueError(f"features must be [{N_MFCC}, frames], got {features.shape}")
         target = self.path_for(identity)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".prf")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=".prf")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(encode(features))

@@ -22,7 +22,8 @@ class Settings:
 
     home: Path
     workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
-    decode_timeout_s: float = 300.0
+    decode_timeout_s: float = 300.0  # per file, after a worker's start-up…
+    decode_timeout_per_audio_s: float = 0.05  # …plus this per second of audio (+6 min for a 2-hour mix)
     worker_memory_mb: int = 2048  # address space a worker may use beyond its libraries
     busy_timeout_s: float = 30.0
     train_seed: int = 0

@@ -6,7 +6,9 @@ every database write, so a signal only ever lands between two short transactions
 - a watchdog observer (inotify, or polling where inotify is unavailable) turns file events into
   in-memory work: `_Pending` files waiting to be stable, and moves/deletions to apply;
 - a file is analysed once its size and mtime have not changed for `settle_s` (sooner after a
-  close-write), in a pool of worker processes running `analysis.analyse_file`;
+  close-write), by the same isolated worker processes a scan uses (`analysis.WorkerPool`): a
+  per-file deadline that grows with the track's length, an address-space limit, and a file whose
+  decoder hangs or crashes is marked failed with the reason while the next one goes on;
 - a full rescan at start and every `rescan_interval_s` (or after an inotify queue overflow)
   reconciles the database with the folders;
 - new feedback starts a training child process (`python -m prefrec.daemon refresh HOME`) after
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from prefrec.errors import PrefrecError
 
 if TYPE_CHECKING:
+    from prefrec.analysis import WorkerPool
     from prefrec.config import Settings
     from prefrec.service import FileEntry, Service
 
@@ -253,16 +256,7 @@ def _start_observer(roots: list[str], handler: Any, settings: Settings) -> tuple
     return observer, "polling"
 
 
-# -- worker processes ----------------------------------------------------------------------------
-
-
-def _init_analysis_worker(parent_pid: int) -> None:
-    from prefrec.analysis import die_with_parent
-
-    die_with_parent(parent_pid)  # a killed daemon leaves no analysis worker behind
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the daemon, which stops us
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+# -- the training child ---------------------------------------------------------------------------
 
 
 def refresh_main(home: str, parent_pid: int) -> int:
@@ -308,8 +302,8 @@ class Daemon:
         self.roots = roots
         self.inbox = _Inbox()
         self.pending: dict[str, _Pending] = {}
-        self.running: dict[str, tuple[Any, FileEntry, float]] = {}  # path -> (AsyncResult, entry, since)
-        self.pool: Any = None
+        self.running: dict[str, FileEntry] = {}  # path -> the file as it was when its analysis started
+        self.pool: WorkerPool | None = None
         self.trainer: subprocess.Popen[bytes] | None = None
         self.stop = threading.Event()
         self.reload = False
@@ -375,6 +369,10 @@ class Daemon:
             observer, self.watcher = _start_observer(self.roots, handler, self.settings)
             log.info("watching %s with %s (pid %d, data dir %s)", ", ".join(self.roots), self.watcher,
                      os.getpid(), self.settings.home)
+            swept = service.sweep_stale_files()
+            if swept:
+                log.info("removed %d temporary file%s left by interrupted writes", len(swept),
+                         "" if len(swept) == 1 else "s")
             self.publish_state(service, force=True)
             while not self.stop.is_set():
                 try:
@@ -475,28 +473,28 @@ class Daemon:
 
     # -- analysis ------------------------------------------------------------------------------
 
-    def _ensure_pool(self) -> Any:
+    def _ensure_pool(self) -> WorkerPool:
         if self.pool is None:
-            import multiprocessing
+            from prefrec.analysis import WorkerPool
 
-            ctx = multiprocessing.get_context("spawn")
-            self.pool = ctx.Pool(max(1, self.settings.workers), initializer=_init_analysis_worker,
-                                 initargs=(os.getpid(),))
+            self.pool = WorkerPool(cache_root=self.settings.features_dir, workers=self.settings.workers,
+                                   timeout_s=self.settings.decode_timeout_s,
+                                   timeout_per_audio_s=self.settings.decode_timeout_per_audio_s,
+                                   memory_mb=self.settings.worker_memory_mb)
         return self.pool
 
     def _stop_pool(self) -> None:
+        """Kill the workers busy with a file and reap them all (they also die with the daemon)."""
         if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+            self.pool.close()
             self.pool = None
 
     def _submit(self, service: Service) -> None:
-        """Send files that stayed unchanged long enough to the worker pool."""
-        from prefrec.analysis import analyse_file
+        """Send files that stayed unchanged long enough to idle analysis workers."""
         from prefrec.service import FileEntry
 
         now = time.monotonic()
-        capacity = 2 * max(1, self.settings.workers) - len(self.running)
+        capacity = self.pool.free if self.pool is not None else max(1, self.settings.workers)
         for path, p in list(self.pending.items()):
             if capacity <= 0 or self.stop.is_set():
                 break
@@ -517,32 +515,21 @@ class Daemon:
                 continue
             if service.store.file_state(path) == (st.st_size, st.st_mtime_ns):
                 continue  # already analysed as it is (e.g. touched, or a rescan raced an event)
-            entry = FileEntry(path, st.st_size, st.st_mtime_ns)
-            job = self._ensure_pool().apply_async(
-                analyse_file, (path, str(self.settings.features_dir), self.settings.decode_timeout_s))
-            self.running[path] = (job, entry, now)
+            self._ensure_pool().submit(path)
+            self.running[path] = FileEntry(path, st.st_size, st.st_mtime_ns)
             capacity -= 1
 
     def _collect(self, service: Service) -> None:
-        """Record finished analyses, one short transaction each."""
-        from prefrec.analysis import Analysed, Failed
+        """Record finished analyses (and files whose worker hung or crashed), one short transaction each."""
+        from prefrec.analysis import Analysed
 
-        limit = self.settings.decode_timeout_s + 60.0
-        hung = False
-        for path, (job, entry, since) in list(self.running.items()):
+        if self.pool is None or not self.running:
+            return
+        for result in self.pool.results(0):
             if self.stop.is_set():
-                return
-            if job.ready():
-                try:
-                    result = job.get()
-                except Exception as exc:  # noqa: BLE001 - a worker that died on a file
-                    result = Failed(path, f"{path}: the analysis worker failed on it ({exc})")
-            elif time.monotonic() - since > limit:
-                result = Failed(path, f"{path}: analysis took longer than {limit:.0f} s; gave up")
-                hung = True
-            else:
-                continue
-            del self.running[path]
+                return  # not recorded: analysed again after the restart
+            path = result.path
+            entry = self.running.pop(path)
             try:
                 st = os.stat(path)
             except OSError:
@@ -556,12 +543,6 @@ class Daemon:
                 self.rescore = True
             else:
                 log.warning("could not use %s", result.reason)
-        if hung:
-            # The pool cannot cancel one task: restart it and send the other files again.
-            for path, (_job, entry, _since) in self.running.items():
-                self.pending[path] = _Pending(entry.size, entry.mtime_ns, 0.0)
-            self.running.clear()
-            self._stop_pool()
 
     # -- learning ------------------------------------------------------------------------------
 
@@ -627,7 +608,8 @@ class Daemon:
             self.error(f"SIGHUP: kept the previous settings: {exc}")
             return
         changed = {k: v for k, v in vars(fresh).items() if getattr(self.settings, k) != v}
-        if fresh.workers != self.settings.workers:
+        analysis = ("workers", "decode_timeout_s", "decode_timeout_per_audio_s", "worker_memory_mb")
+        if any(getattr(fresh, k) != getattr(self.settings, k) for k in analysis):
             self._requeue_running()
             self._stop_pool()
         self.settings = fresh
@@ -637,7 +619,7 @@ class Daemon:
                  ", ".join(f"{k}={v}" for k, v in sorted(changed.items())) or "nothing changed")
 
     def _requeue_running(self) -> None:
-        for path, (_job, entry, _since) in self.running.items():
+        for path, entry in self.running.items():
             self.pending[path] = _Pending(entry.size, entry.mtime_ns, 0.0)
         self.running.clear()
 

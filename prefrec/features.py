@@ -69,22 +69,34 @@ def mfcc_of_padded(padded: "np.ndarray", frames: int) -> "np.ndarray":
     matrices over chunks of frames: about twice as fast, and bounded temporary memory.
     """
     import numpy as np
+
+    out = np.empty((frames, N_MFCC), dtype=np.float32)
+    mfcc_frames_into(padded, frames, out)
+    return np.ascontiguousarray(out.T)
+
+
+def mfcc_frames_into(padded: "np.ndarray", frames: int, out: "np.ndarray") -> None:
+    """`mfcc_of_padded`, written time-major into `out`: float32 [frames, N_MFCC] (e.g. a slice of a
+    longer array, so a long track's MFCCs are never copied from block results into a whole)."""
+    import numpy as np
     import scipy.fft
 
     window, mel_t, dct_t = _mfcc_matrices()
-    out = np.empty((frames, N_MFCC), dtype=np.float32)
     view = np.lib.stride_tricks.sliding_window_view(padded[: (frames - 1) * HOP_SAMPLES + N_FFT], N_FFT)
     view = view[::HOP_SAMPLES]
+    windowed = np.empty((min(frames, _CHUNK_FRAMES), N_FFT), dtype=np.float32)
+    mel = np.empty((windowed.shape[0], N_MELS), dtype=np.float32)
     for start in range(0, frames, _CHUNK_FRAMES):
         stop = min(frames, start + _CHUNK_FRAMES)
-        spectrum = scipy.fft.rfft(view[start:stop] * window, axis=1, workers=1)  # complex64 [t, 1025]
+        n = stop - start
+        np.multiply(view[start:stop], window, out=windowed[:n])
+        spectrum = scipy.fft.rfft(windowed[:n], axis=1, workers=1, overwrite_x=True)  # complex64 [t, 1025]
         power = np.square(spectrum.real) + np.square(spectrum.imag)
-        mel = power @ mel_t  # [t, N_MELS]
+        np.matmul(power, mel_t, out=mel[:n])
         # An absolute floor (not relative to the loudest frame), so a block's values do not depend
         # on the rest of the track: -100 dB is far below anything audible.
-        log_mel = 10.0 * np.log10(np.maximum(mel, 1e-10))
+        log_mel = 10.0 * np.log10(np.maximum(mel[:n], 1e-10))
         np.matmul(log_mel, dct_t, out=out[start:stop])
-    return np.ascontiguousarray(out.T)
 
 
 _CHUNK_FRAMES = 128  # frames per FFT batch: ~2.5 MB of temporaries stay in cache (measured 1.6x faster than 500)

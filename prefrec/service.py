@@ -282,6 +282,14 @@ class Service:
 
         return FeatureCache(self.settings.features_dir)
 
+    def sweep_stale_files(self) -> list[Path]:
+        """Delete temporary files that killed writers left in the feature cache and models dir (see
+        cache.sweep_stale_temporaries); returns them. Called when a scan or the daemon starts."""
+        from prefrec.cache import sweep_stale_temporaries
+
+        return [p for root in (self.settings.features_dir, self.settings.models_dir)
+                for p in sweep_stale_temporaries(root)]
+
     # -- scan ------------------------------------------------------------------------------------
 
     def scan(self, roots: list[str], *, progress: Progress | None = None, train: bool = True,
@@ -301,6 +309,7 @@ class Service:
             if not os.path.isdir(root):
                 raise UsageError(f"{root}: not a folder; give the folder(s) that hold your music")
         roots = [os.path.realpath(r) for r in roots]
+        self.sweep_stale_files()
         entries, skipped = discover(roots)
         report = ScanReport(found=len(entries))
         known = self.store.known_files()
@@ -330,6 +339,7 @@ class Service:
         vanished: set[str] = set()
         for result in analyse_many([e.path for e in todo], cache_root=self.settings.features_dir,
                                    workers=self.settings.workers, timeout_s=self.settings.decode_timeout_s,
+                                   timeout_per_audio_s=self.settings.decode_timeout_per_audio_s,
                                    memory_mb=self.settings.worker_memory_mb):
             entry = by_path[result.path]
             done += 1

@@ -51,14 +51,15 @@ def analyse(paths, tmp_path, **kwargs):
 # -- features and cache --------------------------------------------------------------------------
 
 
-def test_block_featuriser_equals_mfcc_of_the_whole_track():
+@pytest.mark.parametrize("expected_s", [0.0, 23.3, 1.0])  # unknown length, the right one, too short a one
+def test_block_featuriser_equals_mfcc_of_the_whole_track(expected_s):
     from prefrec.analysis import BlockFeaturiser
     from prefrec.features import mfcc
 
     y = music(23.3)
     whole = mfcc(y)
     rng = np.random.default_rng(1)
-    featuriser = BlockFeaturiser(chunk_frames=37)
+    featuriser = BlockFeaturiser(chunk_frames=37, expected_s=expected_s)
     start = 0
     while start < y.size:  # blocks of random sizes, not aligned to hops
         stop = start + int(rng.integers(1, 30000))
@@ -198,6 +199,38 @@ def test_a_hanging_decoder_is_stopped_at_its_deadline_and_the_next_file_is_analy
     assert results[str(good)].duration_s == pytest.approx(5.0, abs=0.05)
 
 
+def test_a_long_track_gets_a_deadline_that_grows_with_its_length(tmp_path):
+    from prefrec.analysis import WorkerPool
+
+    track = tmp_path / "ten minutes.wav"
+    sf.write(track, music(600.0), 22050)
+    outcomes = {}
+    # The same 1 s base limit; 0.05 s more per second of audio (30 s more here) against 0.0001 s (0.06 s).
+    for per_audio_s in (0.05, 0.0001):
+        with WorkerPool(cache_root=tmp_path / "cache", workers=1, timeout_s=1.0,
+                        timeout_per_audio_s=per_audio_s) as pool:
+            pool.submit(str(track))
+            results = []
+            while not results and pool.allowed_s(str(track)) == 1.0:  # until the worker reports the length
+                results = pool.results(0.01)
+            assert not results and pool.allowed_s(str(track)) == pytest.approx(1.0 + per_audio_s * 600.0)
+            (worker,) = worker_pids(os.getpid())
+            os.kill(worker, signal.SIGSTOP)  # a decoder that stalls for 2.5 s in the middle of the file
+            try:
+                time.sleep(2.5)
+                results = pool.results(0)  # looked at while it is still stopped
+            finally:
+                try:
+                    os.kill(worker, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+            while not results:
+                results = pool.results()
+            (outcomes[per_audio_s],) = results
+    assert outcomes[0.05].duration_s == pytest.approx(600.0, abs=0.05)
+    assert "took longer than 1.06 s" in outcomes[0.0001].reason
+
+
 def worker_pids(parent: int) -> list[int]:
     """Pids of prefrec analysis workers whose parent is `parent`, from /proc."""
     pids = []
@@ -227,6 +260,20 @@ def open_music_file(pid: int, folder: Path) -> str | None:
     return None
 
 
+def segfault_a_busy_worker(parent: int, folder: Path, *, timeout_s: float = 60.0) -> str | None:
+    """Send SIGSEGV to the first analysis worker of `parent` seen with a file under `folder` open (a
+    decoder crashing mid-file); returns that file, or None if none was seen busy in time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for pid in worker_pids(parent):
+            busy_with = open_music_file(pid, folder)
+            if busy_with:
+                os.kill(pid, signal.SIGSEGV)
+                return busy_with
+        time.sleep(0.005)
+    return None
+
+
 def test_a_worker_killed_by_sigsegv_marks_its_file_and_the_scan_goes_on(tmp_path):
     library, home = tmp_path / "music", tmp_path / "home"
     library.mkdir()
@@ -236,16 +283,7 @@ def test_a_worker_killed_by_sigsegv_marks_its_file_and_the_scan_goes_on(tmp_path
     scan = subprocess.Popen([sys.executable, "-m", "prefrec", "--home", str(home), "scan", "--json", "-j", "1",
                              "--no-train", str(library)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
-    victim = None
-    deadline = time.monotonic() + 60
-    while victim is None and time.monotonic() < deadline:
-        for pid in worker_pids(scan.pid):
-            busy_with = open_music_file(pid, library)
-            if busy_with:
-                os.kill(pid, signal.SIGSEGV)
-                victim = busy_with
-                break
-        time.sleep(0.005)
+    victim = segfault_a_busy_worker(scan.pid, library)
     out, err = scan.communicate(timeout=120)
     assert victim is not None and scan.returncode == 0, err
     report = json.loads(out)
@@ -466,3 +504,33 @@ def test_features_of_an_older_version_are_recomputed_on_rescan(tmp_path):
     conn.close()
     report = json.loads(run_cli(home, "scan", "--json", "--no-train", str(root)).stdout)
     assert report["analysed"] == 1 and report["unchanged"] == 0
+
+
+# -- temporary files of killed writers -----------------------------------------------------------------
+
+
+def plant_temporaries(home: Path) -> tuple[list[Path], list[Path]]:
+    """Temporary files as killed writers leave them in HOME's feature cache and models dir, two hours
+    old, and files that must stay: a temporary file being written now and an old finished one.
+    Returns (stale, kept)."""
+    features, models = home / "features" / "v2" / "ab", home / "models"
+    features.mkdir(parents=True)
+    models.mkdir(parents=True)
+    stale = [features / ".tmp-k1ll3d.prf", models / ".tmp-x7q2.pt"]
+    kept = [features / ".tmp-wr1t1ng.prf", features / "a2-0123ab.prf", models / "model-1.pt"]
+    two_hours_ago = time.time() - 7200
+    for path in stale + kept:
+        path.write_bytes(b"partial")
+        if path not in (kept[0],):
+            os.utime(path, (two_hours_ago, two_hours_ago))
+    return stale, kept
+
+
+def test_a_scan_removes_temporary_files_that_killed_writers_left(tmp_path):
+    home, library = tmp_path / "home", tmp_path / "music"
+    library.mkdir()
+    sf.write(library / "a.wav", music(3.0), 22050)
+    stale, kept = plant_temporaries(home)
+    run_cli(home, "scan", "--no-train", str(library))
+    assert [p for p in stale if p.exists()] == []
+    assert [p for p in kept if p.exists()] == kept
