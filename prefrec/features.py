@@ -81,7 +81,7 @@ def mfcc_frames_into(padded: "np.ndarray", frames: int, out: "np.ndarray") -> No
     import numpy as np
     import scipy.fft
 
-    window, mel_t, dct_t = _mfcc_matrices()
+    window, mel_bands, dct_t = _mfcc_matrices()
     view = np.lib.stride_tricks.sliding_window_view(padded[: (frames - 1) * HOP_SAMPLES + N_FFT], N_FFT)
     view = view[::HOP_SAMPLES]
     windowed = np.empty((min(frames, _CHUNK_FRAMES), N_FFT), dtype=np.float32)
@@ -92,7 +92,8 @@ def mfcc_frames_into(padded: "np.ndarray", frames: int, out: "np.ndarray") -> No
         np.multiply(view[start:stop], window, out=windowed[:n])
         spectrum = scipy.fft.rfft(windowed[:n], axis=1, workers=1, overwrite_x=True)  # complex64 [t, 1025]
         power = np.square(spectrum.real) + np.square(spectrum.imag)
-        np.matmul(power, mel_t, out=mel[:n])
+        for first, last, lo, hi, weights in mel_bands:  # each group of filters over its own bins only
+            np.matmul(power[:, lo:hi], weights, out=mel[:n, first:last])
         # An absolute floor (not relative to the loudest frame), so a block's values do not depend
         # on the rest of the track: -100 dB is far below anything audible.
         log_mel = 10.0 * np.log10(np.maximum(mel[:n], 1e-10))
@@ -100,18 +101,28 @@ def mfcc_frames_into(padded: "np.ndarray", frames: int, out: "np.ndarray") -> No
 
 
 _CHUNK_FRAMES = 128  # frames per FFT batch: ~2.5 MB of temporaries stay in cache (measured 1.6x faster than 500)
+_FILTERS_PER_BAND = 8  # mel filters multiplied together over the bins they cover (4.5x faster than all bins)
 
 
 @functools.lru_cache(maxsize=1)
-def _mfcc_matrices() -> tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
-    """Hann window float32 [N_FFT], mel filters transposed [N_FFT//2+1, N_MELS], DCT-II rows
-    transposed [N_MELS, N_MFCC] (orthonormal, as librosa.feature.mfcc)."""
+def _mfcc_matrices() -> tuple["np.ndarray", list[tuple[int, int, int, int, "np.ndarray"]], "np.ndarray"]:
+    """Hann window float32 [N_FFT]; the mel filters in groups of _FILTERS_PER_BAND, each as
+    (first filter, last filter + 1, first bin, last bin + 1, float32 [bins, filters]) covering every
+    bin where one of them is non-zero; DCT-II rows transposed [N_MELS, N_MFCC] (orthonormal, as
+    librosa.feature.mfcc)."""
     import numpy as np
     import scipy.fft
 
     window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic Hann
     dct = scipy.fft.dct(np.eye(N_MELS), type=2, norm="ortho", axis=0)[:N_MFCC].astype(np.float32)
-    return window, np.ascontiguousarray(mel_filters().T), np.ascontiguousarray(dct.T)
+    filters = mel_filters()  # [N_MELS, bins]
+    bands = []
+    for first in range(0, N_MELS, _FILTERS_PER_BAND):
+        last = min(N_MELS, first + _FILTERS_PER_BAND)
+        used = np.flatnonzero(filters[first:last].any(axis=0))
+        lo, hi = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
+        bands.append((first, last, lo, hi, np.ascontiguousarray(filters[first:last, lo:hi].T)))
+    return window, bands, np.ascontiguousarray(dct.T)
 
 
 def mel_filters() -> "np.ndarray":
