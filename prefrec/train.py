@@ -36,7 +36,7 @@ class TrainConfig:
     seed: int = 0
     # When fine-tuning a pretrained encoder, the final model is the average of the weights of this many
     # fits with seeds seed, seed+1, ... (a "model soup": steadier than any one fit, scored as one model).
-    soup_seeds: int = 1
+    soup_seeds: int = 3
     max_epochs: int = 25
     learning_rate: float = 2e-3
     weight_decay: float = 1e-3
