@@ -300,6 +300,7 @@ class Daemon:
     def __init__(self, settings: Settings, roots: list[str]) -> None:
         self.settings = settings
         self.roots = roots
+        self.real_roots = [os.path.realpath(r) for r in roots]
         self.inbox = _Inbox()
         self.pending: dict[str, _Pending] = {}
         self.running: dict[str, FileEntry] = {}  # path -> the file as it was when its analysis started
@@ -438,10 +439,13 @@ class Daemon:
         except UnicodeEncodeError:
             self.error(f"{os.fsencode(path).decode('utf-8', 'replace')}: its name is not valid UTF-8; rename it")
             return
-        try:
-            st = os.stat(path)
-        except OSError:
+        from prefrec.service import stat_audio_file
+
+        st, reason = stat_audio_file(path, self.real_roots)
+        if st is None:
             self.pending.pop(path, None)
+            if os.path.lexists(path):  # (a file deleted meanwhile is simply forgotten)
+                log.info("passed over %s: %s", path, reason)
             return
         seen = self.pending.get(path)
         if seen is None or (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):

@@ -200,6 +200,23 @@ def parse_position(text: str) -> float:
     return seconds
 
 
+def stat_audio_file(path: str, real_roots: list[str]) -> tuple[os.stat_result | None, str]:
+    """(its stat, "") when `path` may be analysed, else (None, why not): a symbolic link leading
+    outside the resolved `real_roots` is not followed, and FIFOs, sockets and devices are not
+    opened (reading a FIFO would block)."""
+    try:
+        if os.path.islink(path) and not under_any(os.path.realpath(path), real_roots):
+            return None, "a symbolic link to outside the library; not followed"
+        st = os.stat(path)
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror})"
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a socket"
+                if stat.S_ISSOCK(st.st_mode) else "a device or special file")
+        return None, f"{kind}, not a regular file; not read"
+    return st, ""
+
+
 def discover(roots: list[str]) -> tuple[list[FileEntry], list[tuple[str, str]]]:
     """Audio files under `roots` (absolute, resolved), and (path, reason) of files passed over.
 
@@ -223,18 +240,9 @@ def discover(roots: list[str]) -> tuple[list[FileEntry], list[tuple[str, str]]]:
                     skipped.append((os.fsencode(path).decode("utf-8", "backslashreplace"),
                                     "its name is not valid UTF-8, which the library cannot store; rename it"))
                     continue
-                try:
-                    if os.path.islink(path) and not under_any(os.path.realpath(path), real_roots):
-                        skipped.append((path, "a symbolic link to outside the library; not followed"))
-                        continue
-                    st = os.stat(path)
-                except OSError as exc:
-                    skipped.append((path, f"cannot be read ({exc.strerror})"))
-                    continue
-                if not stat.S_ISREG(st.st_mode):
-                    kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a socket"
-                            if stat.S_ISSOCK(st.st_mode) else "a device or special file")
-                    skipped.append((path, f"{kind}, not a regular file; not read"))
+                st, reason = stat_audio_file(path, real_roots)
+                if st is None:
+                    skipped.append((path, reason))
                     continue
                 found[path] = FileEntry(path, st.st_size, st.st_mtime_ns)
     return sorted(found.values(), key=lambda e: e.path), skipped

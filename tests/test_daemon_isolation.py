@@ -84,3 +84,23 @@ def test_the_daemon_removes_temporary_files_that_killed_writers_left_when_it_sta
         assert [p for p in kept if p.exists()] == kept
         assert "removed 2 temporary files" in d.log()
         d.stop()
+
+
+def test_the_daemon_never_opens_a_fifo_or_follows_a_link_out_of_the_library(tmp_path):
+    library, home, outside = tmp_path / "music", tmp_path / "home", tmp_path / "outside"
+    library.mkdir()
+    outside.mkdir()
+    secret = outside / "private.wav"
+    sf.write(secret, music(10.0, seed=3), 22050)
+    with Daemon(home, library) as d:
+        d.wait_started()
+        os.mkfifo(library / "pipe.wav")  # opening it would block a worker until its deadline
+        (library / "link.wav").symlink_to(secret)
+        after = library / "after.wav"
+        sf.write(after, music(10.0, seed=4), 22050)
+        wait_until(lambda: str(after) in tracks_by_path(home), what="the good file", daemon=d)
+        log = d.log()
+    assert set(tracks_by_path(home)) == {str(after)}
+    assert not errors(home)  # passed over, not attempted
+    assert "pipe.wav: a FIFO (named pipe), not a regular file" in log
+    assert "link.wav: a symbolic link to outside the library" in log
