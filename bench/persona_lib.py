@@ -138,3 +138,35 @@ def table(rows: list[dict], methods: list[str], ks=KS) -> str:
             if n:
                 lines.append(f"| {method} | {k} | {a:.3f} ± {sa:.3f} | {p:.3f} ± {sp:.3f} | {n} |")
     return "\n".join(lines)
+
+
+def paired_table(rows: list[dict], method: str, baseline: str = "baseline", ks=KS) -> str:
+    """A markdown table: per K, the mean ± std of (method − baseline) ROC-AUC on the same splits, how
+    many splits the method wins, and each persona's mean ROC-AUC for both."""
+    personas = sorted({r["persona"] for r in rows})
+    lines = ["| K | mean Δ AUC | better on | " + " | ".join(personas) + " |",
+             "|---|---|---|" + "---|" * len(personas)]
+    for k in ks:
+        base = {(r["persona"], r["repeat"]): r["auc"] for r in rows if r["method"] == baseline and r["k"] == k}
+        mine = {(r["persona"], r["repeat"]): r["auc"] for r in rows if r["method"] == method and r["k"] == k}
+        keys = sorted(set(base) & set(mine))
+        if not keys:
+            continue
+        d = np.array([mine[key] - base[key] for key in keys])
+        cells = [f"{np.mean([mine[x] for x in keys if x[0] == p]):.3f} vs {np.mean([base[x] for x in keys if x[0] == p]):.3f}"
+                 for p in personas]
+        lines.append(f"| {k} | {d.mean():+.3f} ± {d.std():.3f} | {int((d > 0).sum())}/{len(d)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    # python bench/persona_lib.py rows.json [more.json ...]: the tables of bench/RESULTS.md from saved rows.
+    import json
+    import sys
+
+    all_rows = [r for path in sys.argv[1:] for r in json.loads(Path(path).read_text())]
+    methods = list(dict.fromkeys(r["method"] for r in all_rows if r["method"] != "baseline"))
+    print(table(all_rows, [*methods, "baseline"]))
+    for m in methods:
+        print(f"\n{m} − baseline (paired), per persona: {m} vs baseline\n")
+        print(paired_table(all_rows, m))

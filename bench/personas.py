@@ -10,7 +10,7 @@
 
 Usage (a few minutes per persona on 2 cores; run it with nohup):
 
-    python bench/personas.py [--base DIR] [--repeats 5] [--personas a,b] [--out rows.json]
+    python bench/personas.py [--base DIR] [--repeats 5] [--first-repeat 0] [--personas a,b] [--out rows.json]
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ def main() -> None:
     ap.add_argument("--base", type=Path, default=Path.home() / ".cache/prefrec-bench/personas-home")
     ap.add_argument("--corpus", type=Path, default=pl.CORPUS)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--first-repeat", type=int, default=0,
+                    help="number of the first repeat (settings were chosen on repeats 5-9: report others)")
     ap.add_argument("--personas", default="")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -65,7 +67,7 @@ def main() -> None:
     cache = FeatureCache(args.base / "features")
     summaries = np.stack([pl.baseline_features(cache.load(i)) for i in corpus.identities])
     personas = args.personas.split(",") if args.personas else None
-    splits = pl.make_splits(corpus, repeats=args.repeats, personas=personas)
+    splits = pl.make_splits(corpus, repeats=args.repeats, personas=personas, first_repeat=args.first_repeat)
     rows: list[dict] = []
     train_s: list[float] = []
     work = Path(tempfile.mkdtemp(prefix="prefrec-personas-"))
