@@ -15,7 +15,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +35,7 @@ class TrainConfig:
 
     seed: int = 0
     # When fine-tuning a pretrained encoder, the final model is the average of the weights of this many
-    # fits from the same start that differ in their random draws (a "model soup": steadier than any
-    # one fit, and scored as one model).
+    # fits with seeds seed, seed+1, ... (a "model soup": steadier than any one fit, scored as one model).
     soup_seeds: int = 3
     max_epochs: int = 25
     learning_rate: float = 2e-3
@@ -159,14 +158,10 @@ def _track_loss(model: torch.nn.Module, examples: list[Example]) -> float:
 def _fit_epochs(examples: list[Example], model_config: ModelConfig, config: TrainConfig,
                 mean: np.ndarray, std: np.ndarray, epochs: int,
                 validation: list[Example] | None = None,
-                init: TasteModel | None = None, member: int = 0) -> tuple[TasteModel, list[float]]:
-    """Train for `epochs` (fewer when the validation loss stops improving). Members of a seed
-    average (member > 0) start from the same weights as member 0 (same new head) and differ only
-    in the windows drawn, their order and dropout, so their weights can be averaged."""
+                init: TasteModel | None = None) -> tuple[TasteModel, list[float]]:
     torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
     model = TasteModel(model_config)
-    torch.manual_seed(config.seed + member)
-    rng = np.random.default_rng(config.seed + member)
     model.set_normalisation(torch.from_numpy(mean), torch.from_numpy(std))
     if init is None:
         groups = [{"params": list(model.parameters())}]
@@ -258,8 +253,8 @@ def _fit(examples: list[Example], library_features: list[np.ndarray], model_conf
         _, history = _fit_epochs(train_part, model_config, config, mean, std, config.max_epochs, held, init)
         best = int(np.argmin(history)) + 1
         epochs, val_loss = best, float(history[best - 1])
-    models = [_fit_epochs(examples, model_config, config, mean, std, epochs, init=init, member=i)[0]
-              for i in range(max(1, config.soup_seeds) if init is not None else 1)]
+    models = [_fit_epochs(examples, model_config, replace(config, seed=config.seed + i), mean, std, epochs,
+                          init=init)[0] for i in range(max(1, config.soup_seeds) if init is not None else 1)]
     model = average_weights(models)
     report = TrainReport(len(examples), n_likes, n_skips, epochs, val_loss,
                          time.perf_counter() - started, history)

@@ -108,8 +108,9 @@ def test_a_learnt_taste_ranks_unrated_tracks_of_the_liked_style_first(library, l
     assert not rated & {r["path"] for r in recs}, "rated tracks are not recommended"
     assert len(recs) == len(tracks) - 6
     styles = [style_of[r["path"]] for r in recs]
-    assert styles[:2] == [liked, liked], styles
+    assert styles[0] == liked, styles
     # every unrated track of the liked style ranks above every unrated one of the skipped style
+    # (tracks of the two styles never rated may fall in between: nothing was learnt about them)
     assert max(i for i, s in enumerate(styles) if s == liked) < min(i for i, s in enumerate(styles) if s == skipped)
 
 
