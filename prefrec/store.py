@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import numpy as np
     import sqlite_utils
 
+# Append only: a database records how many of these it has run (PRAGMA user_version), so a shipped
+# migration must never move or change (tests/test_store.py upgrades from every earlier version).
 MIGRATIONS: list[str] = [
     # 1: the first schema.
     """
@@ -91,21 +93,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX rankings_score ON rankings(score DESC);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
-    # 2: what the daemon is doing, for `prefrec status` (one row; stale once its lock is free).
-    """
-    CREATE TABLE daemon (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        pid INTEGER NOT NULL,
-        state TEXT NOT NULL,
-        queue INTEGER NOT NULL DEFAULT 0,
-        watcher TEXT,
-        last_error TEXT,
-        last_error_at REAL,
-        started_at REAL NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    """,
-    # 3: bans, and the spread (std) of each ranked track's window scores for --explore.
+    # 2: bans, and the spread (std) of each ranked track's window scores for --explore.
     """
     CREATE TABLE bans (
         kind TEXT NOT NULL CHECK (kind IN ('track', 'artist', 'album')),
@@ -119,6 +107,20 @@ MIGRATIONS: list[str] = [
                                   WHERE w.identity = rankings.identity AND w.model_id = rankings.model_id);
     CREATE INDEX tracks_present ON tracks(gone, identity, id);
     CREATE INDEX rankings_spread ON rankings(spread DESC);
+    """,
+    # 3: what the daemon is doing, for `prefrec status` (one row; stale once its lock is free).
+    """
+    CREATE TABLE daemon (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pid INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        queue INTEGER NOT NULL DEFAULT 0,
+        watcher TEXT,
+        last_error TEXT,
+        last_error_at REAL,
+        started_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
     """,
     # 4: why an analysed file was flagged (truncated, NaN samples replaced), '' when it was fine.
     """

@@ -15,6 +15,41 @@ def test_new_database_is_migrated_in_wal_mode(tmp_path):
         assert store.schema_version == len(MIGRATIONS)
 
 
+# What each released schema version added, in order: a database that stopped at version v (made by
+# the prefrec of that time) holds the first v of these. Migrations are append-only; moving one
+# would make such a database run another's SQL (e.g. "table bans already exists").
+ADDED_BY_VERSION = [("tracks", None), ("bans", None), ("daemon", None), ("tracks", "note")]
+
+
+def _has(conn, table, column) -> bool:
+    if column is None:
+        return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchall())
+    return column in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _schema(conn) -> set:
+    return set(conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"))
+
+
+@pytest.mark.parametrize("version", range(1, len(MIGRATIONS)))
+def test_a_database_of_every_earlier_version_upgrades_to_the_current_schema(tmp_path, version):
+    from prefrec.store import _register_functions, _statements
+
+    assert len(ADDED_BY_VERSION) == len(MIGRATIONS), "a new migration: add what it adds to ADDED_BY_VERSION"
+    old = sqlite3.connect(tmp_path / "old.sqlite")
+    _register_functions(old)
+    for script in MIGRATIONS[:version]:
+        for statement in _statements(script):
+            old.execute(statement)
+    old.execute(f"PRAGMA user_version = {version}")
+    old.commit()
+    assert [_has(old, *added) for added in ADDED_BY_VERSION] == [i < version for i in range(len(MIGRATIONS))]
+    old.close()
+    with Store(tmp_path / "old.sqlite") as upgraded, Store(tmp_path / "new.sqlite") as fresh:
+        assert upgraded.schema_version == len(MIGRATIONS)
+        assert _schema(upgraded.conn) == _schema(fresh.conn)
+
+
 def test_database_from_a_newer_prefrec_is_refused(tmp_path):
     conn = sqlite3.connect(tmp_path / "db.sqlite")
     conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
