@@ -8,8 +8,9 @@ splits as bench/personas.py. Usage:
 
 JSON is a list of variants, each {"name": str, "pretrain": {PretrainConfig overrides} or null for
 training from scratch, "model": {ModelConfig overrides}, "train": {TrainConfig overrides},
-"seeds": n (fine-tune n seeds), "combine": "soup" (average their weights) or "mean" (average their
-window probabilities)}. Pretrained models are cached in /tmp by their settings.
+"seeds": n (n separate fits, seeds seed.. seed+n-1, each with its own early stopping), "combine":
+"soup" (train.average_weights) or "mean" (average their track scores)}. TrainConfig.soup_seeds is
+the product's own weight average (one early stopping for all). Pretrained models are cached in /tmp by their settings.
 """
 
 from __future__ import annotations
@@ -30,19 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import persona_lib as pl  # noqa: E402
 
 
-def soup(models):
-    """One model whose parameters are the mean of `models`' (same architecture and initialisation)."""
-    import copy
-
-    import torch
-
-    out = copy.deepcopy(models[0])
-    states = [m.state_dict() for m in models]
-    out.load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(0).to(states[0][k].dtype)
-                         for k in states[0]})
-    return out.eval()
-
-
 def main() -> None:
     import torch
 
@@ -51,7 +39,7 @@ def main() -> None:
     from prefrec.model import ModelConfig
     from prefrec.pretrain import PretrainConfig, pretrain
     from prefrec.scoring import score_track, track_score
-    from prefrec.train import TrainConfig, fit, load_checkpoint, make_example, save_checkpoint
+    from prefrec.train import TrainConfig, average_weights, fit, load_checkpoint, make_example, save_checkpoint
 
     ap = argparse.ArgumentParser()
     ap.add_argument("home", type=Path)
@@ -108,7 +96,7 @@ def main() -> None:
                     model, rep = fit(examples, feats, model_config=ModelConfig(**v.get("model", {})), config=config)
                 models.append(model)
             if v.get("combine", "soup") == "soup" or len(models) == 1:
-                model = soup(models) if len(models) > 1 else models[0]
+                model = average_weights(models)
                 scores = {i: track_score(score_track(model, feats[i])[0]) for i in split.unrated}
             else:
                 scores = {i: float(np.mean([track_score(score_track(m, feats[i])[0]) for m in models]))

@@ -112,32 +112,11 @@ def _render_scan(report: "ScanReport") -> None:
 
 
 def _progress_bar(label: str):
-    """A rich progress bar on stderr: done/total, tracks/s and ETA. Returns (context, callback)."""
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-                               TimeRemainingColumn)
+    """A rich progress bar on stderr: done/total, tracks/s, × real time once audio is reported
+    (audio seconds analysed per wall-clock second) and ETA.
 
-    class Rate(TextColumn):
-        def render(self, task):  # type: ignore[override]
-            speed = task.finished_speed or task.speed
-            from rich.text import Text
-
-            return Text(f"{speed:.1f} tracks/s" if speed else "– tracks/s")
-
-    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                        Rate(""), TextColumn("ETA"), TimeRemainingColumn(),
-                        console=Console(stderr=True), transient=True)
-    task = progress.add_task(label, total=None)
-
-    def update(done: int, total: int, _current: str) -> None:
-        progress.update(task, completed=done, total=total)
-
-    return progress, update
-
-
-def _scan_progress_bar():
-    """The analysis progress bar: done/total, tracks/s, × real time (audio seconds analysed per
-    wall-clock second) and ETA. Returns (context, progress callback, per-result callback)."""
+    Returns (context, progress callback, per-result callback: adds an analysis result's duration_s).
+    """
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskProgressColumn,
                                TextColumn, TimeRemainingColumn)
@@ -147,14 +126,15 @@ def _scan_progress_bar():
         def render(self, task):  # type: ignore[override]
             elapsed = task.elapsed or 0.0
             if elapsed < 0.5 or not task.completed:
-                return Text("– tracks/s  – × real time")
-            return Text(f"{task.completed / elapsed:.1f} tracks/s  "
-                        f"{task.fields.get('audio_s', 0.0) / elapsed:.0f}× real time")
+                return Text("– tracks/s")
+            audio_s = task.fields.get("audio_s", 0.0)
+            real_time = f"  {audio_s / elapsed:.0f}× real time" if audio_s else ""
+            return Text(f"{task.completed / elapsed:.1f} tracks/s{real_time}")
 
-    progress = Progress(TextColumn("analysing"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                         Speed(), TextColumn("ETA"), TimeRemainingColumn(),
                         console=Console(stderr=True), transient=True)
-    task = progress.add_task("analysing", total=None, audio_s=0.0)
+    task = progress.add_task(label, total=None, audio_s=0.0)
     audio = [0.0]
 
     def update(done: int, total: int, _current: str) -> None:
@@ -178,7 +158,7 @@ def scan(
 
     Example: prefrec scan ~/Music
     """
-    progress, update, on_result = _scan_progress_bar()
+    progress, update, on_result = _progress_bar("analysing")
     with _service(workers=workers) as service, progress:
         report = service.scan([str(p) for p in library], progress=update, train=not no_train,
                               on_result=on_result)
@@ -236,7 +216,7 @@ def train() -> None:
 
     Example: prefrec train
     """
-    progress, update = _progress_bar("scoring")
+    progress, update, _ = _progress_bar("scoring")
     with _service() as service, progress:
         result = service.train(progress=update)
     _err(f"trained on {result.n_likes} likes and {result.n_skips} skips ({result.epochs} epochs, "
@@ -627,9 +607,9 @@ def demo(
         library = write_library(music, ["pads", "drums", "chiptune"], tracks_per_style, seed=7)
         with Service(load_settings(home)) as service:
             _err("2/5 scanning")
-            progress, update = _progress_bar("analysing")
+            progress, update, on_result = _progress_bar("analysing")
             with progress:
-                report = service.scan([str(music)], progress=update)
+                report = service.scan([str(music)], progress=update, on_result=on_result)
             _render_scan(report)
             _err("3/5 rating: the listener likes pads and skips drums (one of them 10 s in)")
             liked = [t for t in library if t.style == "pads"][:2]
