@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefrec.errors import PrefrecError
+from prefrec.store import under_any
 
 if TYPE_CHECKING:
     from prefrec.analysis import WorkerPool
@@ -141,10 +142,6 @@ def _is_audio(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in AUDIO_EXTENSIONS
 
 
-def _under(path: str, roots: list[str]) -> bool:
-    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
-
-
 class _Inbox:
     """What the observer thread hands the main loop: files to (re)consider, moves and deletions
     in arrival order, and a request for a full rescan. Thread-safe; never touches the database."""
@@ -195,7 +192,7 @@ def _make_handler(inbox: _Inbox, roots: list[str], on_error: Any) -> Any:
             src = os.fsdecode(event.src_path)
             if kind == "moved":
                 dest = os.fsdecode(event.dest_path)
-                keep = _under(dest, roots) and (event.is_directory or _is_audio(dest))
+                keep = under_any(dest, roots) and (event.is_directory or _is_audio(dest))
                 if event.is_directory or _is_audio(src):
                     inbox.change("moved" if keep else "removed", src, dest if keep else None)
                 if keep and not event.is_directory:
@@ -300,7 +297,6 @@ class Daemon:
     def __init__(self, settings: Settings, roots: list[str]) -> None:
         self.settings = settings
         self.roots = roots
-        self.real_roots = [os.path.realpath(r) for r in roots]
         self.inbox = _Inbox()
         self.pending: dict[str, _Pending] = {}
         self.running: dict[str, FileEntry] = {}  # path -> the file as it was when its analysis started
@@ -424,7 +420,7 @@ class Daemon:
             moved = service.moved(path, dest)
             if moved:
                 log.info("moved %s -> %s (%d track%s)", path, dest, moved, "" if moved == 1 else "s")
-                for old in [p for p in self.pending if _under(p, [path])]:
+                for old in [p for p in self.pending if under_any(p, [path])]:
                     self.pending.pop(old)
                     self._consider(dest + old[len(path):], closed=False, now=time.monotonic())
         else:
@@ -441,7 +437,7 @@ class Daemon:
             return
         from prefrec.service import stat_audio_file
 
-        st, reason = stat_audio_file(path, self.real_roots)
+        st, reason = stat_audio_file(path, self.roots)
         if st is None:
             self.pending.pop(path, None)
             if os.path.lexists(path):  # (a file deleted meanwhile is simply forgotten)
@@ -460,11 +456,10 @@ class Daemon:
 
         self.next_rescan = time.monotonic() + self.settings.rescan_interval_s
         entries, skipped = discover(self.roots)
-        known = service.store.known_files()
         now, wall = time.monotonic(), time.time()
         queued = 0
-        for e in entries:
-            if known.get(e.path) != (e.size, e.mtime_ns) and e.path not in self.running:
+        for e in service.needs_analysis(entries):
+            if e.path not in self.running:
                 # A file untouched for settle_s already is complete: no need to watch it settle.
                 self._consider(e.path, closed=False, now=now,
                                old_enough=wall - e.mtime_ns / 1e9 >= self.settings.settle_s)
@@ -498,7 +493,7 @@ class Daemon:
         from prefrec.service import FileEntry
 
         now = time.monotonic()
-        capacity = self.pool.free if self.pool is not None else max(1, self.settings.workers)
+        capacity = self._ensure_pool().free
         for path, p in list(self.pending.items()):
             if capacity <= 0 or self.stop.is_set():
                 break
@@ -517,10 +512,11 @@ class Daemon:
             if path in self.running:
                 self.pending[path] = p  # analysed again once the current run is recorded
                 continue
-            if service.store.file_state(path) == (st.st_size, st.st_mtime_ns):
+            entry = FileEntry(path, st.st_size, st.st_mtime_ns)
+            if not service.needs_analysis([entry]):
                 continue  # already analysed as it is (e.g. touched, or a rescan raced an event)
             self._ensure_pool().submit(path)
-            self.running[path] = FileEntry(path, st.st_size, st.st_mtime_ns)
+            self.running[path] = entry
             capacity -= 1
 
     def _collect(self, service: Service) -> None:

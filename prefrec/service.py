@@ -300,6 +300,22 @@ class Service:
 
     # -- scan ------------------------------------------------------------------------------------
 
+    def needs_analysis(self, entries: list[FileEntry]) -> list[FileEntry]:
+        """The entries to (re)analyse: files new or changed since last seen (size, mtime), and
+        files whose features are of another FEATURE_VERSION or missing from the cache (deleted, or
+        removed as damaged when last read). Scan and daemon both decide through this."""
+        from prefrec.features import FEATURE_VERSION
+
+        if len(entries) == 1:
+            known = {entries[0].path: self.store.file_state(entries[0].path)}
+        else:
+            known = self.store.known_files()
+        unchanged = [e for e in entries if known.get(e.path) == (e.size, e.mtime_ns)]
+        cache = self.cache
+        stale = self.store.stale_feature_paths(FEATURE_VERSION) | {
+            t.path for e in unchanged for t in self.store.tracks_by_path(e.path) if not cache.has(t.identity)}
+        return [e for e in entries if known.get(e.path) != (e.size, e.mtime_ns) or e.path in stale]
+
     def scan(self, roots: list[str], *, progress: Progress | None = None, train: bool = True,
              on_discovered: Callable[[int, int], None] | None = None,
              on_result: Callable[[Any], None] | None = None) -> ScanReport:
@@ -310,7 +326,6 @@ class Service:
         committed every few files, so a scan killed at any point resumes where it was.
         """
         from prefrec.analysis import Analysed, analyse_many
-        from prefrec.features import FEATURE_VERSION
 
         started = time.perf_counter()
         for root in roots:
@@ -320,13 +335,7 @@ class Service:
         self.sweep_stale_files()
         entries, skipped = discover(roots)
         report = ScanReport(found=len(entries))
-        known = self.store.known_files()
-        # Features to recompute: of another version, or missing from the cache (deleted, or removed
-        # as damaged when last read).
-        cache = self.cache
-        stale = self.store.stale_feature_paths(FEATURE_VERSION) | {
-            t.path for t in self.store.tracks() if not cache.has(t.identity)}
-        todo = [e for e in entries if known.get(e.path) != (e.size, e.mtime_ns) or e.path in stale]
+        todo = self.needs_analysis(entries)
         report.unchanged = len(entries) - len(todo)
         if on_discovered:
             on_discovered(len(todo), report.unchanged)

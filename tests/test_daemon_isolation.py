@@ -104,3 +104,24 @@ def test_the_daemon_never_opens_a_fifo_or_follows_a_link_out_of_the_library(tmp_
     assert not errors(home)  # passed over, not attempted
     assert "pipe.wav: a FIFO (named pipe), not a regular file" in log
     assert "link.wav: a symbolic link to outside the library" in log
+
+
+def test_the_daemon_recomputes_features_missing_from_the_cache(tmp_path):
+    """Same rule as scan (Service.needs_analysis): an unchanged file whose features were deleted,
+    or removed as damaged, is analysed again; the others are left alone."""
+    from tests.conftest import run_cli
+
+    library, home = tmp_path / "music", tmp_path / "home"
+    library.mkdir()
+    for i in range(2):
+        sf.write(library / f"{i}.wav", music(10.0, seed=i), 22050)
+    run_cli(home, "scan", "--no-train", str(library))
+    features = sorted((home / "features").rglob("*.prf"))
+    assert len(features) == 2
+    lost, kept = features
+    lost.unlink()
+    kept_mtime = kept.stat().st_mtime_ns
+    with Daemon(home, library) as d:
+        d.wait_started()
+        wait_until(lambda: lost.is_file(), what="the lost features recomputed", daemon=d)
+    assert kept.stat().st_mtime_ns == kept_mtime
