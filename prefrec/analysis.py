@@ -145,12 +145,11 @@ class BlockFeaturiser:
 MAX_LENGTH_S = 24 * 3600.0  # a header claiming more than this is not believed when setting deadlines
 
 
-def analyse_file(path: str, cache_root: str, timeout_s: float | None = None, *,
-                 on_length: "Callable[[float], None] | None" = None) -> Analysed | Failed:
+def analyse_file(path: str, cache_root: str, *, on_length: "Callable[[float], None] | None" = None) -> Analysed | Failed:
     """Decode `path` block by block, compute its MFCCs and cache them. Never raises for a bad file.
 
     Runs in the calling process: the deadline and memory limit are enforced around it by
-    `WorkerPool` (timeout_s is accepted for callers that still pass it, and ignored here).
+    `WorkerPool`.
     on_length(seconds) is called as soon as the file's stated playing time is known (from its tags'
     stream info before decoding, else from the decoder's header), so a deadline can grow with it.
     """
