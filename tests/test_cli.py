@@ -274,4 +274,10 @@ def test_scan_pretrains_on_the_library_once_and_train_fine_tunes_from_it(library
         config = json.loads(conn.execute("SELECT config FROM models ORDER BY id DESC LIMIT 1").fetchone()[0])
     finally:
         conn.close()
-    assert config["pretrained"]  # fingerprint of the library the encoder was pretrained on
+    # The fine-tuned model records which pretraining it started from: that of the library as scanned.
+    from prefrec.pretrain import library_fingerprint
+    from prefrec.train import load_checkpoint_with_extra
+
+    _, extra = load_checkpoint_with_extra(home / "models" / "pretrained.pt")
+    assert config["pretrained"] == extra["fingerprint"] == library_fingerprint(extra["identities"])
+    assert len(extra["identities"]) == len(tracks)

@@ -130,4 +130,6 @@ def test_tracks_shorter_than_a_window_are_padded_with_the_library_mean(library):
     assert torch.all(views[:, :, 150:] == 7.0)
     model, report = pretrain([short, *feats[1:]], model_config=TINY,
                              config=PretrainConfig(batch_tracks=6, min_steps=3, max_steps=3))
-    assert np.isfinite(report.losses).all()
+    assert report.n_tracks == len(feats) and np.isfinite(report.losses).all()
+    probabilities, embedding = score_track(model, short)  # scored as one mean-padded window
+    assert probabilities.shape == (1,) and np.isfinite(embedding).all()
