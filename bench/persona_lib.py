@@ -1,7 +1,8 @@
 """Shared pieces of the persona benchmark: the corpus, the rating splits, the baseline, the metrics.
 
-A persona likes every track of one source of the corpus (manifest.tsv: "relative path<TAB>source")
-and skips the others. A split draws K random tracks for the persona to rate; the rest are scored.
+A persona likes every track of one source of the corpus (manifest.tsv: "relative path<TAB>source"),
+or of two ("a+b"), and skips the others. A split draws K random tracks for the persona to rate; the
+rest are scored.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import numpy as np
 CORPUS = Path(os.environ.get("PREFREC_BENCH_CORPUS", Path.home() / ".cache/prefrec-bench/corpus"))
 KS = (10, 20, 40)
 MIN_LIKES = 2  # a split is redrawn until it holds this many likes and at least one skip
+# Personas that like two sources: four disjoint pairs of the 13 sources drawn once with a fixed seed
+# (numpy default_rng(12).permutation of the sorted names, consecutive pairs), not chosen by hand.
+PAIRS = ("drascula+hyperrogue", "flare+openclonk", "megaglest+pushover", "colobot+freedroidrpg")
 
 
 @dataclass(frozen=True)
@@ -63,18 +67,25 @@ def load_corpus(home: Path, corpus: Path = CORPUS) -> Corpus:
     return Corpus(paths, [manifest[p] for p in paths], [by_path[p] for p in paths])
 
 
+def default_personas(corpus: Corpus) -> list[str]:
+    """One persona per source of the corpus, then the PAIRS whose sources are all present."""
+    sources = sorted(set(corpus.sources))
+    return [*sources, *(p for p in PAIRS if set(p.split("+")) <= set(sources))]
+
+
 def make_splits(corpus: Corpus, *, ks=KS, repeats: int = 5, personas: list[str] | None = None,
                 first_repeat: int = 0) -> list[Split]:
     """Fixed-seed random rating sets. For each persona and repeat, one random order of the corpus
     (redrawn until its first min(ks) tracks hold at least MIN_LIKES likes and one skip, otherwise
     nothing can be learnt); the K rated tracks are its first K, so the sets are nested as for a
     listener who keeps rating (and each is still a uniform random K-subset). Repeats are numbered
-    from `first_repeat`: settings are chosen on repeats 5.. (bench/personas_explore.py) and reported
-    on repeats 0-4 (bench/personas.py), so the reported splits were not used to choose them."""
-    personas = personas or sorted(set(corpus.sources))
+    from `first_repeat`: settings are chosen on repeats 5-9 (and 15-19) and reported on repeats 0-4
+    and 10-14 (bench/RESULTS.md, protocol), so the reported splits were not used to choose them."""
+    personas = personas or default_personas(corpus)
     splits = []
     for persona in personas:
-        labels = np.array([1.0 if s == persona else 0.0 for s in corpus.sources])
+        liked = set(persona.split("+"))
+        labels = np.array([1.0 if s in liked else 0.0 for s in corpus.sources])
         for r in range(first_repeat, first_repeat + repeats):
             rng = np.random.default_rng(zlib.crc32(f"{persona}/{r}".encode()))
             while True:
