@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from prefrec.features import FRAMES_PER_S, n_windows  # noqa: E402
+from prefrec.feedback import Act  # noqa: E402
 from prefrec.store import Store  # noqa: E402
 
 WORDS = ["blue", "night", "river", "glass", "paper", "storm", "quiet", "golden", "falling", "electric",
@@ -62,8 +63,9 @@ def build(home: Path, n_tracks: int, *, seed: int = 0, n_ratings: int = 60, embe
         rated = rng.choice(n_tracks, size=min(n_ratings, n_tracks), replace=False)
         for k, i in enumerate(rated):
             track = store.tracks_by_identity(identities[int(i)])[0]
-            store.add_feedback(track.identity, track.path, "like" if k % 2 else "skip",
-                               None if k % 3 else 30.0)
+            kind = "like" if k % 2 else "skip"
+            store.add_act(Act(track.identity, track.path, kind, position_s=30.0 if kind == "skip" and not k % 3
+                              else None))
         model_id = store.add_model(str(home / "models" / "synthetic.pt"), {"synthetic": True},
                                    last_feedback_id=store.last_feedback_id(), n_rated=len(rated), train_s=0.0)
         batch = {}

@@ -19,7 +19,7 @@ from prefrec.errors import AmbiguousName, AmbiguousTrack, PrefrecError
 
 if TYPE_CHECKING:
     from prefrec.service import Explanation, Recommendations, ScanReport, Service
-    from prefrec.store import Ban, Track
+    from prefrec.store import Ban, FeedbackEvent, Track
 
 EXIT_CODES = ("Exit codes: 0 success; 1 error (unknown track or name, no model yet, unreadable file, "
               "database trouble); 2 usage error or ambiguous track/name (candidates are listed); "
@@ -530,7 +530,8 @@ def unban(
 
 @app.command()
 def forget(track: str = typer.Argument(..., help=_TRACK_OPT_HELP)) -> None:
-    """Withdraw your rating of a track (recorded as an event in the feedback log; nothing is deleted).
+    """Withdraw what prefrec knows of your taste for a track: your rating, and the plays and skips a
+    player saw (recorded as an event in the feedback log; nothing is deleted).
 
     Example: prefrec forget "so what"
     """
@@ -538,44 +539,73 @@ def forget(track: str = typer.Argument(..., help=_TRACK_OPT_HELP)) -> None:
 
     with _service() as service:
         result = service.forget(track)
-    if result.withdrawn is None:
+    if result.feedback_id is None:
         _err(f"nothing to forget: you have not rated {_track_line(result.track)}")
         return
     was = result.withdrawn
-    where = f" at {mmss(was.position_s)}" if was.position_s is not None else ""
-    _err(f"forgot that you {_rated(was.kind)} it{where}: {_track_line(result.track)}")
+    if was is not None:
+        where = f" at {mmss(was.position_s)}" if was.position_s is not None else ""
+        _err(f"forgot that you {_rated(was.kind)} it{where}: {_track_line(result.track)}")
+    else:
+        _err(f"forgot what was seen of {_track_line(result.track)} ({result.rows} listening record"
+             f"{'' if result.rows == 1 else 's'})")
     _err("run `prefrec train` (or let the daemon) to update the recommendations")
+
+
+def _event_text(event: "FeedbackEvent", rules: Any) -> str:
+    """What one log row says, in words: 'like', 'skip at 0:42', 'session: listen (3:10 of 4:01)'."""
+    from prefrec.explain import mmss
+    from prefrec.labels import describe_session
+
+    row = event.row
+    if row.kind == "skip" and row.position_s is not None:
+        return f"skip at {mmss(row.position_s)}"
+    if row.kind == "session":
+        session = row.session
+        assert session is not None
+        return (f"played {mmss(session.played_s)} of {mmss(session.duration_s)}, {session.end_reason}: "
+                f"{describe_session(session, rules)}")
+    if row.kind == "counts":
+        return f"counts: {row.detail.get('plays', 0)} plays, {row.detail.get('skips', 0)} skips"
+    if row.kind == "forget_source":
+        return f"forgot everything from {row.source}"
+    return row.kind
 
 
 @app.command()
 def history(
     n: int = typer.Option(20, "-n", "--count", min=1, help="How many events."),
-    as_json: bool = typer.Option(False, "--json", help="JSON list: id, kind, at, time, path, title, artist, album."),
+    as_json: bool = typer.Option(False, "--json", help="JSON list: id, kind, source, at, time, withdrawn, "
+                                 "detail, path, title, artist, album, duration."),
 ) -> None:
-    """Your latest ratings (likes, skips and forgets), newest first.
+    """Your latest feedback, newest first: likes, skips, forgets, and what players saw, with the
+    source of each (cli, mpd, mpris, import:NAME).
 
     Example: prefrec history -n 50
     """
     import time
 
-    from prefrec.explain import mmss
-
     with _service() as service:
         events = service.history(n)
+        rules = service.settings.label_rules()
     if as_json:
         typer.echo(json.dumps([{
-            "id": e.id, "kind": e.kind, "at": e.position_s, "time": round(e.created_at, 3),
-            **(_track_json(e.track) if e.track else {"path": e.path, "title": None, "artist": None,
+            "id": e.row.id, "kind": e.row.kind, "source": e.row.source, "at": e.row.position_s,
+            "time": round(e.row.when, 3), "withdrawn": e.row.withdrawn, "detail": e.row.detail or None,
+            **(_track_json(e.track) if e.track else {"path": e.row.path or None, "title": None, "artist": None,
                                                        "album": None, "duration": None}),
         } for e in events], indent=2))
         return
     if not events:
         _err("no ratings yet: `prefrec like TRACK` / `prefrec skip TRACK`")
     for e in events:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at))
-        where = f" at {mmss(e.position_s)}" if e.position_s is not None else ""
-        name = _track_line(e.track) if e.track else f"{e.path} (no longer in the library)"
-        typer.echo(f"{when}  {e.kind:6s}{where:9s}  {name}")
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.row.when))
+        if e.row.kind == "forget_source":
+            name = ""
+        else:
+            name = _track_line(e.track) if e.track else f"{e.row.path} (no longer in the library)"
+        withdrawn = "  (withdrawn)" if e.row.withdrawn else ""
+        typer.echo(f"{when}  {e.row.source:8s} {_event_text(e, rules):24s}  {name}{withdrawn}")
 
 
 # -- demo --------------------------------------------------------------------------------------

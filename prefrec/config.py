@@ -35,6 +35,18 @@ class Settings:
     rescan_interval_s: float = 3600.0  # full rescan of the folders, to recover missed events
     watch: str = "auto"  # "auto" (inotify where available, else polling) or "polling"
     poll_interval_s: float = 5.0  # how often the polling watcher looks at the folders
+    # What a listening session a player saw means (prefrec.labels, docs/feedback.md):
+    skip_min_s: float = 3.0  # played less than this: nothing (an accidental start)
+    listen_fraction: float = 0.5  # a listen: at least this fraction of the track played…
+    listen_min_s: float = 240.0  # …or at least this many seconds
+    seek_min_s: float = 10.0  # a forward seek this long keeps the windows jumped over out of a listen
+
+    def label_rules(self):  # -> prefrec.labels.Rules
+        """The label rule set with this listener's thresholds."""
+        from prefrec.labels import Rules
+
+        return Rules(skip_min_s=self.skip_min_s, listen_fraction=self.listen_fraction,
+                     listen_min_s=self.listen_min_s, seek_min_s=self.seek_min_s)
 
     @property
     def db_path(self) -> Path:

@@ -20,6 +20,7 @@ from typing import Any
 from prefrec.config import AUDIO_EXTENSIONS, Settings
 from prefrec.errors import AmbiguousName, AmbiguousTrack, NotReady, UnknownName, UnknownTrack, UsageError
 from prefrec.features import WINDOW_FRAMES
+from prefrec.feedback import Act
 from prefrec.store import (Ban, FeedbackEvent, Ranked, Rating, RecommendFilter, Store, Track, normalize_text,
                            under_any)
 
@@ -120,8 +121,9 @@ class Recommendation(Ranked):
 @dataclass(frozen=True)
 class ForgetResult:
     track: Track
-    withdrawn: Rating | None  # the rating taken back; None when there was none (nothing written)
-    feedback_id: int | None
+    withdrawn: Rating | None  # the rating taken back, if there was one
+    feedback_id: int | None  # None when there was nothing to withdraw (nothing written)
+    rows: int = 0  # how many rows of the log (rating, sessions, counts) it withdrew
 
 
 DIVERSITY_CAP = 2  # at most this many tracks per artist and per album…
@@ -385,7 +387,7 @@ class Service:
             self.store.record_failed(path, f"{path}: {reason}", 0, 0)
         if train:
             report.pretrained = self.pretrain_if_needed()
-        if train and self.store.ratings():
+        if train and self.store.last_feedback_id():
             try:
                 report.trained, report.rescored = self.refresh_model(retrain=report.pretrained is not None)
             except NotReady:
@@ -478,7 +480,7 @@ class Service:
         raise AmbiguousTrack(f"{query!r} matches {len(by_identity)} tracks; be more precise or give a path",
                              list(by_identity.values()))
 
-    def rate(self, query: str, kind: str, *, at: str | None = None) -> RateResult:
+    def rate(self, query: str, kind: str, *, at: str | None = None, source: str = "cli") -> RateResult:
         """Record a like or skip (skip optionally at a position) for the track `query` names."""
         if kind not in ("like", "skip"):
             raise ValueError(kind)
@@ -488,26 +490,28 @@ class Service:
         track = self.resolve(query)  # before any write: nothing is written for an unresolved track
         if position is not None and position > track.duration_s + 1:
             raise UsageError(f"--at {at}: the track is only {track.duration_s:.0f} s long")
-        feedback_id = self.store.add_feedback(track.identity, track.path, kind, position)
+        feedback_id = self.store.add_act(Act(track.identity, track.path, kind, source, position_s=position))
         return RateResult(track, kind, position, feedback_id)
 
     # -- training --------------------------------------------------------------------------------
 
     def train(self, *, progress: Progress | None = None) -> TrainResult:
         """Fit the model on all current ratings, save it, rescore every track, publish rankings."""
-        from prefrec.train import TrainConfig, fit, make_example, save_checkpoint
+        from prefrec.labels import derive
+        from prefrec.train import TrainConfig, example_from_label, fit, save_checkpoint
 
-        ratings = self.store.ratings()
-        if not ratings:
-            raise NotReady("no feedback yet: rate a few tracks with `prefrec like` / `prefrec skip` first")
         last_feedback_id = self.store.last_feedback_id()
+        rules = self.settings.label_rules()
+        labels = derive(self.store.feedback_log(), rules)
+        if not labels:
+            raise NotReady("no feedback yet: rate a few tracks with `prefrec like` / `prefrec skip` first")
         cache = self.cache
         examples = []
-        for identity, rating in sorted(ratings.items()):
+        for identity, found in sorted(labels.items()):
             features = cache.get(identity)
             if features is None:
-                continue  # the music is gone and its features with it; the rating stays in the log
-            examples.append(make_example(identity, features, rating.kind, rating.position_s))
+                continue  # the music is gone and its features with it; its feedback stays in the log
+            examples += [example_from_label(label, features) for label in found]
         library = sorted(self._present_identities())
         pretrained = self._load_pretrained()
         if pretrained is None and self.pretrain_if_needed() is not None:  # a library scanned before pretraining existed
@@ -521,9 +525,9 @@ class Service:
         path = self.settings.models_dir / f"model-{int(time.time() * 1000)}-{last_feedback_id}.pt"
         save_checkpoint(model, path, train_config=config)
         model_id = self.store.add_model(
-            str(path), {"model": model.config.to_json(), "train": asdict(config),
+            str(path), {"model": model.config.to_json(), "train": asdict(config), "labels": rules.to_json(),
                         "pretrained": pretrained[1].get("fingerprint") if pretrained else None},
-            last_feedback_id=last_feedback_id, n_rated=len(examples), train_s=report.seconds,
+            last_feedback_id=last_feedback_id, n_rated=len({e.identity for e in examples}), train_s=report.seconds,
         )
         started = time.perf_counter()
         scored = self._score_and_publish(model, model_id, set(library), progress=progress)
@@ -779,16 +783,20 @@ class Service:
         return banned_by(track, self.store.bans())
 
     def forget(self, query: str) -> ForgetResult:
-        """Withdraw the listener's rating of a track: appends a 'forget' event (nothing is
-        deleted). Writes nothing when the track has no current rating."""
+        """Withdraw everything said and seen about a track's music (its rating, player sessions,
+        imported counts): appends a 'forget' row, nothing is deleted. Writes nothing when there is
+        nothing left to withdraw."""
         track = self.resolve(query)
+        live = [r for r in self.store.feedback_log(identity=track.identity)
+                if r.identity == track.identity and not r.withdrawn and r.kind != "forget"]
+        if not live:
+            return ForgetResult(track, None, None, 0)
         rating = self.store.rating_of(track.identity)
-        if rating is None:
-            return ForgetResult(track, None, None)
-        return ForgetResult(track, rating, self.store.add_feedback(track.identity, track.path, "forget"))
+        feedback_id = self.store.add_act(Act(track.identity, track.path, "forget"))
+        return ForgetResult(track, rating, feedback_id, len(live))
 
     def history(self, n: int = 20) -> list[FeedbackEvent]:
-        """The latest `n` feedback events (likes, skips, forgets), newest first."""
+        """The latest `n` rows of the feedback log (acts and observations, any source), newest first."""
         return self.store.history(n)
 
     def similar(self, query: str, n: int = 10, *, rated_only: bool = False) -> tuple[Track, list[Similar]]:

@@ -16,11 +16,12 @@ import time
 import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefrec.errors import PrefrecError, StoreBusy
+from prefrec.feedback import Act, LogRow, Observation, mark_withdrawn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -126,9 +127,57 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE tracks ADD COLUMN note TEXT NOT NULL DEFAULT '';
     """,
+    # 5: the feedback log holds acts and observations from every source (docs/feedback.md). SQLite
+    # cannot widen a CHECK in place, so the table is rebuilt with its ids (the log's one sequence).
+    """
+    DROP TRIGGER feedback_no_update;
+    DROP TRIGGER feedback_no_delete;
+    CREATE TABLE feedback_v5 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        identity TEXT NOT NULL,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('like', 'skip', 'forget', 'forget_source', 'session', 'counts')),
+        source TEXT NOT NULL DEFAULT 'cli',
+        position_s REAL,
+        created_at REAL NOT NULL,
+        happened_at REAL,
+        key TEXT,
+        detail TEXT
+    );
+    INSERT INTO feedback_v5(id, identity, path, kind, source, position_s, created_at)
+        SELECT id, identity, path, kind, 'cli', position_s, created_at FROM feedback ORDER BY id;
+    DROP TABLE feedback;
+    ALTER TABLE feedback_v5 RENAME TO feedback;
+    CREATE INDEX feedback_identity ON feedback(identity, id);
+    CREATE INDEX feedback_kind ON feedback(kind, identity, id);
+    CREATE INDEX feedback_source_key ON feedback(source, key) WHERE key IS NOT NULL;
+    CREATE TRIGGER feedback_no_update BEFORE UPDATE ON feedback
+        BEGIN SELECT RAISE(ABORT, 'feedback is append-only'); END;
+    CREATE TRIGGER feedback_no_delete BEFORE DELETE ON feedback
+        BEGIN SELECT RAISE(ABORT, 'feedback is append-only'); END;
+    """,
 ]
 
+# The listener's current ratings as SQL: per identity, its latest like/skip that no later forget
+# (of the identity) or forget_source (of its source) withdrew. A CTE named `rated` (identity, id).
+_RATED_CTE = """
+    lastforget AS (SELECT identity, max(id) AS fid FROM feedback WHERE kind = 'forget' GROUP BY identity),
+    sourceforget AS (SELECT source, max(id) AS sid FROM feedback WHERE kind = 'forget_source' GROUP BY source),
+    rated AS (
+        SELECT f.identity, max(f.id) AS id FROM feedback f
+        LEFT JOIN lastforget lf ON lf.identity = f.identity
+        LEFT JOIN sourceforget sf ON sf.source = f.source
+        WHERE f.kind IN ('like', 'skip') AND f.id > coalesce(lf.fid, 0) AND f.id > coalesce(sf.sid, 0)
+        GROUP BY f.identity
+    )
+"""
+
 _TRACK_COLUMNS = "id, path, identity, title, artist, album, duration_s, n_frames, truncated, gone"
+_LOG_COLUMNS = "id, identity, path, kind, source, position_s, created_at, happened_at, key, detail"
+
+
+def _log_row(r: tuple) -> LogRow:
+    return LogRow(int(r[0]), r[1], r[2], r[3], r[4], r[5], float(r[6]), r[7], r[8], json.loads(r[9]) if r[9] else {})
 
 
 def normalize_text(text: str) -> str:
@@ -160,13 +209,14 @@ class Track:
 
 @dataclass(frozen=True)
 class Rating:
-    """The listener's current opinion of a piece of music: its latest like/skip not forgotten."""
+    """The listener's current opinion of a piece of music: its latest like/skip not withdrawn."""
 
     identity: str
     kind: str  # 'like' | 'skip'
     position_s: float | None
     feedback_id: int
     created_at: float
+    source: str = "cli"
 
 
 @dataclass(frozen=True)
@@ -213,14 +263,10 @@ class Ban:
 
 @dataclass(frozen=True)
 class FeedbackEvent:
-    """One entry of the feedback log; `track` is None when no file of that music is known."""
+    """One entry of the feedback log with the track it is about now (None when no file of that
+    music is known, and for forget_source rows)."""
 
-    id: int
-    kind: str  # 'like' | 'skip' | 'forget'
-    position_s: float | None
-    created_at: float
-    identity: str
-    path: str
+    row: LogRow
     track: Track | None
 
 
@@ -485,35 +531,68 @@ class Store:
 
     # -- feedback ----------------------------------------------------------------------------------
 
-    def add_feedback(self, identity: str, path: str, kind: str, position_s: float | None = None) -> int:
-        """Append one feedback event, durably. Returns its id."""
+    def add_act(self, act: Act) -> int:
+        """Append one act (like, skip, forget, forget_source) to the feedback log, durably. Returns its id."""
         with self.write() as conn:
             cur = conn.execute(
-                "INSERT INTO feedback(identity, path, kind, position_s, created_at) VALUES (?, ?, ?, ?, ?)",
-                (identity, path, kind, position_s, time.time()),
+                "INSERT INTO feedback(identity, path, kind, source, position_s, created_at, happened_at, key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (act.identity, act.path, act.kind, act.source, act.position_s, time.time(), act.happened_at,
+                 act.key),
             )
             return int(cur.lastrowid)
 
+    def add_observation(self, observation: Observation) -> int:
+        """Append one observation (a player's listening session, imported counts), durably."""
+        return self.add_observations([observation])[0]
+
+    def add_observations(self, observations: list[Observation]) -> list[int]:
+        """Append observations in one transaction; returns their ids in order."""
+        now = time.time()
+        ids = []
+        with self.write() as conn:
+            for o in observations:
+                cur = conn.execute(
+                    "INSERT INTO feedback(identity, path, kind, source, created_at, happened_at, key, detail) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (o.identity, o.path, o.kind, o.source, now, o.happened_at, o.key, o.detail()),
+                )
+                ids.append(int(cur.lastrowid))
+        return ids
+
+    def feedback_log(self, *, identity: str | None = None) -> list[LogRow]:
+        """Every row of the feedback log in id order (of one identity's music, plus the
+        forget_source rows that may withdraw it), `withdrawn` marked (feedback.mark_withdrawn)."""
+        where, params = "", ()
+        if identity is not None:
+            where, params = "WHERE identity = ? OR kind = 'forget_source'", (identity,)
+        rows = self._read(f"SELECT {_LOG_COLUMNS} FROM feedback {where} ORDER BY id", params)
+        return mark_withdrawn([_log_row(r) for r in rows])
+
     def ratings(self) -> dict[str, Rating]:
-        """Current rating of every rated identity (the latest event, unless it is a 'forget')."""
-        rows = self._read(
-            "SELECT identity, kind, position_s, id, created_at FROM feedback "
-            "WHERE id IN (SELECT max(id) FROM feedback GROUP BY identity) AND kind != 'forget'"
-        )
-        return {r[0]: Rating(r[0], r[1], r[2], int(r[3]), float(r[4])) for r in rows}
+        """Current rating of every rated identity: its latest like/skip not withdrawn."""
+        rows = self._read(f"WITH {_RATED_CTE} SELECT f.identity, f.kind, f.position_s, f.id, f.created_at, "
+                          "f.source FROM rated JOIN feedback f ON f.id = rated.id")
+        return {r[0]: Rating(r[0], r[1], r[2], int(r[3]), float(r[4]), r[5]) for r in rows}
 
     def rating_of(self, identity: str) -> Rating | None:
-        rows = self._read(
-            "SELECT identity, kind, position_s, id, created_at FROM feedback WHERE identity = ? "
-            "ORDER BY id DESC LIMIT 1", (identity,)
-        )
-        if not rows or rows[0][1] == "forget":
-            return None
-        r = rows[0]
-        return Rating(r[0], r[1], r[2], int(r[3]), float(r[4]))
+        rating = None
+        for row in self.feedback_log(identity=identity):
+            if row.kind in ("like", "skip") and row.identity == identity and not row.withdrawn:
+                rating = Rating(identity, row.kind, row.position_s, row.id, row.created_at, row.source)
+        return rating
 
     def last_feedback_id(self) -> int:
         return int(self._read("SELECT coalesce(max(id), 0) FROM feedback")[0][0])
+
+    def imported_keys(self, source: str) -> dict[str, list[LogRow]]:
+        """Not-withdrawn rows of an import `source` by their key (to import only what is new)."""
+        rows = self._read(f"SELECT {_LOG_COLUMNS} FROM feedback WHERE source = ? ORDER BY id", (source,))
+        keyed: dict[str, list[LogRow]] = {}
+        for row in mark_withdrawn([_log_row(r) for r in rows]):
+            if row.key is not None and not row.withdrawn and row.kind != "forget_source":
+                keyed.setdefault(row.key, []).append(row)
+        return keyed
 
     # -- models, scores, rankings ------------------------------------------------------------------
 
@@ -632,10 +711,7 @@ class Store:
         # tracks_present, so the first rows come back without sorting the whole library.
         order = "r.score DESC" if by == "score" else "r.spread DESC, r.score DESC"  # NULL spread last
         sql = f"""
-            WITH rated AS (
-                SELECT identity FROM feedback
-                WHERE id IN (SELECT max(id) FROM feedback GROUP BY identity) AND kind != 'forget'
-            )
+            WITH {_RATED_CTE}
             SELECT r.score, r.spread, {', '.join('t.' + c.strip() for c in _TRACK_COLUMNS.split(','))}
             FROM rankings r
             JOIN tracks t ON t.id = (SELECT min(x.id) FROM tracks x WHERE x.identity = r.identity AND x.gone = 0)
@@ -677,21 +753,38 @@ class Store:
 
     # -- history -----------------------------------------------------------------------------------
 
-    def history(self, limit: int) -> list[FeedbackEvent]:
-        """The latest `limit` feedback events, newest first, with the track they are about now
-        (a present file of the same music if there is one, else the file rated, if still known)."""
+    def history(self, limit: int, *, source: str | None = None) -> list[FeedbackEvent]:
+        """The latest `limit` rows of the feedback log (of one `source` if given), newest first,
+        `withdrawn` marked, with the track each is about now (a present file of the same music if
+        there is one, else the file rated, if still known)."""
+        where, params = ("WHERE source = ?", [source]) if source is not None else ("", [])
         rows = self._read(
             f"""
-            SELECT f.id, f.kind, f.position_s, f.created_at, f.identity, f.path,
+            SELECT {', '.join('f.' + c.strip() for c in _LOG_COLUMNS.split(','))},
                    {', '.join('t.' + c.strip() for c in _TRACK_COLUMNS.split(','))}
-            FROM (SELECT * FROM feedback ORDER BY id DESC LIMIT ?) f
+            FROM (SELECT * FROM feedback {where} ORDER BY id DESC LIMIT ?) f
             LEFT JOIN tracks t ON t.id = (SELECT id FROM tracks WHERE identity = f.identity ORDER BY gone, id LIMIT 1)
             ORDER BY f.id DESC
             """,
-            (limit,),
+            [*params, limit],
         )
-        return [FeedbackEvent(int(r[0]), r[1], r[2], float(r[3]), r[4], r[5],
-                              Track.from_row(r[6:]) if r[6] is not None else None) for r in rows]
+        n = len(_LOG_COLUMNS.split(","))
+        log = [_log_row(r[:n]) for r in rows]
+        withdrawn = self._withdrawn_ids([r.id for r in log])
+        return [FeedbackEvent(replace(row, withdrawn=row.id in withdrawn),
+                              Track.from_row(r[n:]) if r[n] is not None else None) for row, r in zip(log, rows)]
+
+    def _withdrawn_ids(self, ids: list[int]) -> set[int]:
+        """Which of the log rows `ids` a later forget (of their identity) or forget_source (of
+        their source) withdrew."""
+        if not ids:
+            return set()
+        rows = self._read(
+            "SELECT f.id FROM json_each(?) j JOIN feedback f ON f.id = j.value WHERE f.kind != 'forget_source' AND ("
+            "EXISTS (SELECT 1 FROM feedback x WHERE x.kind = 'forget' AND x.identity = f.identity AND x.id > f.id) OR "
+            "EXISTS (SELECT 1 FROM feedback x WHERE x.kind = 'forget_source' AND x.source = f.source AND x.id > f.id))",
+            (json.dumps(ids),))
+        return {int(r[0]) for r in rows}
 
     def rank_of(self, identity: str) -> tuple[int, float, int] | None:
         """(rank among all ranked identities, score, how many are ranked), rank 1 = best; None if

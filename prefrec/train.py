@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ import torch
 from prefrec.errors import NotReady, PrefrecError
 from prefrec.features import FEATURE_VERSION, STEP_FRAMES, WINDOW_FRAMES, n_windows, skip_window_weights
 from prefrec.model import ModelConfig, TasteModel
+
+if TYPE_CHECKING:
+    from prefrec.labels import Label
 
 CHECKPOINT_FORMAT = "prefrec-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -53,12 +57,15 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Example:
-    """One rated track: features float32 [n_mfcc, T], label 1 (like) / 0 (skip), weights [n_windows]."""
+    """One labelled track: features float32 [n_mfcc, T], label 1.0 (liked) / 0.0 (not), window
+    weights [n_windows] (which windows count, 0..1), and the track's weight in the loss (labels.Label)."""
 
     identity: str
     features: np.ndarray
     label: float
     weights: np.ndarray
+    weight: float = 1.0
+    explicit: bool = True
 
 
 @dataclass
@@ -89,12 +96,29 @@ def torch_threads(n: int) -> Iterator[None]:
 
 def make_example(identity: str, features: np.ndarray, kind: str, position_s: float | None) -> Example:
     """An Example from a rating ('like' or 'skip', with the skip position in seconds if known)."""
+    if kind not in ("like", "skip"):
+        raise ValueError(f"unknown rating kind {kind!r}")
+    from prefrec.labels import Label
+
+    return example_from_label(Label(identity, 1.0 if kind == "like" else 0.0, 1.0, True, "cli",
+                                    skip_at_s=position_s if kind == "skip" else None), features)
+
+
+def example_from_label(label: "Label", features: np.ndarray) -> Example:
+    """An Example from a derived label (prefrec.labels) and the track's features [n_mfcc, T]:
+    a skip counts the windows heard before its position, a listen leaves out seeked-over spans."""
+    from prefrec.features import window_bounds_s
+
     n_frames = features.shape[1]
-    if kind == "like":
-        return Example(identity, features, 1.0, np.ones(n_windows(n_frames), dtype=np.float32))
-    if kind == "skip":
-        return Example(identity, features, 0.0, skip_window_weights(n_frames, position_s))
-    raise ValueError(f"unknown rating kind {kind!r}")
+    if label.target == 0.0:
+        weights = skip_window_weights(n_frames, label.skip_at_s)
+    else:
+        weights = np.ones(n_windows(n_frames), dtype=np.float32)
+        if label.excluded_s:
+            for i, (start, end) in enumerate(window_bounds_s(n_frames)):
+                if any(start < b and end > a for a, b in label.excluded_s):
+                    weights[i] = 0.0
+    return Example(label.identity, features, label.target, weights, label.weight, label.explicit)
 
 
 def normalisation(features: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -123,12 +147,14 @@ def _sample_batch(examples: list[Example], rng: np.random.Generator, per_track: 
     windows, labels, weights = [], [], []
     class_total = {0.0: 0.0, 1.0: 0.0}
     for ex in examples:
-        class_total[ex.label] += 1.0
+        class_total[ex.label] += ex.weight
     for ex in examples:
         usable = np.flatnonzero(ex.weights > 0)
+        if not len(usable) or ex.weight <= 0:
+            continue
         chosen = rng.choice(usable, size=min(per_track, len(usable)), replace=False)
-        # Each track weighs the same in total; each class weighs half of the loss.
-        track_weight = 0.5 / class_total[ex.label] / len(chosen)
+        # A track weighs its label's weight in total (1 for a rating); each class weighs half of the loss.
+        track_weight = 0.5 * ex.weight / class_total[ex.label] / len(chosen)
         for i in chosen:
             w = _window(ex.features, int(i))
             if w.shape[1] < WINDOW_FRAMES:

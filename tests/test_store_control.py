@@ -5,6 +5,8 @@ import sqlite3
 import numpy as np
 import pytest
 
+from prefrec.feedback import Act
+
 from prefrec.store import MIGRATIONS, RecommendFilter, Store, _statements
 
 
@@ -46,9 +48,9 @@ def test_candidates_honour_bans_filters_ratings_and_order(tmp_path):
         assert ids() == ["id5", "id4", "id3", "id2", "id1", "id0"]
         assert ids(by="spread") == sorted(windows, key=lambda k: -float(windows[k].std()))  # noisiest first
         assert ids(by="spread")[0] == "id0"
-        store.add_feedback("id5", "/m/5.flac", "like")
+        store.add_act(Act("id5", "/m/5.flac", "like"))
         assert "id5" not in ids()
-        store.add_feedback("id5", "/m/5.flac", "forget")
+        store.add_act(Act("id5", "/m/5.flac", "forget"))
         assert "id5" in ids()
         assert ids(RecommendFilter(artist="artist a")) == ["id2", "id1", "id0"]  # accents and case ignored
         assert ids(RecommendFilter(album="album 1", min_duration_s=150, max_duration_s=300)) == ["id3"]
@@ -62,10 +64,11 @@ def test_candidates_honour_bans_filters_ratings_and_order(tmp_path):
 def test_history_is_newest_first_and_survives_a_gone_file(tmp_path):
     with Store(tmp_path / "db.sqlite") as store:
         _tracks(store, 2)
-        store.add_feedback("id0", "/m/0.flac", "like")
-        store.add_feedback("id1", "/m/1.flac", "skip", 12.0)
-        store.add_feedback("gone", "/m/old.flac", "skip")
+        store.add_act(Act("id0", "/m/0.flac", "like"))
+        store.add_act(Act("id1", "/m/1.flac", "skip", position_s=12.0))
+        store.add_act(Act("gone", "/m/old.flac", "skip"))
         events = store.history(10)
-        assert [(e.kind, e.identity) for e in events] == [("skip", "gone"), ("skip", "id1"), ("like", "id0")]
-        assert events[0].track is None and events[1].track.title == "Song 1" and events[1].position_s == 12.0
+        assert [(e.row.kind, e.row.identity) for e in events] == [("skip", "gone"), ("skip", "id1"), ("like", "id0")]
+        assert events[0].track is None and events[1].track.title == "Song 1" and events[1].row.position_s == 12.0
+        assert {e.row.source for e in events} == {"cli"} and not any(e.row.withdrawn for e in events)
         assert len(store.history(2)) == 2
