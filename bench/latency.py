@@ -128,7 +128,7 @@ def main() -> None:
         ("history", ["history"]),
         ("similar WORDS", ["similar", some]),
     ]
-    print(f"| command | median s | max s |\n| --- | ---: | ---: |")
+    print("| command | median s | max s |\n| --- | ---: | ---: |")
     for label, cmd in commands:
         if cmd is None:
             times = []

@@ -18,7 +18,9 @@ from prefrec import __version__
 from prefrec.errors import AmbiguousName, AmbiguousTrack, PrefrecError
 
 if TYPE_CHECKING:
-    from prefrec.service import Explanation, Recommendations, ScanReport, Service
+    from prefrec.service import Service
+    from prefrec.service.library import ScanReport
+    from prefrec.service.queries import Explanation, Recommendations
     from prefrec.store import Ban, FeedbackEvent, Track
 
 EXIT_CODES = ("Exit codes: 0 success; 1 error (unknown track or name, no model yet, unreadable file, "
@@ -160,7 +162,7 @@ def scan(
     """
     progress, update, on_result = _progress_bar("analysing")
     with _service(workers=workers) as service, progress:
-        report = service.scan([str(p) for p in library], progress=update, train=not no_train,
+        report = service.library.scan([str(p) for p in library], progress=update, train=not no_train,
                               on_result=on_result)
     if as_json:
         typer.echo(json.dumps({
@@ -180,7 +182,7 @@ def _rate(track: str, kind: str, at: Optional[str]) -> None:
     from prefrec.explain import mmss
 
     with _service() as service:
-        result = service.rate(track, kind, at=at)
+        result = service.control.rate(track, kind, at=at)
     where = f" at {mmss(result.position_s)}" if result.position_s is not None else ""
     _err(f"{_rated(kind)}{where}: {_track_line(result.track)}")
     _err("run `prefrec train` (or let the daemon) to update the recommendations")
@@ -218,7 +220,7 @@ def train() -> None:
     """
     progress, update, _ = _progress_bar("scoring")
     with _service() as service, progress:
-        result = service.train(progress=update)
+        result = service.learning.train(progress=update)
     _err(f"trained on {result.n_likes} likes and {result.n_skips} skips ({result.epochs} epochs, "
          f"{result.train_s:.1f} s); ranked {result.scored} tracks in {result.score_s:.1f} s")
 
@@ -262,7 +264,7 @@ def _m3u(recs: "Recommendations") -> str:
 
 def _duration(option: str, text: Optional[str]) -> Optional[float]:
     from prefrec.errors import UsageError
-    from prefrec.service import parse_position
+    from prefrec.service.names import parse_position
 
     if text is None:
         return None
@@ -296,7 +298,7 @@ def recommend(
     filters = RecommendFilter(artist=artist, album=album, min_duration_s=_duration("--min-duration", min_duration),
                               max_duration_s=_duration("--max-duration", max_duration))
     with _service() as service:
-        recs = service.recommend(n, diversify=not no_diversify, explore=explore, filters=filters)
+        recs = service.queries.recommend(n, diversify=not no_diversify, explore=explore, filters=filters)
     _render_recommendations(recs, as_json=as_json, m3u=m3u)
 
 
@@ -369,13 +371,13 @@ def explain(
     from prefrec.explain import mmss
 
     with _service() as service:
-        exp = service.explain(track)
+        exp = service.queries.explain(track)
         _render_explanation(exp, as_json=as_json)
         if plot is not None:
-            service.plot(exp, plot)
+            service.queries.plot(exp, plot)
             _err(f"plot written to {plot}")
         if clip is not None:
-            segment = service.clip(exp, clip)
+            segment = service.queries.clip(exp, clip)
             _err(f"best segment {mmss(segment.start_s)}–{mmss(segment.end_s)} ({segment.score:.2f}) "
                  f"written to {clip}")
 
@@ -392,7 +394,7 @@ def similar(
     Example: prefrec similar "so what" -n 5
     """
     with _service() as service:
-        seed, items = service.similar(track, n)
+        seed, items = service.queries.similar(track, n)
     if as_json:
         typer.echo(json.dumps([{"rank": i, **_track_json(s.track), "similarity": round(s.similarity, 6),
                                 "rating": s.rating.kind if s.rating else None}
@@ -413,7 +415,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     import time
 
     with _service() as service:
-        info = service.status()
+        info = service.queries.status()
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
@@ -506,9 +508,9 @@ def ban(
     """
     with _service() as service:
         if track is None and artist is None and album is None:
-            _render_bans(service.bans(), as_json=as_json)
+            _render_bans(service.control.bans(), as_json=as_json)
             return
-        banned, added = service.ban(track, artist=artist, album=album)
+        banned, added = service.control.ban(track, artist=artist, album=album)
     _err(f"{'banned' if added else 'already banned'} {banned.kind} {banned.label}: it will not be recommended "
          "(`prefrec unban` lifts it)")
 
@@ -524,7 +526,7 @@ def unban(
     Example: prefrec unban --album "christmas hits"
     """
     with _service() as service:
-        lifted = service.unban(track, artist=artist, album=album)
+        lifted = service.control.unban(track, artist=artist, album=album)
     _err(f"unbanned {lifted.kind} {lifted.label}")
 
 
@@ -538,7 +540,7 @@ def forget(track: str = typer.Argument(..., help=_TRACK_OPT_HELP)) -> None:
     from prefrec.explain import mmss
 
     with _service() as service:
-        result = service.forget(track)
+        result = service.control.forget(track)
     if result.feedback_id is None:
         _err(f"nothing to forget: you have not rated {_track_line(result.track)}")
         return
@@ -586,7 +588,7 @@ def history(
     import time
 
     with _service() as service:
-        events = service.history(n)
+        events = service.control.history(n)
         rules = service.settings.label_rules()
     if as_json:
         typer.echo(json.dumps([{
@@ -639,28 +641,28 @@ def demo(
             _err("2/5 scanning")
             progress, update, on_result = _progress_bar("analysing")
             with progress:
-                report = service.scan([str(music)], progress=update, on_result=on_result)
+                report = service.library.scan([str(music)], progress=update, on_result=on_result)
             _render_scan(report)
             _err("3/5 rating: the listener likes pads and skips drums (one of them 10 s in)")
             liked = [t for t in library if t.style == "pads"][:2]
             skipped = [t for t in library if t.style == "drums"][:2]
             for t in liked:
-                service.rate(str(t.path), "like")
+                service.control.rate(str(t.path), "like")
                 _err(f"  like {t.title}")
             for i, t in enumerate(skipped):
-                service.rate(str(t.path), "skip", at="0:10" if i == 0 else None)
+                service.control.rate(str(t.path), "skip", at="0:10" if i == 0 else None)
                 _err(f"  skip {t.title}")
             _err("4/5 training")
-            result = service.train()
+            result = service.learning.train()
             _err(f"  {result.epochs} epochs in {result.train_s:.1f} s; ranked {result.scored} tracks")
             _err("5/5 recommendations (unrated tracks, best first):")
             # One artist per style here: the usual cap of 2 per artist would fill ranks 3-6 with
             # the disliked styles, so the demo shows the plain ranking.
-            recs = service.recommend(10, diversify=False)
+            recs = service.queries.recommend(10, diversify=False)
             _render_recommendations(recs, as_json=False, m3u=False)
             if recs.items:
                 typer.echo("")
-                _render_explanation(service.explain(recs.items[0].track.path), as_json=False)
+                _render_explanation(service.queries.explain(recs.items[0].track.path), as_json=False)
             style_of = {str(t.path): t.style for t in library}
             top = [style_of.get(r.track.path) for r in recs.items[:5]]
             _err(f"\ntop 5 styles: {', '.join(str(s) for s in top)}  (liked style: pads)")

@@ -10,12 +10,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-AUDIO_EXTENSIONS = frozenset(
-    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".m4a", ".aac", ".alac", ".wma",
-     ".aiff", ".aif", ".mp4", ".webm", ".mka"}
-)
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything a run of prefrec may tune. Paths are absolute."""

@@ -37,12 +37,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefrec.errors import PrefrecError
-from prefrec.store import under_any
+from prefrec.library import FileEntry, discover, is_audio_name, printable_path, stat_audio_file, under_any
 
 if TYPE_CHECKING:
     from prefrec.analysis import WorkerPool
     from prefrec.config import Settings
-    from prefrec.service import FileEntry, Service
+    from prefrec.service import Service
 
 LOCK_NAME = "daemon.lock"
 LOG_NAME = "logs/daemon.log"
@@ -136,12 +136,6 @@ class _Pending:
     closed: bool = False
 
 
-def _is_audio(path: str) -> bool:
-    from prefrec.config import AUDIO_EXTENSIONS
-
-    return os.path.splitext(path)[1].lower() in AUDIO_EXTENSIONS
-
-
 class _Inbox:
     """What the observer thread hands the main loop: files to (re)consider, moves and deletions
     in arrival order, and a request for a full rescan. Thread-safe; never touches the database."""
@@ -192,15 +186,15 @@ def _make_handler(inbox: _Inbox, roots: list[str], on_error: Any) -> Any:
             src = os.fsdecode(event.src_path)
             if kind == "moved":
                 dest = os.fsdecode(event.dest_path)
-                keep = under_any(dest, roots) and (event.is_directory or _is_audio(dest))
-                if event.is_directory or _is_audio(src):
+                keep = under_any(dest, roots) and (event.is_directory or is_audio_name(dest))
+                if event.is_directory or is_audio_name(src):
                     inbox.change("moved" if keep else "removed", src, dest if keep else None)
                 if keep and not event.is_directory:
                     inbox.touch(dest)  # if the old path was never recorded, this is a new file
             elif event.is_directory:
                 if kind == "deleted":
                     inbox.change("removed", src)
-            elif _is_audio(src):
+            elif is_audio_name(src):
                 if kind == "deleted":
                     inbox.change("removed", src)
                 elif kind in ("created", "modified"):
@@ -271,8 +265,8 @@ def refresh_main(home: str, parent_pid: int) -> int:
         with Service(load_settings(home)) as service:
             # A library that has grown (or shrunk) enough since the last pretraining is pretrained
             # again first; the fine-tuned model then has to be rebuilt on the new encoder.
-            pretrained = service.pretrain_if_needed() if service.store.latest_model() else None
-            trained, rescored = service.refresh_model(retrain=pretrained is not None)
+            pretrained = service.learning.pretrain_if_needed() if service.store.latest_model() else None
+            trained, rescored = service.learning.refresh_model(retrain=pretrained is not None)
     except NotReady as exc:
         print(f"prefrec: {exc}", file=sys.stderr)
         return EXIT_NOT_READY
@@ -366,7 +360,7 @@ class Daemon:
             observer, self.watcher = _start_observer(self.roots, handler, self.settings)
             log.info("watching %s with %s (pid %d, data dir %s)", ", ".join(self.roots), self.watcher,
                      os.getpid(), self.settings.home)
-            swept = service.sweep_stale_files()
+            swept = service.library.sweep_stale_files()
             if swept:
                 log.info("removed %d temporary file%s left by interrupted writes", len(swept),
                          "" if len(swept) == 1 else "s")
@@ -417,31 +411,24 @@ class Daemon:
     def _apply_change(self, service: Service, kind: str, path: str, dest: str | None) -> None:
         self.pending.pop(path, None)
         if kind == "moved" and dest is not None:
-            moved = service.moved(path, dest)
+            moved = service.library.moved(path, dest)
             if moved:
                 log.info("moved %s -> %s (%d track%s)", path, dest, moved, "" if moved == 1 else "s")
                 for old in [p for p in self.pending if under_any(p, [path])]:
                     self.pending.pop(old)
                     self._consider(dest + old[len(path):], closed=False, now=time.monotonic())
         else:
-            gone = service.removed(path)
+            gone = service.library.removed(path)
             if gone:
                 log.info("gone: %s (%d track%s; feedback kept)", path, gone, "" if gone == 1 else "s")
 
     def _consider(self, path: str, *, closed: bool, now: float, old_enough: bool = False) -> None:
         """Note a new or changed file; it is analysed once stable (see _submit)."""
-        try:
-            path.encode("utf-8")
-        except UnicodeEncodeError:
-            self.error(f"{os.fsencode(path).decode('utf-8', 'replace')}: its name is not valid UTF-8; rename it")
-            return
-        from prefrec.service import stat_audio_file
-
         st, reason = stat_audio_file(path, self.roots)
         if st is None:
             self.pending.pop(path, None)
             if os.path.lexists(path):  # (a file deleted meanwhile is simply forgotten)
-                log.info("passed over %s: %s", path, reason)
+                log.info("passed over %s: %s", printable_path(path), reason)
             return
         seen = self.pending.get(path)
         if seen is None or (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):
@@ -452,13 +439,11 @@ class Daemon:
 
     def _rescan(self, service: Service) -> None:
         """Reconcile the database with the folders: queue new/changed files, mark missing ones gone."""
-        from prefrec.service import discover
-
         self.next_rescan = time.monotonic() + self.settings.rescan_interval_s
         entries, skipped = discover(self.roots)
         now, wall = time.monotonic(), time.time()
         queued = 0
-        for e in service.needs_analysis(entries):
+        for e in service.library.needs_analysis(entries):
             if e.path not in self.running:
                 # A file untouched for settle_s already is complete: no need to watch it settle.
                 self._consider(e.path, closed=False, now=now,
@@ -490,8 +475,6 @@ class Daemon:
 
     def _submit(self, service: Service) -> None:
         """Send files that stayed unchanged long enough to idle analysis workers."""
-        from prefrec.service import FileEntry
-
         now = time.monotonic()
         capacity = self._ensure_pool().free
         for path, p in list(self.pending.items()):
@@ -513,7 +496,7 @@ class Daemon:
                 self.pending[path] = p  # analysed again once the current run is recorded
                 continue
             entry = FileEntry(path, st.st_size, st.st_mtime_ns)
-            if not service.needs_analysis([entry]):
+            if not service.library.needs_analysis([entry]):
                 continue  # already analysed as it is (e.g. touched, or a rescan raced an event)
             self._ensure_pool().submit(path)
             self.running[path] = entry
@@ -537,7 +520,7 @@ class Daemon:
             if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
                 self._consider(path, closed=False, now=time.monotonic())  # changed meanwhile: again
                 continue
-            service.record_analysis(result, entry)
+            service.library.record_analysis(result, entry)
             if isinstance(result, Analysed):
                 log.info("analysed %s (%.0f s)", path, result.duration_s)
                 self.rescore = True
@@ -582,7 +565,7 @@ class Daemon:
             start = quiet or waiting >= self.settings.train_after_events
         elif self.rescore and not self.pending and not self.running:
             self.rescore = False
-            start = service.needs_scoring()
+            start = service.learning.needs_scoring()
         if start:
             self.rescore = False
             waiting = last_id - trained_up_to

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from prefrec.errors import PrefrecError, StoreBusy
 from prefrec.feedback import Act, LogRow, Observation, mark_withdrawn
+from prefrec.library import under_any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -838,11 +839,6 @@ def _statements(script: str) -> list[str]:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def under_any(path: str, roots: list[str]) -> bool:
-    """Whether `path` is one of `roots` or lies below one of them (plain string paths)."""
-    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
 def _translate(exc: sqlite3.DatabaseError, path: Path) -> PrefrecError:

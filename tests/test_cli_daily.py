@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from prefrec.service import pick_diverse
+from prefrec.service.queries import pick_diverse
 from prefrec.store import Ranked, Track
 from tests.conftest import ROOT, run_cli, run_json
 from tests.test_cli import feedback_rows

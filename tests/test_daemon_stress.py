@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import subprocess
 import sys
 import textwrap
@@ -103,7 +102,7 @@ def test_sigkill_during_analysis_and_training_loses_nothing(tmp_path):
         tracks = [t for t in service.store.tracks()]
         track = rng.choice(tracks)
         kind = "like" if "Plucks" in track.title or "Wind" in track.title else "skip"
-        acknowledged[service.rate(track.path, kind).feedback_id] = (track.path, kind)
+        acknowledged[service.control.rate(track.path, kind).feedback_id] = (track.path, kind)
 
     def check_after_kill() -> None:
         assert query(home, "PRAGMA integrity_check") == [("ok",)]
@@ -119,7 +118,7 @@ def test_sigkill_during_analysis_and_training_loses_nothing(tmp_path):
     with Service(load_settings(home)) as service:
         for track in service.store.tracks()[:1] + service.store.tracks()[-1:]:  # a drums and a plucks track
             kind = "like" if "Plucks" in track.title else "skip"
-            acknowledged[service.rate(track.path, kind).feedback_id] = (track.path, kind)
+            acknowledged[service.control.rate(track.path, kind).feedback_id] = (track.path, kind)
     check_after_kill()
 
     for cycle in range(20):
