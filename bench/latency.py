@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from prefrec.features import FRAMES_PER_S, n_windows  # noqa: E402
 from prefrec.feedback import Act  # noqa: E402
+from prefrec.scoring import encode_f32, ranking  # noqa: E402
 from prefrec.store import Store  # noqa: E402
 
 WORDS = ["blue", "night", "river", "glass", "paper", "storm", "quiet", "golden", "falling", "electric",
@@ -68,17 +69,17 @@ def build(home: Path, n_tracks: int, *, seed: int = 0, n_ratings: int = 60, embe
                               else None))
         model_id = store.add_model(str(home / "models" / "synthetic.pt"), {"synthetic": True},
                                    last_feedback_id=store.last_feedback_id(), n_rated=len(rated), train_s=0.0)
-        batch = {}
+        batch = []
         for track in store.tracks():
             level = rng.uniform(0.05, 0.95)
             probs = np.clip(level + rng.normal(0, rng.uniform(0.01, 0.2), n_windows(track.n_frames)), 0, 1)
-            batch[track.identity] = (probs.astype(np.float32), rng.normal(size=embed_dim).astype(np.float32))
+            batch.append((track.identity, encode_f32(probs), encode_f32(rng.normal(size=embed_dim))))
             if len(batch) == 500:
                 store.save_window_scores(model_id, batch)
-                batch = {}
+                batch = []
         if batch:
             store.save_window_scores(model_id, batch)
-        store.publish_rankings(model_id)
+        store.publish_rankings(model_id, ranking(store.window_score_blobs(model_id)))
 
 
 def time_command(prefrec: str, home: Path, args: list[str], repeat: int) -> tuple[float, float]:

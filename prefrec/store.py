@@ -25,7 +25,6 @@ from prefrec.feedback import Act, LogRow, Observation, mark_withdrawn
 from prefrec.library import under_any
 
 if TYPE_CHECKING:
-    import numpy as np
     import sqlite_utils
 
 # Append only: a database records how many of these it has run (PRAGMA user_version), so a shipped
@@ -157,6 +156,11 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER feedback_no_delete BEFORE DELETE ON feedback
         BEGIN SELECT RAISE(ABORT, 'feedback is append-only'); END;
     """,
+    # 6: a model's checkpoint is tied to its row by the file's SHA-256 (paths are relative to the
+    # data dir from now on, so a moved or copied data dir keeps working).
+    """
+    ALTER TABLE models ADD COLUMN sha256 TEXT;
+    """,
 ]
 
 # The listener's current ratings as SQL: per identity, its latest like/skip that no later forget
@@ -222,6 +226,9 @@ class Rating:
 
 @dataclass(frozen=True)
 class ModelRow:
+    """A fine-tuned model: its checkpoint (path relative to the data dir, or absolute for models
+    saved before schema 6) and the file's SHA-256 (None before schema 6)."""
+
     id: int
     path: str
     created_at: float
@@ -229,6 +236,14 @@ class ModelRow:
     last_feedback_id: int
     n_rated: int
     train_s: float
+    sha256: str | None = None
+
+    def file(self, home: Path) -> Path:
+        """Where the checkpoint is, for the data dir `home` (a moved data dir keeps its models)."""
+        path = Path(self.path)
+        if path.is_absolute() and not path.exists():
+            return Path(home) / "models" / path.name  # an older absolute path into a moved data dir
+        return Path(home) / path
 
 
 @dataclass(frozen=True)
@@ -598,22 +613,33 @@ class Store:
     # -- models, scores, rankings ------------------------------------------------------------------
 
     def add_model(self, path: str, config: dict[str, Any], *, last_feedback_id: int, n_rated: int,
-                  train_s: float) -> int:
+                  train_s: float, sha256: str | None = None) -> int:
+        """Record a fine-tuned model: `path` relative to the data dir, `sha256` of the file."""
         with self.write() as conn:
             cur = conn.execute(
-                "INSERT INTO models(path, created_at, config, last_feedback_id, n_rated, train_s) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (path, time.time(), json.dumps(config, sort_keys=True), last_feedback_id, n_rated, train_s),
+                "INSERT INTO models(path, created_at, config, last_feedback_id, n_rated, train_s, sha256) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (path, time.time(), json.dumps(config, sort_keys=True), last_feedback_id, n_rated, train_s, sha256),
             )
             return int(cur.lastrowid)
 
+    def _models(self, where: str, params: tuple = ()) -> list[ModelRow]:
+        rows = self._read("SELECT id, path, created_at, config, last_feedback_id, n_rated, train_s, sha256 "
+                          f"FROM models {where}", params)
+        return [ModelRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7]) for r in rows]
+
     def latest_model(self) -> ModelRow | None:
-        rows = self._read("SELECT id, path, created_at, config, last_feedback_id, n_rated, train_s "
-                          "FROM models ORDER BY id DESC LIMIT 1")
-        if not rows:
-            return None
-        r = rows[0]
-        return ModelRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6])
+        """The newest model, published or not."""
+        rows = self._models("ORDER BY id DESC LIMIT 1")
+        return rows[0] if rows else None
+
+    def model(self, model_id: int) -> ModelRow | None:
+        rows = self._models("WHERE id = ?", (model_id,))
+        return rows[0] if rows else None
+
+    def model_paths(self) -> list[str]:
+        """The checkpoint path of every model ever recorded (for pruning files prefrec wrote)."""
+        return [r[0] for r in self._read("SELECT path FROM models ORDER BY id")]
 
     def ranked_model_id(self) -> int | None:
         """The model whose scores are in the rankings now (None before the first ranking)."""
@@ -623,26 +649,21 @@ class Store:
     def scored_identities(self, model_id: int) -> set[str]:
         return {r[0] for r in self._read("SELECT identity FROM window_scores WHERE model_id = ?", (model_id,))}
 
-    def save_window_scores(self, model_id: int, scores: dict[str, tuple["np.ndarray", "np.ndarray"]]) -> None:
-        """Store, per identity, window probabilities float32 [n_windows] and the track embedding
-        float32 [H] computed by `model_id`."""
-        import numpy as np
-
-        rows = [(identity, model_id, np.asarray(p, dtype="<f4").tobytes(), np.asarray(e, dtype="<f4").tobytes())
-                for identity, (p, e) in scores.items()]
+    def save_window_scores(self, model_id: int, rows: list[tuple[str, bytes, bytes]]) -> None:
+        """Store (identity, window probabilities, track embedding) computed by `model_id`; both as
+        little-endian float32 bytes ([n_windows] and [H], see scoring.encode_f32)."""
         with self.write() as conn:
             conn.executemany("INSERT OR REPLACE INTO window_scores(identity, model_id, scores, embedding) "
-                             "VALUES (?, ?, ?, ?)", rows)
+                             "VALUES (?, ?, ?, ?)", [(i, model_id, p, e) for i, p, e in rows])
 
-    def embeddings(self, model_id: int) -> tuple[list[str], "np.ndarray"]:
-        """Identities and their track embeddings float32 [n, H] under `model_id`."""
-        import numpy as np
+    def window_score_blobs(self, model_id: int) -> list[tuple[str, bytes]]:
+        """(identity, window probabilities as float32 bytes) of every track `model_id` scored."""
+        return self._read("SELECT identity, scores FROM window_scores WHERE model_id = ?", (model_id,))
 
-        rows = self._read("SELECT identity, embedding FROM window_scores WHERE model_id = ? "
+    def embedding_blobs(self, model_id: int) -> list[tuple[str, bytes]]:
+        """(identity, track embedding as float32 bytes) under `model_id`, in identity order."""
+        return self._read("SELECT identity, embedding FROM window_scores WHERE model_id = ? "
                           "AND embedding IS NOT NULL ORDER BY identity", (model_id,))
-        if not rows:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        return [r[0] for r in rows], np.stack([np.frombuffer(r[1], dtype="<f4") for r in rows])
 
     def embeddings_of(self, model_id: int, identities: list[str]) -> dict[str, list[float]]:
         """Track embeddings [H] of those of `identities` scored by `model_id`, by identity in
@@ -658,20 +679,18 @@ class Store:
                           (identity, model_id))
         return _f32_list(rows[0][0]) if rows else None
 
-    def publish_rankings(self, model_id: int) -> int:
-        """Swap in `model_id`'s track scores (mean window score) as the ranking, atomically.
+    def publish_rankings(self, model_id: int, ranked: list[tuple[str, float, float]]) -> int:
+        """Swap in `model_id`'s ranking, (identity, track score, spread of its window scores) per
+        track (scoring.ranking computes them), atomically.
 
-        Scores of older models are dropped in the same transaction. Returns the number ranked.
+        Window scores of older models are dropped in the same transaction; a newer model's (a
+        trainer still writing them) are kept. Returns the number ranked.
         """
-        import numpy as np
-
-        rows = self._read("SELECT identity, scores FROM window_scores WHERE model_id = ?", (model_id,))
-        arrays = [(identity, np.frombuffer(blob, dtype="<f4")) for identity, blob in rows]
-        ranked = [(identity, model_id, float(p.mean()), float(p.std())) for identity, p in arrays]
         with self.write() as conn:
             conn.execute("DELETE FROM rankings")
-            conn.executemany("INSERT INTO rankings(identity, model_id, score, spread) VALUES (?, ?, ?, ?)", ranked)
-            conn.execute("DELETE FROM window_scores WHERE model_id != ?", (model_id,))
+            conn.executemany("INSERT INTO rankings(identity, model_id, score, spread) VALUES (?, ?, ?, ?)",
+                             [(identity, model_id, score, spread) for identity, score, spread in ranked])
+            conn.execute("DELETE FROM window_scores WHERE model_id < ?", (model_id,))
             conn.execute("INSERT INTO meta(key, value) VALUES ('ranked_model_id', ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(model_id),))
             conn.execute("INSERT INTO meta(key, value) VALUES ('ranked_at', ?) "

@@ -515,8 +515,11 @@ def plant_temporaries(home: Path) -> tuple[list[Path], list[Path]]:
     features, models = home / "features" / "v2" / "ab", home / "models"
     features.mkdir(parents=True)
     models.mkdir(parents=True)
-    stale = [features / ".tmp-k1ll3d.prf", models / ".tmp-x7q2.pt"]
-    kept = [features / ".tmp-wr1t1ng.prf", features / "a2-0123ab.prf", models / "model-1.pt"]
+    stale = [features / ".prefrec-tmp-41-k1ll3d.part", models / ".prefrec-tmp-42-x7q2.part"]
+    # Kept: a temporary file being written now, finished files, and old files that only look
+    # like temporaries (not prefrec's own prefix and suffix: never touched).
+    kept = [features / ".prefrec-tmp-43-wr1t1ng.part", features / "a2-0123ab.prf", models / "model-1.pt",
+            models / ".tmp-notes.txt", features / ".prefrec-tmp-44-x.prf"]
     two_hours_ago = time.time() - 7200
     for path in stale + kept:
         path.write_bytes(b"partial")

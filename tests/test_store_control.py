@@ -7,6 +7,7 @@ import pytest
 
 from prefrec.feedback import Act
 
+from prefrec.scoring import encode_f32, ranking
 from prefrec.store import MIGRATIONS, RecommendFilter, Store, _statements
 
 
@@ -42,8 +43,8 @@ def test_candidates_honour_bans_filters_ratings_and_order(tmp_path):
         rng = np.random.default_rng(0)
         windows = {f"id{i}": np.clip(0.2 + 0.1 * i + rng.normal(0, 0.02 * (6 - i), 50), 0, 1).astype("f4")
                    for i in range(6)}
-        store.save_window_scores(model, {k: (v, np.ones(4)) for k, v in windows.items()})
-        store.publish_rankings(model)
+        store.save_window_scores(model, [(k, encode_f32(v), encode_f32(np.ones(4))) for k, v in windows.items()])
+        store.publish_rankings(model, ranking(store.window_score_blobs(model)))
         ids = lambda f=RecommendFilter(), by="score": [r.track.identity for r in store.candidates(f, by=by)]  # noqa
         assert ids() == ["id5", "id4", "id3", "id2", "id1", "id0"]
         assert ids(by="spread") == sorted(windows, key=lambda k: -float(windows[k].std()))  # noisiest first

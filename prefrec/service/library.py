@@ -49,9 +49,10 @@ class LibraryController(Controller):
     """Scan the folders, record what analysis found, follow moves and deletions."""
 
     def sweep_stale_files(self) -> list[Path]:
-        """Delete temporary files that killed writers left in the feature cache and models dir (see
-        cache.sweep_stale_temporaries); returns them. Called when a scan or the daemon starts."""
-        from prefrec.cache import sweep_stale_temporaries
+        """Delete prefrec's own temporary files that killed writers left in the feature cache and
+        models dir (fsutil.sweep_stale_temporaries); returns them. Called when a scan or the daemon
+        starts."""
+        from prefrec.fsutil import sweep_stale_temporaries
 
         return [p for root in (self.settings.features_dir, self.settings.models_dir)
                 for p in sweep_stale_temporaries(root)]

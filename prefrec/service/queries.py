@@ -259,9 +259,11 @@ class QueryController(Controller):
         else:
             import numpy as np
 
-            identities, vectors = self.store.embeddings(model_id)
+            rows = self.store.embedding_blobs(model_id)
+            identities = [identity for identity, _ in rows]
             if track.identity not in identities:
                 raise NotReady(f"{track.path}: not scored by the current model yet; run `prefrec train`")
+            vectors = np.stack([np.frombuffer(blob, dtype="<f4") for _, blob in rows])  # [n, H]
             unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
             sims = unit @ unit[identities.index(track.identity)]
         results: list[Similar] = []
@@ -306,7 +308,7 @@ class QueryController(Controller):
 
     def _daemon_status(self, ranked_at: str | None) -> dict[str, Any] | None:
         """What the daemon on this data dir is doing; None when none runs."""
-        from prefrec.daemon import running_daemon_pid
+        from prefrec.lock import running_daemon_pid
 
         pid = running_daemon_pid(self.settings.home)
         if pid is None:
