@@ -99,6 +99,8 @@ def main() -> None:
                           "auc": b_auc, "p10": b_p10}]
                 print(f"{persona:>13} r={repeat} K={split.k:<3} prefrec {auc:.3f} / {p10:.2f}   "
                       f"baseline {b_auc:.3f} / {b_p10:.2f}   train {train_s[-1]:.0f} s", flush=True)
+                if args.out:  # after every split, so a run that stops keeps what it measured
+                    args.out.write_text(json.dumps(rows, indent=1))
             shutil.rmtree(home)
     finally:
         shutil.rmtree(work, ignore_errors=True)
