@@ -1,22 +1,26 @@
 """Exploration harness for issue 12 (in-process; chooses settings on exploration repeats only).
 
-Variants of the window scorer with a "wide" input (each window's MFCC statistics and its track's
-statistics, standardised over the library) next to the LSTM state, compared with the baseline and
-with today's model on the same splits. Usage:
+Runs prefrec's own fitting code (train.fit's parts) on the cached features of a scanned data dir,
+on the persona splits, next to the baseline. One deep fit per variant and split; for each of
+several wide-part strengths C and deep shares of the blend, the wide part and the blend are
+refitted (cheap), so their effect is measured on the same deep fit. Usage:
 
-    python bench/explore_wide.py HOME --variants main,wide,wd --out rows.json [--personas a,b] [--ks 10,20,40]
+    python bench/explore_wide.py HOME --variants 'soup_seeds=3;epochs=15' ['soup_seeds=1' ...] \
+        [--wide-c 0.1,1] [--share 0.5] [--pretrain-seed 0] [--personas a,b] [--ks 10,20,40] --out rows.json
 
-HOME is a scanned data dir (features + pretrained.pt). Results are rows like bench/personas.py's.
+A variant is TrainConfig overrides separated by ';' ("main" is today's defaults). The encoder is
+pretrained once per --pretrain-seed exactly as `prefrec scan` does it (tracks in identity order)
+and cached next to HOME. Rows are like bench/personas.py's; methods are named
+"VARIANT|c=C|share=S", plus "VARIANT|deep" (deep part alone) and "wide|c=C" (wide part alone).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,217 +29,44 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import persona_lib as pl  # noqa: E402
-from prefrec.stats import track_stats, window_stats  # noqa: E402
 
-STEP, WIN = 50, 400
 REPORTED = set(range(0, 5)) | set(range(10, 15))  # bench/RESULTS.md, issue 12 protocol
 
 
-@dataclass(frozen=True)
-class WDConfig:
-    epochs: int = 15
-    lr: float = 2e-3
-    encoder_lr_scale: float = 0.3
-    weight_decay: float = 1e-3
-    windows_per_track: int = 24
-    batch: int = 64
-    seeds: int = 3
-    wide: str = "both"  # "both" | "window" | "track" | "none"
-    wide_c: float = 1.0  # L2 of the wide weights as in logistic regression with this C (per rated track)
-    deep: bool = True
-    deep_scale: float = 1.0
-    offset: bool = False  # wide part fitted first (LR), frozen; the deep part learns the rest
+def parse_config(text: str):
+    from prefrec.train import TrainConfig
 
-
-def wide_columns(kind: str) -> slice:
-    return {"both": slice(0, 120), "window": slice(0, 60), "track": slice(60, 120), "none": slice(0, 0)}[kind]
-
-
-def make_model(pretrained, n_wide: int):
-    import torch
-
-    model = copy.deepcopy(pretrained)
-    model.head = torch.nn.Linear(model.config.lstm_hidden, 1)
-    wide = torch.nn.Linear(max(n_wide, 1), 1)
-    torch.nn.init.zeros_(wide.weight)
-    torch.nn.init.zeros_(wide.bias)
-    return model, wide
-
-
-def fit_lr(X: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> tuple[np.ndarray, float]:
-    """Weighted L2 logistic regression (sklearn's objective: C * sum w_i loss_i + |coef|^2 / 2)."""
-    from sklearn.linear_model import LogisticRegression
-
-    clf = LogisticRegression(C=c, max_iter=3000)
-    clf.fit(X, y, sample_weight=w)
-    return clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
-
-
-def window_weights(rated, labels, n_win) -> list[np.ndarray]:
-    """Per rated track, its windows' weights: each track sums to 1, each class to half the tracks."""
-    n = len(rated)
-    n_pos = sum(labels[i] for i in rated)
-    out = []
-    for i in rated:
-        cls = n_pos if labels[i] else n - n_pos
-        out.append(np.full(n_win[i], (n / 2) / cls / n_win[i], dtype=np.float64))
-    return out
-
-
-def fit_wd(ctx, split, cfg: WDConfig, seed: int):
-    import torch
-
-    cols = wide_columns(cfg.wide)
-    n_wide = cols.stop - cols.start
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model, wide = make_model(ctx["pretrained"], n_wide)
-    rated = split.rated
-    labels = split.labels
-    if cfg.offset and n_wide:
-        ww = window_weights(rated, labels, ctx["n_win"])
-        X = np.concatenate([ctx["wide"][i][:, cols] for i in rated])
-        y = np.concatenate([np.full(ctx["n_win"][i], labels[i]) for i in rated])
-        coef, b = fit_lr(X, y, np.concatenate(ww), cfg.wide_c)
-        wide.weight.data[:] = torch.from_numpy(coef)[None]
-        wide.bias.data[:] = b
-        wide.requires_grad_(False)
-    groups = []
-    if cfg.deep:
-        groups.append({"params": list(model.head.parameters())})
-        groups.append({"params": list(model.cnn.parameters()) + list(model.lstm.parameters()),
-                       "lr": cfg.lr * cfg.encoder_lr_scale})
-    if n_wide and not cfg.offset:
-        groups.append({"params": list(wide.parameters()), "weight_decay": 0.0})
-    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    lossf = torch.nn.BCEWithLogitsLoss(reduction="none")
-    n_pos = sum(labels[i] for i in rated)
-    n = len(rated)
-    l2 = 1.0 / (2.0 * cfg.wide_c * n)
-    for _ in range(cfg.epochs):
-        xs, zs, ys, ws = [], [], [], []
-        for i in rated:
-            k = ctx["n_win"][i]
-            chosen = rng.choice(k, size=min(cfg.windows_per_track, k), replace=False)
-            tw = 0.5 / (n_pos if labels[i] else n - n_pos) / len(chosen)
-            for j in chosen:
-                w = ctx["feats"][i][:, j * STEP : j * STEP + WIN]
-                if w.shape[1] < WIN:
-                    w = np.concatenate([w, np.repeat(ctx["mean"][:, None], WIN - w.shape[1], axis=1)], axis=1)
-                xs.append(w)
-                zs.append(ctx["wide"][i][j, cols])
-                ys.append(labels[i])
-                ws.append(tw)
-        x = torch.from_numpy(np.stack(xs))
-        z = torch.from_numpy(np.stack(zs)) if n_wide else torch.zeros(len(xs), 1)
-        y = torch.tensor(ys, dtype=torch.float32)
-        wt = torch.tensor(ws, dtype=torch.float32)
-        order = torch.from_numpy(rng.permutation(len(y)))
-        model.train()
-        for s in range(0, len(order), cfg.batch):
-            idx = order[s : s + cfg.batch]
-            logit = torch.zeros(len(idx))
-            if cfg.deep:
-                logit = logit + cfg.deep_scale * model(x[idx])
-            if n_wide:
-                logit = logit + wide(z[idx]).squeeze(-1)
-            loss = (lossf(logit, y[idx]) * wt[idx]).sum() / wt[idx].sum()
-            if n_wide and not cfg.offset:
-                loss = loss + l2 * (wide.weight**2).sum()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.eval()
-    return model, wide
-
-
-def average(models):
-    from prefrec.train import average_weights
-
-    import torch
-
-    heads = [m for m, _ in models]
-    wides = [w for _, w in models]
-    model = average_weights(heads)
-    if len(wides) > 1:
-        sd = [w.state_dict() for w in wides]
-        wides[0].load_state_dict({k: torch.stack([s[k] for s in sd]).mean(0) for k in sd[0]})
-    return model, wides[0]
-
-
-def window_logits(ctx, model, wide, cfg: WDConfig, i: int) -> np.ndarray:
-    import torch
-
-    cols = wide_columns(cfg.wide)
-    with torch.inference_mode():
-        out = np.zeros(ctx["n_win"][i], dtype=np.float64)
-        if cfg.deep:
-            out += cfg.deep_scale * model.track_window_logits(torch.from_numpy(ctx["feats"][i])).numpy()
-        if cols.stop > cols.start:
-            out += wide(torch.from_numpy(ctx["wide"][i][:, cols])).squeeze(-1).numpy()
-    return out
-
-
-def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def run_wd(ctx, split, cfg: WDConfig) -> tuple[dict[int, float], dict[int, np.ndarray]]:
-    models = [fit_wd(ctx, split, cfg, s) for s in range(cfg.seeds)]
-    model, wide = average(models)
-    logits = {i: window_logits(ctx, model, wide, cfg, i) for i in split.unrated}
-    return {i: float(sigmoid(v).mean()) for i, v in logits.items()}, logits
-
-
-def run_wide_lr(ctx, split, kind: str, c: float) -> dict[int, float]:
-    cols = wide_columns(kind)
-    ww = window_weights(split.rated, split.labels, ctx["n_win"])
-    X = np.concatenate([ctx["wide"][i][:, cols] for i in split.rated])
-    y = np.concatenate([np.full(ctx["n_win"][i], split.labels[i]) for i in split.rated])
-    coef, b = fit_lr(X, y, np.concatenate(ww), c)
-    return {i: float(sigmoid(ctx["wide"][i][:, cols] @ coef + b).mean()) for i in split.unrated}
-
-
-def run_main(ctx, split) -> dict[int, float]:
-    from prefrec.scoring import score_track, track_score
-    from prefrec.train import TrainConfig, fit, make_example
-
-    ex = [make_example(ctx["ids"][i], ctx["feats"][i], "like" if split.labels[i] else "skip", None)
-          for i in split.rated]
-    model, _ = fit(ex, [], init=ctx["pretrained"], config=TrainConfig())
-    return {i: track_score(score_track(model, ctx["feats"][i])[0]) for i in split.unrated}
-
-
-VARIANTS = {
-    "main": lambda ctx, s: (run_main(ctx, s), None),
-    "wide": lambda ctx, s: (run_wide_lr(ctx, s, "both", 1.0), None),
-    "wide-win": lambda ctx, s: (run_wide_lr(ctx, s, "window", 1.0), None),
-}
-
-
-def parse_variant(name: str):
-    """'wd:key=value,...' -> a WDConfig fit; other names from VARIANTS."""
-    if name in VARIANTS:
-        return VARIANTS[name]
-    kind, _, rest = name.partition(":")
-    if kind != "wd":
-        raise SystemExit(f"unknown variant {name}")
-    fields = {f.name: f.type for f in WDConfig.__dataclass_fields__.values()}
+    types = {f.name: f.type for f in fields(TrainConfig)}
     kw = {}
-    for item in filter(None, rest.split(";")):
+    for item in filter(None, text.split(";")):
         key, _, value = item.partition("=")
-        typ = fields[key]
-        kw[key] = (value.lower() in ("1", "true")) if typ in ("bool", bool) else \
-            (int(value) if typ in ("int", int) else (float(value) if typ in ("float", float) else value))
-    cfg = WDConfig(**kw)
-    return lambda ctx, s: run_wd(ctx, s, cfg)
+        kw[key] = {"int": int, "float": float}[types[key]](value)
+    return TrainConfig(**kw)
+
+
+def pretrained_model(home: Path, corpus, feats, seed: int):
+    """The encoder `prefrec scan` would pretrain on this library with this seed (cached)."""
+    from prefrec.checkpoint import load_checkpoint, save_checkpoint
+    from prefrec.model import MODEL_VERSION, ModelConfig
+    from prefrec.pretrain import PretrainConfig, pretrain
+
+    path = home.parent / f"pretrained-v{MODEL_VERSION}-seed{seed}.pt"
+    if path.exists():
+        return load_checkpoint(path).model
+    order = sorted(range(len(feats)), key=lambda i: corpus.identities[i])  # as the service: identity order
+    t = time.perf_counter()
+    model, report = pretrain((feats[i] for i in order), model_config=ModelConfig(), config=PretrainConfig(seed=seed))
+    save_checkpoint(model, path)
+    print(f"pretrained seed {seed}: {report.steps} steps in {time.perf_counter() - t:.0f} s", flush=True)
+    return model
 
 
 def main() -> None:
     import torch
 
     from prefrec.cache import FeatureCache
-    from prefrec.train import load_checkpoint
+    from prefrec.stats import wide_inputs
+    from prefrec.train import _fit_deep, _fit_wide, _set_blend, average_weights, library_sample, make_example
 
     ap = argparse.ArgumentParser()
     ap.add_argument("home", type=Path)
@@ -244,10 +75,11 @@ def main() -> None:
     ap.add_argument("--first-repeat", type=int, default=5)
     ap.add_argument("--personas", default="")
     ap.add_argument("--ks", default="10,20,40")
-    ap.add_argument("--variants", required=True)
-    ap.add_argument("--pretrained", type=Path, default=None)
+    ap.add_argument("--variants", nargs="+", required=True)
+    ap.add_argument("--wide-c", default="0.1")
+    ap.add_argument("--share", default="0.5")
+    ap.add_argument("--pretrain-seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--save", type=Path, default=None, help="save window logits of deep variants here (npz per split)")
     args = ap.parse_args()
     if set(range(args.first_repeat, args.first_repeat + args.repeats)) & REPORTED:
         raise SystemExit("repeats 0-4 and 10-14 are the reported ones: explore on 5-9 or 15-19")
@@ -255,43 +87,59 @@ def main() -> None:
     corpus = pl.load_corpus(args.home, args.corpus)
     cache = FeatureCache(args.home / "features")
     feats = [cache.load(i) for i in corpus.identities]
-    pretrained = load_checkpoint(args.pretrained or args.home / "models" / "pretrained.pt")
-    wstats = [window_stats(f) for f in feats]
-    tstats = np.stack([track_stats(f) for f in feats])
-    allw = np.concatenate(wstats)
-    wm, ws = allw.mean(0), allw.std(0) + 1e-6
-    tm, ts = tstats.mean(0), tstats.std(0) + 1e-6
-    wide = [np.concatenate([(w - wm) / ws, np.repeat(((t - tm) / ts)[None], len(w), axis=0)], axis=1).astype(np.float32)
-            for w, t in zip(wstats, tstats)]
-    ctx = {"feats": feats, "ids": corpus.identities, "pretrained": pretrained, "wide": wide,
-           "n_win": [len(w) for w in wstats], "mean": pretrained.mfcc_mean.numpy()}
+    pre = pretrained_model(args.home, corpus, feats, args.pretrain_seed)
+    sample = library_sample(feats, init=pre)
+    wide_of = {corpus.identities[i]: wide_inputs(f) for i, f in enumerate(feats)}
     summaries = np.stack([pl.baseline_features(f) for f in feats])
-    names = args.variants.split(",")
+    cs = [float(c) for c in args.wide_c.split(",")]
+    shares = [float(s) for s in args.share.split(",")]
     personas = args.personas.split(",") if args.personas else None
     ks = tuple(int(k) for k in args.ks.split(","))
     splits = pl.make_splits(corpus, ks=ks, repeats=args.repeats, personas=personas, first_repeat=args.first_repeat)
     rows = []
+    t_all = time.perf_counter()
     for split in splits:
-        rows.append({"method": "baseline", "k": split.k, "persona": split.persona, "repeat": split.repeat,
+        row = {"k": split.k, "persona": split.persona, "repeat": split.repeat}
+        rows.append({"method": "baseline", **row,
                      **dict(zip(("auc", "p10"), pl.metrics(split, pl.baseline_scores(split, summaries))))})
-        saved = {}
-        for name in names:
+        examples = [make_example(corpus.identities[i], feats[i], "like" if split.labels[i] else "skip", None)
+                    for i in split.rated]
+        wide_done = set()
+        for name in args.variants:
+            config = parse_config("" if name == "main" else name)
             t = time.perf_counter()
-            scores, logits = parse_variant(name)(ctx, split)
-            if logits is not None:
-                saved[name] = logits
-            auc, p10 = pl.metrics(split, scores)
-            rows.append({"method": name, "k": split.k, "persona": split.persona, "repeat": split.repeat,
-                         "auc": auc, "p10": p10, "fit_s": time.perf_counter() - t})
-        if args.save and saved:
-            args.save.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(args.save / f"{split.persona}-{split.repeat}-{split.k}.npz",
-                                **{f"{name}|{i}": v.astype(np.float16) for name, lg in saved.items() for i, v in lg.items()})
-        line = " ".join(f"{r['method']}={r['auc']:.3f}" for r in rows[-1 - len(names):])
-        print(f"{split.persona:>22} K={split.k:<3} r={split.repeat} {line}", flush=True)
+            model = average_weights([_fit_deep(examples, pre.config, config, sample, pre, config.seed + s)[0]
+                                     for s in range(max(1, config.soup_seeds))])
+            fit_s = time.perf_counter() - t
+            model.set_wide_normalisation(torch.from_numpy(sample.wide_mean), torch.from_numpy(sample.wide_std))
+            with torch.inference_mode():
+                deep = {i: model.track_parts(torch.from_numpy(feats[i]))[0].double().numpy() for i in split.unrated}
+            a, p = pl.metrics(split, {i: float(np.mean(1 / (1 + np.exp(-d)))) for i, d in deep.items()})
+            rows.append({"method": f"{name}|deep", **row, "auc": a, "p10": p, "fit_s": fit_s})
+            for c in cs:
+                _fit_wide(model, examples, wide_of, c)
+                _set_blend(model, sample)
+                dm, ds, wm, ws = model.blend.tolist()
+                with torch.inference_mode():
+                    wide = {i: model.wide_logits(torch.from_numpy(wide_of[corpus.identities[i]])).double().numpy()
+                            for i in split.unrated}
+                if c not in wide_done:
+                    wide_done.add(c)
+                    a, p = pl.metrics(split, {i: float(np.mean(1 / (1 + np.exp(-w)))) for i, w in wide.items()})
+                    rows.append({"method": f"wide|c={c}", **row, "auc": a, "p10": p})
+                for share in shares:
+                    scores = {i: float(np.mean(1 / (1 + np.exp(-(share * (deep[i] - dm) / ds
+                                                                 + (1 - share) * (wide[i] - wm) / ws)))))
+                              for i in split.unrated}
+                    a, p = pl.metrics(split, scores)
+                    rows.append({"method": f"{name}|c={c}|share={share}", **row, "auc": a, "p10": p})
+        summary = " ".join(f"{r['method'].split('|', 1)[-1] if len(args.variants) == 1 else r['method']}={r['auc']:.3f}"
+                           for r in rows if (r["persona"], r["k"], r["repeat"]) == (split.persona, split.k, split.repeat))
+        print(f"{split.persona:>22} K={split.k:<3} r={split.repeat} {summary}", flush=True)
         if args.out:
             args.out.write_text(json.dumps(rows))
-    print(pl.table(rows, ["baseline", *names], ks))
+    print(f"{len(splits)} splits in {time.perf_counter() - t_all:.0f} s")
+    print(pl.delta_summary(rows))
 
 
 if __name__ == "__main__":

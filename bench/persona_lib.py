@@ -170,6 +170,33 @@ def paired_table(rows: list[dict], method: str, baseline: str = "baseline", ks=K
     return "\n".join(lines)
 
 
+def delta_summary(rows: list[dict], baseline: str = "baseline") -> str:
+    """Per method and K: mean ROC-AUC, mean paired difference to the baseline, and the persona
+    whose mean difference is lowest (issue 12's goal: >= +0.05 on average, no persona < -0.02)."""
+    methods = [m for m in dict.fromkeys(r["method"] for r in rows) if m != baseline]
+    ks = sorted({r["k"] for r in rows})
+    base = {(r["persona"], r["repeat"], r["k"]): r["auc"] for r in rows if r["method"] == baseline}
+    lines = ["| method | " + " | ".join(f"K={k}: AUC, Δ, worst persona Δ" for k in ks) + " |",
+             "|---|" + "---|" * len(ks)]
+    for m in methods:
+        cells = []
+        for k in ks:
+            per: dict[str, list[float]] = {}
+            values = []
+            for r in rows:
+                if r["method"] == m and r["k"] == k and (r["persona"], r["repeat"], k) in base:
+                    per.setdefault(r["persona"], []).append(r["auc"] - base[(r["persona"], r["repeat"], k)])
+                    values.append(r["auc"])
+            if not per:
+                cells.append("")
+                continue
+            worst = min(per, key=lambda p: np.mean(per[p]))
+            d = [x for v in per.values() for x in v]
+            cells.append(f"{np.mean(values):.3f}, {np.mean(d):+.3f}, {np.mean(per[worst]):+.3f} {worst} (n={len(d)})")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     # python bench/persona_lib.py rows.json [more.json ...]: the tables of bench/RESULTS.md from saved rows.
     import json

@@ -53,7 +53,7 @@ class Settings:
     busy_timeout_s: float = setting(30.0, minimum=0, help="how long to wait for a database another process holds")
     trainer_wait_s: float = setting(600.0, minimum=0, help="`train` while another process trains waits this long")
     train_seed: int = setting(0, minimum=0, help="seed of training and pretraining (runs are repeatable)")
-    train_max_epochs: int = setting(0, minimum=0, maximum=10000, help="0: the training default")
+    train_max_epochs: int = setting(0, minimum=0, maximum=10000, help="fine-tuning epochs (a fixed schedule); 0: the training default")
     # The daemon (see prefrec/daemon.py):
     settle_s: float = setting(3.0, minimum=0, help="a new file is analysed once stable this long")
     quiet_period_s: float = setting(10.0, minimum=0, help="retrain this long after the latest feedback…")

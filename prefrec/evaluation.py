@@ -10,6 +10,7 @@ benchmark (stats.track_stats, standardised, L2, classes balanced). Pure numpy; n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,19 +165,21 @@ def paired_bootstrap(metric: Callable[[np.ndarray, np.ndarray], float], first: n
     return _interval(metric(a, y) - metric(b, y), values)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, *, c: float = 1.0, balanced: bool = True,
+def fit_logistic(x: np.ndarray, y: np.ndarray, *, c: float = 1.0, weights: np.ndarray | None = None,
                  iterations: int = 50) -> tuple[np.ndarray, float]:
     """L2 logistic regression by Newton's method: minimises C * sum_i w_i * log-loss_i + |coef|^2 / 2
-    (intercept not penalised; w balances the classes as scikit-learn's class_weight="balanced").
-    x [n, d], y [n] in {0, 1} -> (coef [d], intercept)."""
+    (intercept not penalised). Without `weights`, w balances the classes as scikit-learn's
+    class_weight="balanced" does. x [n, d], y [n] in {0, 1} -> (coef [d], intercept)."""
     n, d = x.shape
     y = np.asarray(y, dtype=np.float64)
-    w = np.ones(n)
-    if balanced:
+    if weights is None:
+        w = np.ones(n)
         for cls in (0.0, 1.0):
             count = (y == cls).sum()
             if count:
                 w[y == cls] = n / (2.0 * count)
+    else:
+        w = np.asarray(weights, dtype=np.float64)
     xb = np.concatenate([x.astype(np.float64), np.ones((n, 1))], axis=1)
     beta = np.zeros(d + 1)
     penalty = np.ones(d + 1) / c
@@ -201,3 +204,44 @@ def baseline_scores(train_summaries: np.ndarray, train_labels: np.ndarray, test_
     coef, intercept = fit_logistic((train_summaries - mean) / std, train_labels)
     z = ((test_summaries - mean) / std) @ coef + intercept
     return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def plot_evaluation(out: Path, evaluation: dict, *, dpi: int = 100) -> None:
+    """A PNG at `out` of an evaluation (service.learning.Evaluation.to_json()): ROC-AUC and
+    precision@10 with their 95% intervals for prefrec and the baseline, split by track and by
+    album, and the reliability of the calibrated scores (mean score against share liked per bin).
+    Raises MissingExtra when matplotlib is not installed."""
+    from prefrec.explain import figure_class
+
+    fig = figure_class()(figsize=(10, 4.2), dpi=dpi, layout="constrained")
+    left, middle, right = fig.subplots(1, 3, width_ratios=(1, 1, 1.1))
+    colours = {"prefrec": "#1f4e9c", "baseline": "#999999"}
+    names = [n for n in ("track", "album") if "unavailable" not in evaluation["splits"].get(n, {"unavailable": 1})]
+    for axis, metric, label in ((left, "auc", "ROC-AUC"), (middle, "p10", "precision@10")):
+        for offset, method in ((-0.12, "prefrec"), (0.12, "baseline")):
+            for x, name in enumerate(names):
+                e = evaluation["splits"][name][method][metric]
+                axis.errorbar([x + offset], [e["value"]], yerr=[[e["value"] - e["low"]], [e["high"] - e["value"]]],
+                              fmt="o", color=colours[method], capsize=4, label=method if x == 0 else None)
+        axis.set_xticks(range(len(names)), [f"by {n}" for n in names])
+        axis.set_xlim(-0.6, max(len(names), 1) - 0.4)
+        axis.set_ylim(0, 1.02)
+        axis.set_title(label)
+        if metric == "auc":
+            axis.axhline(0.5, color="#cc3333", linewidth=0.8, linestyle=":")
+        axis.legend(loc="lower right", fontsize=8)
+    bins = evaluation["splits"].get("track", {}).get("reliability", [])
+    right.plot([0, 1], [0, 1], color="#999999", linewidth=0.8, linestyle=":")
+    if bins:
+        right.plot([b["mean_score"] for b in bins], [b["liked"] for b in bins], marker="o", color=colours["prefrec"])
+        for b in bins:
+            right.annotate(str(b["tracks"]), (b["mean_score"], b["liked"]), fontsize=7, xytext=(3, 3),
+                           textcoords="offset points")
+    right.set_xlim(0, 1)
+    right.set_ylim(0, 1)
+    right.set_xlabel("score (calibrated, held out)")
+    right.set_ylabel("share liked")
+    ece = evaluation["splits"].get("track", {}).get("ece")
+    right.set_title("calibration" + (f" (ECE {ece:.2f})" if ece is not None else ""))
+    fig.suptitle(f"prefrec evaluate: {evaluation['likes']} likes, {evaluation['skips']} skips")
+    fig.savefig(out, format="png")

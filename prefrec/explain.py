@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prefrec.errors import MissingExtra
 
@@ -93,21 +93,28 @@ def color_sparkline(scores: Sequence[float], *, width: int = 60) -> str:
 BEST_COLOR = "#00c853"
 
 
+def figure_class() -> Any:
+    """matplotlib's Figure on the non-interactive Agg backend; MissingExtra when matplotlib is
+    not installed (it is the optional `plot` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise MissingExtra("--plot needs matplotlib, which is not installed; install it with "
+                           "`pip install 'prefrec[plot]'` (or `pip install matplotlib`)") from exc
+    return Figure
+
+
 def plot_explanation(out: Path, *, windows: Sequence[tuple[float, float, float]], features: "np.ndarray",
                      best: Segment | None, title: str, dpi: int = 100) -> None:
     """A PNG at `out`: window scores over time (each window's score at its middle, in 0..1) above
     the track's MFCC image, sharing the time axis in seconds; the best segment is shaded and edged
     in BEST_COLOR on both. features: float32 [n_mfcc, frames] at 50 frames/s.
     Raises MissingExtra when matplotlib is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=True)
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import FuncFormatter
-    except ImportError as exc:
-        raise MissingExtra("--plot needs matplotlib, which is not installed; install it with "
-                           "`pip install 'prefrec[plot]'` (or `pip install matplotlib`)") from exc
+    Figure = figure_class()
+    from matplotlib.ticker import FuncFormatter
     import numpy as np
 
     from prefrec.features import FRAMES_PER_S

@@ -170,7 +170,7 @@ def _pretrain(library_features: Iterable[np.ndarray], model_config: ModelConfig,
         tracks = order[cursor : cursor + batch]
         cursor += batch
         x = _draw(segments, tracks, rng, mean)  # [2B, n_mfcc, 400]
-        _, emb = model(x)  # [2B, H]
+        emb = model.embed(x)  # [2B, H]
         loss = nt_xent(projection(emb), config.temperature)
         optimiser.zero_grad()
         loss.backward()

@@ -12,6 +12,7 @@ from typing import Any
 from prefrec.errors import NotReady, UsageError
 from prefrec.features import WINDOW_FRAMES
 from prefrec.service.base import Controller
+from prefrec.service.learning import separation_warning
 from prefrec.service.names import banned_by, diversity_keys, resolve, track_label
 from prefrec.store import Ban, Ranked, Rating, RecommendFilter, Track
 
@@ -23,6 +24,7 @@ class Recommendations:
     model_id: int | None
     message: str | None = None  # why the list is empty or provisional
     to_rate: list[Track] = field(default_factory=list)  # a diverse sample when there is no feedback
+    warning: str | None = None  # the ranking's model could not tell likes from skips on held-out ratings
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,9 @@ class QueryController(Controller):
         message = None if items else (
             "no unrated track passes the filters" if filters != RecommendFilter() else
             "every ranked track is rated or banned; scan more music or lift a ban (`prefrec unban`)")
-        return Recommendations(items, counts["feedback"], model_id, message)
+        row = self.store.model(model_id)
+        warning = separation_warning(row.config.get("quality")) if row else None
+        return Recommendations(items, counts["feedback"], model_id, message, warning=warning)
 
     def _sample_to_rate(self, n: int) -> list[Track]:
         """Up to n tracks spread over artists and albums, evenly across the library."""
@@ -218,7 +222,7 @@ class QueryController(Controller):
         except FileNotFoundError as exc:
             raise NotReady(f"{exp.track.path}: its features are not in the cache; run `prefrec scan` "
                            "on its folder") from exc
-        _check_writable(out)
+        check_writable(out)
         plot_explanation(out, windows=exp.windows, features=features,
                          best=exp.best[0] if exp.best else None, title=track_label(exp.track))
         return out
@@ -231,7 +235,7 @@ class QueryController(Controller):
 
         if not exp.best:
             raise NotReady(f"{exp.track.path}: has no scored windows; run `prefrec train`")
-        _check_writable(out)
+        check_writable(out)
         segment = exp.best[0]
         samples = decode(Path(exp.track.path), until_s=segment.end_s)
         write_clip(out, samples, segment.start_s, segment.end_s)
@@ -301,7 +305,9 @@ class QueryController(Controller):
                 "id": model.id, "created_at": model.created_at, "rated_tracks": model.n_rated,
                 "train_s": round(model.train_s, 2),
                 "stale": model.last_feedback_id != self.store.last_feedback_id(),
+                "quality": model.config.get("quality"),
             },
+            "evaluation": self.core.learning.latest_evaluation(),
             "ranked_at": float(ranked_at) if ranked_at else None,
             "daemon": self._daemon_status(ranked_at),
         }
@@ -329,6 +335,6 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / (max(norm_a, 1e-9) * max(norm_b, 1e-9))
 
 
-def _check_writable(out: Path) -> None:
+def check_writable(out: Path) -> None:
     if not out.parent.is_dir():
         raise UsageError(f"{out}: its folder does not exist; create it or choose another path")
