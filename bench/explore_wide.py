@@ -96,6 +96,7 @@ def main() -> None:
     personas = args.personas.split(",") if args.personas else None
     ks = tuple(int(k) for k in args.ks.split(","))
     splits = pl.make_splits(corpus, ks=ks, repeats=args.repeats, personas=personas, first_repeat=args.first_repeat)
+    splits.sort(key=lambda s: s.repeat)  # repeat by repeat: a run stopped early still covers every persona
     rows = []
     t_all = time.perf_counter()
     for split in splits:

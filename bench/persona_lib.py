@@ -197,6 +197,52 @@ def delta_summary(rows: list[dict], baseline: str = "baseline") -> str:
     return "\n".join(lines)
 
 
+def calibration_summary(rows: list[dict], method: str = "prefrec (CLI)", ks=KS) -> str:
+    """Per K: ECE of the scores over the unrated tracks, pooled over all splits and the mean per
+    split, and how many splits `train` warned on (with their mean ROC-AUC, and the others')."""
+    from prefrec.calibration import expected_calibration_error
+
+    lines = ["| K | ECE pooled | ECE per split (mean) | warned | AUC warned / not |", "|---|---|---|---|---|"]
+    for k in ks:
+        sel = [r for r in rows if r["method"] == method and r["k"] == k and "scores" in r]
+        if not sel:
+            continue
+        pooled = np.array([pair for r in sel for pair in r["scores"]])
+        per = [expected_calibration_error(*np.array(r["scores"]).T) for r in sel]
+        warned = [r["auc"] for r in sel if r.get("warned")]
+        rest = [r["auc"] for r in sel if not r.get("warned")]
+        lines.append(f"| {k} | {expected_calibration_error(pooled[:, 0], pooled[:, 1]):.3f} | {np.mean(per):.3f} | "
+                     f"{len(warned)}/{len(sel)} | {np.mean(warned) if warned else float('nan'):.3f} / "
+                     f"{np.mean(rest) if rest else float('nan'):.3f} |")
+    return "\n".join(lines)
+
+
+def evaluate_agreement(rows: list[dict], method: str = "prefrec (CLI)") -> str:
+    """For the splits where `prefrec evaluate` ran: its by-track ROC-AUC interval for prefrec and
+    for the baseline against the benchmark's ROC-AUC over the unrated tracks."""
+    base = {(r["persona"], r["repeat"], r["k"]): r["auc"] for r in rows if r["method"] == "baseline"}
+    lines = ["| persona | K | benchmark prefrec | evaluate prefrec (95%) | inside | benchmark baseline | "
+             "evaluate baseline (95%) | inside |", "|---|---|---|---|---|---|---|---|"]
+    inside = []
+    for r in rows:
+        ev = r.get("evaluate")
+        if r["method"] != method or not ev:
+            continue
+        if "refused" in ev:
+            lines.append(f"| {r['persona']} | {r['k']} | {r['auc']:.3f} | refused: {ev['refused'][:60]} | | | | |")
+            continue
+        track = ev["splits"]["track"]
+        cells = []
+        for value, est in ((r["auc"], track["prefrec"]["auc"]), (base[(r["persona"], r["repeat"], r["k"])],
+                                                                  track["baseline"]["auc"])):
+            ok = est["low"] <= value <= est["high"]
+            inside.append(ok)
+            cells += [f"{value:.3f}", f"{est['value']:.3f} ({est['low']:.2f}-{est['high']:.2f})", "yes" if ok else "no"]
+        lines.append(f"| {r['persona']} | {r['k']} | " + " | ".join(cells) + " |")
+    lines.append(f"\ninside the interval: {sum(inside)}/{len(inside)}")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     # python bench/persona_lib.py rows.json [more.json ...]: the tables of bench/RESULTS.md from saved rows.
     import json
@@ -208,3 +254,8 @@ if __name__ == "__main__":
     for m in methods:
         print(f"\n{m} − baseline (paired), per persona: {m} vs baseline\n")
         print(paired_table(all_rows, m))
+    print("\n" + delta_summary(all_rows))
+    if any("scores" in r for r in all_rows):
+        print("\n" + calibration_summary(all_rows))
+    if any(r.get("evaluate") for r in all_rows):
+        print("\n" + evaluate_agreement(all_rows))

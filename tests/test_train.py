@@ -195,3 +195,31 @@ def test_a_model_with_weights_that_are_not_finite_is_never_saved(examples, tmp_p
 def test_training_needs_a_like_and_a_skip(examples):
     with pytest.raises(NotReady, match="at least one liked and one skipped"):
         fit(examples[:3], [], model_config=TINY, config=FAST)
+
+
+def test_implicit_labels_count_with_their_weight_and_are_never_scored_out_of_fold(examples):
+    from prefrec.evaluation import fit_logistic
+    from prefrec.labels import Label
+    from prefrec.stats import wide_inputs
+    from prefrec.train import example_from_label
+
+    listens = [example_from_label(Label(f"l{i}", 1.0, 0.3, False, "mpd"), _features("plucks", 40 + i))
+               for i in range(2)]
+    player_skip = example_from_label(Label("s0", 0.0, 0.5, False, "mpd", skip_at_s=6.0), _features("wind", 60))
+    mixed = examples + listens + [player_skip]
+    model, report = fit_calibrated(mixed, [], model_config=TINY, config=FAST)
+    assert report.oof_n == 6  # only the six explicit ratings are predicted out of fold
+    # the wide part weighs each track by its label's weight, and the classes by their total weight
+    totals = {1.0: 3 + 0.6, 0.0: 3 + 0.5}
+    rows, targets, weights = [], [], []
+    for ex in mixed:
+        counted = np.flatnonzero(ex.weights > 0)
+        share = ex.weights[counted] / ex.weights[counted].sum()
+        rows.append(wide_inputs(ex.features)[counted])
+        targets.append(np.full(len(counted), ex.label))
+        weights.append(share * ex.weight * (sum(totals.values()) / 2) / totals[ex.label])
+    x = (np.concatenate(rows) - model.wide_mean.numpy()) / model.wide_std.numpy()
+    coef, _ = fit_logistic(x, np.concatenate(targets), c=FAST.wide_c, weights=np.concatenate(weights))
+    np.testing.assert_allclose(model.wide_weight.detach().numpy(), coef, rtol=1e-4, atol=1e-5)
+    # a player skip at 6 s counts the windows heard before it only (6 of the first 8 s)
+    assert player_skip.weights[0] == pytest.approx(0.75) and player_skip.weights[-1] == 0.0
