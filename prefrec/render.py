@@ -148,7 +148,7 @@ def evaluation(result: dict[str, Any], *, as_json: bool) -> None:
             out(f"  calibration: expected error {split['ece']:.2f} (0 is perfect)")
     track = result["splits"].get("track", {})
     if "prefrec" in track and track["prefrec"]["auc"]["low"] <= 0.5:
-        err("warning: the held-out ROC-AUC interval includes chance: your ratings don't separate yet; "
+        err("warning: the held-out ROC-AUC is not clearly above chance (0.5): your ratings don't separate yet; "
             "rate a few more of what you like")
 
 
@@ -376,7 +376,7 @@ def status(info: dict[str, Any], *, as_json: bool) -> None:
     quality = (model or {}).get("quality") or {}
     if quality.get("oof_auc"):
         auc = quality["oof_auc"]
-        verdict = "" if quality.get("separates") else " — includes chance: rate a few more"
+        verdict = "" if quality.get("separates") else " — not clearly above chance (0.5) yet: rate a few more"
         out(f"          held-out ROC-AUC {auc['value']:.2f} ({auc['low']:.2f} to {auc['high']:.2f}){verdict}")
     evaluated = info.get("evaluation")
     if evaluated:

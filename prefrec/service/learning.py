@@ -72,7 +72,7 @@ def separation_warning(quality: dict[str, Any] | None) -> str | None:
         return (f"too few ratings to tell whether your taste is learnt yet: rate a few more {more} "
                 "(at least 2 likes and 2 skips)")
     return (f"your ratings don't separate yet (held-out ROC-AUC {auc['value']:.2f}, 95% interval "
-            f"{auc['low']:.2f}-{auc['high']:.2f} includes chance): rate a few more {more}")
+            f"{auc['low']:.2f}-{auc['high']:.2f}; 0.5 is chance): rate a few more {more}")
 
 
 MIN_EVALUATION_RATINGS = 5  # explicit likes, and explicit skips, `evaluate` needs at least
