@@ -66,6 +66,12 @@ class Settings:
     listen_fraction: float = setting(0.5, minimum=0.05, maximum=1, help="a listen: this fraction of the track…")
     listen_min_s: float = setting(240.0, minimum=1, help="…or this many seconds played")
     seek_min_s: float = setting(10.0, minimum=0, help="a forward seek this long keeps skipped windows out of a listen")
+    # What is recommended (prefrec/service/queries.py):
+    diversity_margin: float = setting(0.1, minimum=0, maximum=1,
+                                      help="recommend spreads artists, albums and folders only among tracks "
+                                      "scoring within this of each other")
+    flat_scores: float = setting(0.05, minimum=0, maximum=1,
+                                 help="explain calls a track's window scores flat when they span less than this")
 
     def label_rules(self):  # -> prefrec.labels.Rules
         """The label rule set with this listener's thresholds."""
