@@ -4,10 +4,12 @@
    decomposed accents).
 2. `relative`: the entry's path relative to the source's music folder exists under one of the
    library roots; failing that, the last 2-4 parts of its path (folder and file name, compared
-   ignoring case) name exactly one library file — a library moved to another disk or machine.
+   ignoring case) name exactly one library file — a library moved to another disk or machine —
+   or, with the extension left out, exactly one file re-encoded to another format. Such a tail is
+   refused when the artist or the duration says it is other music.
 3. `mbid`: both sides have a MusicBrainz recording id and they are equal.
-4. `tags`: normalised artist + title are equal (case, accents, punctuation, "feat." credits and
-   "(Remastered)"-style suffixes ignored) and durations agree within the tolerance
+4. `tags`: normalised artist + title are equal (case, accents, punctuation, a leading track
+   number, "feat." credits and "(Remastered)"-style suffixes ignored) and durations agree within the tolerance
    (max(3 s, 2 %) by default). With several candidates, the album and then the closest duration
    decide. An entry without artist matches on title alone only when both durations are known.
 
@@ -68,6 +70,7 @@ _FEAT = re.compile(r"\s+(feat\.?|ft\.?|featuring)\s.*$", re.IGNORECASE)
 _DASH_VERSION = re.compile(r"\s+-\s+(\d{4}\s+)?(digital(ly)?\s+)?(remaster\w*|live\b|mono\b|stereo\b|single\s+version|"
                            r"radio\s+edit|album\s+version|bonus\s+track)[^-]*$", re.IGNORECASE)
 _NON_WORD = re.compile(r"[\W_]+")
+_TRACK_NUMBER = re.compile(r"^\s*\d{1,3}(\s*[-._)]\s*|\s+)(?=\S)")
 
 
 def normalise(text: str | None, *, artist: bool = False) -> str:
@@ -75,6 +78,8 @@ def normalise(text: str | None, *, artist: bool = False) -> str:
     version suffixes ('(Remastered 2011)', '[Live]') removed, words single-spaced."""
     if not text:
         return ""
+    if not artist:
+        text = _TRACK_NUMBER.sub("", text)  # '07 - Song', '07. Song': file names used as titles
     text = _BRACKETS.sub("", text)
     text = _FEAT.sub("", text)
     text = _DASH_VERSION.sub("", text)
@@ -105,6 +110,7 @@ class Matcher:
         self.tolerance_fraction = duration_tolerance_fraction
         self._by_path: dict[str, LibraryTrack] = {}
         self._by_suffix: dict[tuple[str, ...], list[LibraryTrack]] = defaultdict(list)
+        self._by_stem_suffix: dict[tuple[str, ...], list[LibraryTrack]] = defaultdict(list)
         self._by_mbid: dict[str, list[LibraryTrack]] = defaultdict(list)
         self._by_tags: dict[tuple[str, str], list[LibraryTrack]] = defaultdict(list)
         self._by_title: dict[str, list[LibraryTrack]] = defaultdict(list)
@@ -114,6 +120,7 @@ class Matcher:
             parts = _parts(track.path)
             for k in range(2, min(4, len(parts)) + 1):
                 self._by_suffix[tuple(parts[-k:])].append(track)
+                self._by_stem_suffix[_without_extension(parts[-k:])].append(track)
             if track.mbid:
                 self._by_mbid[track.mbid.lower()].append(track)
             title = normalise(track.title)
@@ -153,12 +160,14 @@ class Matcher:
                     return Match(entry, track, "relative", f"under {root}")
         parts = _parts(entry.path or rel or "")
         parts = [p for p in parts if p != ".."]
-        for k in range(min(4, len(parts)), 1, -1):
-            found = self._by_suffix.get(tuple(parts[-k:]), [])
-            if len(found) == 1 and self._agrees(entry, found[0]):
-                return Match(entry, found[0], "relative", f"last {k} path parts")
-            if found:
-                break  # several files share this tail (or it disagrees): shorter tails are no better
+        for index, other, note in ((self._by_suffix, tuple, ""),
+                                   (self._by_stem_suffix, _without_extension, ", another file type")):
+            for k in range(min(4, len(parts)), 1, -1):
+                found = index.get(other(parts[-k:]), [])
+                if len(found) == 1 and self._agrees(entry, found[0]):
+                    return Match(entry, found[0], "relative", f"last {k} path parts{note}")
+                if found:
+                    break  # several files share this tail (or it disagrees): shorter tails are no better
         return None
 
     def _agrees(self, entry: Entry, track: LibraryTrack) -> bool:
@@ -255,6 +264,12 @@ class Matcher:
         if not entry.title and not reasons:
             reasons.append("only the file name is alike")
         return ", ".join(reasons) or "path differs"
+
+
+def _without_extension(parts: Sequence[str]) -> tuple[str, ...]:
+    """Path parts with the file name's extension dropped (a file re-encoded to another format)."""
+    *folders, name = parts
+    return (*folders, name.rsplit(".", 1)[0] if "." in name else name)
 
 
 def _stem(path: str) -> str:
