@@ -114,8 +114,9 @@ class Matcher:
         self._by_mbid: dict[str, list[LibraryTrack]] = defaultdict(list)
         self._by_tags: dict[tuple[str, str], list[LibraryTrack]] = defaultdict(list)
         self._by_title: dict[str, list[LibraryTrack]] = defaultdict(list)
-        self._by_word: dict[str, list[int]] = defaultdict(list)
-        for number, track in enumerate(self.tracks):
+        self._labels: list[str] = []  # per track: normalised 'artist title file-stem'
+        self._word_index: dict[str, list[int]] | None = None  # built when first needed (closest)
+        for track in self.tracks:
             self._by_path[_nfc(to_slashes(track.path))] = track
             parts = _parts(track.path)
             for k in range(2, min(4, len(parts)) + 1):
@@ -123,12 +124,11 @@ class Matcher:
                 self._by_stem_suffix[_without_extension(parts[-k:])].append(track)
             if track.mbid:
                 self._by_mbid[track.mbid.lower()].append(track)
-            title = normalise(track.title)
+            title, artist = normalise(track.title), normalise(track.artist, artist=True)
             if title:
-                self._by_tags[(normalise(track.artist, artist=True), title)].append(track)
+                self._by_tags[(artist, title)].append(track)
                 self._by_title[title].append(track)
-            for word in set(self._words(track.artist, track.title, _stem(track.path))):
-                self._by_word[word].append(number)
+            self._labels.append(_join(artist, title, normalise(_stem(track.path))))
 
     # -- the ladder --------------------------------------------------------------------------------
 
@@ -227,29 +227,42 @@ class Matcher:
             return True
         return gap <= max(self.tolerance_s, self.tolerance_fraction * max(entry.duration_s or 0, track.duration_s or 0))
 
-    @staticmethod
-    def _words(*texts: str | None) -> list[str]:
-        return [w for t in texts for w in normalise(t).split() if len(w) > 1]
+    def _words(self) -> dict[str, list[int]]:
+        if self._word_index is None:
+            self._word_index = defaultdict(list)
+            for number, label in enumerate(self._labels):
+                for word in set(label.split()):
+                    if len(word) > 1:
+                        self._word_index[word].append(number)
+        return self._word_index
 
-    def closest(self, entry: Entry, *, shortlist: int = 30) -> tuple[LibraryTrack | None, str]:
-        """The most similar library track and why it was not a match ('' when there is none)."""
-        words = set(self._words(entry.artist, entry.title, _stem(entry.path or entry.relpath or "")))
+    def closest(self, entry: Entry, *, shortlist: int = 5) -> tuple[LibraryTrack | None, str]:
+        """The most similar library track and why it was not a match ('' when there is none).
+
+        Candidates share at least one word (of artist, title or file name) with the entry; the
+        `shortlist` sharing the largest fraction of words are compared character by character.
+        """
+        mine = _join(normalise(entry.artist, artist=True), normalise(entry.title),
+                     normalise(_stem(entry.path or entry.relpath or "")))
+        words = {w for w in mine.split() if len(w) > 1}
+        index = self._words()
         votes: Counter[int] = Counter()
         crowded = max(50, len(self.tracks) // 20)  # words shared by 5 % of the library say little
         for word in words:
-            ids = self._by_word.get(word, [])
+            ids = index.get(word, [])
             if len(ids) <= crowded:
                 votes.update(ids)
         if not votes:
             return None, ""
-        mine = _label(entry.artist, entry.title, entry.path or entry.relpath)
-        best, best_score = None, -1.0
-        for number, _ in votes.most_common(shortlist):
-            track = self.tracks[number]
-            score = difflib.SequenceMatcher(None, mine, _label(track.artist, track.title, track.path)).ratio()
-            if score > best_score:
-                best, best_score = track, score
-        return best, self._why_not(entry, best) if best else ""
+
+        def dice(item: tuple[int, int]) -> float:
+            number, shared = item
+            return 2 * shared / (len(words) + len(set(self._labels[number].split())))
+
+        ranked = sorted(votes.items(), key=dice, reverse=True)[:shortlist]
+        best = max(ranked, key=lambda item: difflib.SequenceMatcher(None, mine, self._labels[item[0]]).ratio())
+        track = self.tracks[best[0]]
+        return track, self._why_not(entry, track)
 
     def _why_not(self, entry: Entry, track: LibraryTrack) -> str:
         reasons = []
@@ -277,5 +290,5 @@ def _stem(path: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else name
 
 
-def _label(artist: str | None, title: str | None, path: str | None) -> str:
-    return " ".join(x for x in (normalise(artist, artist=True), normalise(title), normalise(_stem(path or ""))) if x)
+def _join(*parts: str) -> str:
+    return " ".join(p for p in parts if p)
