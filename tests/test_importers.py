@@ -431,3 +431,47 @@ def test_reading_a_database_leaves_its_folder_unchanged(tmp_path, fmt):
     before = snapshot(folder)
     assert read_source(db).entries
     assert snapshot(folder) == before
+
+
+def test_itunes_on_windows_music_folder_compared_ignoring_case(tmp_path):
+    xml = write_itunes(tmp_path / "iTunes Music Library.xml", [
+        {"Name": "Breezeblocks", "Artist": "alt-J", "Total Time": 227082,
+         "Location": "file://localhost/C:/Users/ME/Music/iTunes/iTunes%20Media/Music/alt-J/04%20Breezeblocks.mp3"},
+    ], music_folder="file://localhost/C:/Users/me/Music/iTunes/iTunes%20Media/")
+    source = read_source(xml)
+    assert source.music_roots == ["C:/Users/me/Music/iTunes/iTunes Media"]
+    [entry] = source.entries
+    assert entry.path == "C:/Users/ME/Music/iTunes/iTunes Media/Music/alt-J/04 Breezeblocks.mp3"
+    assert entry.relpath == "Music/alt-J/04 Breezeblocks.mp3"
+
+
+def test_listenbrainz_listens_without_ids_group_by_artist_and_title(tmp_path):
+    import json
+
+    path = tmp_path / "listens.jsonl"
+    lines = [{"listened_at": 100 + i, "track_metadata": {"artist_name": artist, "track_name": title}}
+             for i, (artist, title) in enumerate([("Glass Choir", "Pads"), ("glass choir", "PADS"), ("Other", "Pads")])]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    entries = {e.key: e for e in read_source(path).entries}
+    assert {k: e.plays for k, e in entries.items()} == {"tags:glass choir\x1fpads": 2, "tags:other\x1fpads": 1}
+    assert entries["tags:glass choir\x1fpads"].last_played == 101
+
+
+def test_a_zip_that_is_not_a_listenbrainz_export_is_unknown(tmp_path):
+    import zipfile
+
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("img/1.jpg", b"\xff\xd8\xff")
+    with pytest.raises(ImportSourceError, match="photos.zip: not a format prefrec understands"):
+        detect(archive)
+
+
+def test_format_can_be_forced_and_a_wrong_one_is_refused(tmp_path):
+    music = tmp_path / "Music"
+    db = write_strawberry(tmp_path / "collection.sqlite", strawberry_songs(music), directories=[str(music)])
+    assert read_source(db, format="strawberry").format == "strawberry"
+    with pytest.raises(ImportSourceError, match="not a beets library"):
+        read_source(db, format="beets")
+    with pytest.raises(ImportSourceError, match="unknown format 'winamp'; choose one of m3u, itunes"):
+        read_source(db, format="winamp")
