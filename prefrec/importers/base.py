@@ -15,11 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from prefrec.errors import PrefrecError
-
-
-class ImportSourceError(PrefrecError):
-    """A source to import could not be read, or is in no format prefrec understands."""
+from prefrec.errors import ImportSourceError  # noqa: F401 - the readers raise it from here
 
 
 @dataclass(frozen=True)
