@@ -103,6 +103,12 @@ def test_unmatched_entries_report_the_closest_track(matcher):
     assert m.how is None and m.closest is not None and m.closest.title == "Beat 3"
     m = matcher.match(Entry(key="k", artist="Nobody", title="Nothing Alike"))
     assert (m.how, m.closest, m.closest_why) == (None, None, "")
+    # A file renamed to a name with no word of the old one: its folder and duration hint at it.
+    m = matcher.match(Entry(key="k", path="/old/Loops/zz9.flac", duration_s=20.4))
+    assert m.how is None and m.closest.identity in ("id-beat3", "id-beat3b")
+    assert m.closest_why == "only the folder and the duration are alike"
+    m = matcher.match(Entry(key="k", path="/old/Loops/zz9.flac", duration_s=90.0))
+    assert (m.how, m.closest) == (None, None)
 
 
 def test_normalise():

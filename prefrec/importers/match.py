@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from prefrec.importers.base import Entry, is_absolute, to_slashes
 
 HOW = ("path", "relative", "mbid", "tags")
+HINT_TOLERANCE_S = 1.0  # a closest-track hint from folder and duration alone (M3U rounds to seconds)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class Matcher:
         self._by_mbid: dict[str, list[LibraryTrack]] = defaultdict(list)
         self._by_tags: dict[tuple[str, str], list[LibraryTrack]] = defaultdict(list)
         self._by_title: dict[str, list[LibraryTrack]] = defaultdict(list)
+        self._by_folder: dict[str, list[LibraryTrack]] = defaultdict(list)
         self._labels: list[str] = []  # per track: normalised 'artist title file-stem'
         self._word_index: dict[str, list[int]] | None = None  # built when first needed (closest)
         for track in self.tracks:
@@ -129,6 +131,8 @@ class Matcher:
                 self._by_tags[(artist, title)].append(track)
                 self._by_title[title].append(track)
             self._labels.append(_join(artist, title, normalise(_stem(track.path))))
+            if len(parts) > 1:
+                self._by_folder[parts[-2]].append(track)
 
     # -- the ladder --------------------------------------------------------------------------------
 
@@ -253,7 +257,7 @@ class Matcher:
             if len(ids) <= crowded:
                 votes.update(ids)
         if not votes:
-            return None, ""
+            return self._same_folder_and_length(entry)
 
         def dice(item: tuple[int, int]) -> float:
             number, shared = item
@@ -263,6 +267,19 @@ class Matcher:
         best = max(ranked, key=lambda item: difflib.SequenceMatcher(None, mine, self._labels[item[0]]).ratio())
         track = self.tracks[best[0]]
         return track, self._why_not(entry, track)
+
+    def _same_folder_and_length(self, entry: Entry) -> tuple[LibraryTrack | None, str]:
+        """For an entry sharing no word with any track (a file renamed to 'Track 042'): the track
+        of the same folder name whose duration is nearest, if within `HINT_TOLERANCE_S`."""
+        parts = _parts(entry.path or entry.relpath or "")
+        if len(parts) < 2 or entry.duration_s is None:
+            return None, ""
+        near = [t for t in self._by_folder.get(parts[-2], [])
+                if t.duration_s and abs(t.duration_s - entry.duration_s) <= HINT_TOLERANCE_S]
+        if not near:
+            return None, ""
+        track = min(near, key=lambda t: self._gap(entry, t) or 0.0)
+        return track, "only the folder and the duration are alike"
 
     def _why_not(self, entry: Entry, track: LibraryTrack) -> str:
         reasons = []
