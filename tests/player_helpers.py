@@ -64,6 +64,17 @@ def wait_for(check, *, timeout: float = 15.0, what: str = "condition", interval:
         time.sleep(interval)
 
 
+def end(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> None:
+    """Stop a child we started (`sig`, then SIGKILL after `timeout_s`) and reap it."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class MpdServer:
     """A real `mpd --no-daemon` with a null output, its own port, unix socket, database and state.
 
@@ -118,13 +129,8 @@ class MpdServer:
 
     def stop(self) -> None:
         """SIGTERM and reap (mpd saves its state file)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            end(self.proc)
         self.proc = None
 
     def kill(self) -> None:
@@ -191,7 +197,7 @@ def write_tracks(music: Path, n: int, *, seconds: float = 8.0, seed: int = 0) ->
     import soundfile as sf
     from mutagen.flac import FLAC
 
-    from prefrec.synth import render
+    from prefrec.synth import RATE, render
 
     styles = ["plucks", "wind", "chiptune", "drums", "pads"]
     paths = []
@@ -199,7 +205,7 @@ def write_tracks(music: Path, n: int, *, seconds: float = 8.0, seed: int = 0) ->
         style = styles[i % len(styles)]
         path = music / f"Artist {i % 4}" / f"Album {i % 3}" / f"{i:02d} {style}.flac"
         path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, render(style, seed * 1000 + i, seconds), 22050, format="FLAC")
+        sf.write(path, render(style, seed * 1000 + i, seconds), RATE, format="FLAC")
         tags = FLAC(path)
         tags["title"], tags["artist"], tags["album"] = f"{style} {i}", f"Artist {i % 4}", f"Album {i % 3}"
         tags.save()
@@ -233,13 +239,7 @@ class SessionBus:
             raise AssertionError("dbus-daemon printed no address")
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end(self.proc)
         if self.proc.stdout:
             self.proc.stdout.close()
 
@@ -298,11 +298,71 @@ class Mpv:
         return self.command("get_property", prop)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end(self.proc)
         shutil.rmtree(self._sockdir, ignore_errors=True)
+
+
+class ListLibrary:
+    """prefrec.player.base.Library over a list of paths, for testing the player clients alone
+    (the daemon's own implementation reads the Store). Scores fall with the list order; bans,
+    plays and neighbours are set by the test."""
+
+    def __init__(self, paths: list[Path], *, tags: dict[str, tuple[str, str]] | None = None) -> None:
+        self.paths = [str(p) for p in paths]
+        self.tags = tags or {}
+        self.banned_paths: set[str] = set()
+        self.plays: dict[str, float] = {}
+        self.near: dict[str, list[str]] = {}
+        self.calls: list[str] = []
+
+    def _candidate(self, path: str, score: float, similarity: float | None = None):
+        from prefrec.player.base import Candidate
+
+        artist, album = self.tags.get(path, (None, None))
+        return Candidate(path, score, artist, album, None, similarity)
+
+    def paths_ending_with(self, suffix: str) -> list[str]:
+        self.calls.append("paths_ending_with")
+        return [p for p in self.paths if p.endswith(suffix)]
+
+    def knows(self, path: str) -> bool:
+        return path in self.paths
+
+    def candidates(self, n: int):
+        self.calls.append("candidates")
+        ranked = [self._candidate(p, 1.0 - i / (len(self.paths) + 1)) for i, p in enumerate(self.paths)]
+        return [c for c in ranked if c.path not in self.banned_paths][:n]
+
+    def neighbours(self, path: str, n: int):
+        self.calls.append("neighbours")
+        near = self.near.get(path, [])
+        return [self._candidate(p, 1.0 - self.paths.index(p) / (len(self.paths) + 1), 1.0 - i / 100)
+                for i, p in enumerate(near) if p not in self.banned_paths][:n]
+
+    def last_played(self, since: float) -> dict[str, float]:
+        return {p: t for p, t in self.plays.items() if t >= since}
+
+    def banned(self, paths: list[str]) -> set[str]:
+        return set(paths) & self.banned_paths
+
+
+class Recorder:
+    """A thread-safe emit callback that keeps every event, with helpers to wait for some."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.events: list = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def of(self, kind: type) -> list:
+        with self._lock:
+            return [e for e in self.events if isinstance(e, kind)]
+
+    def wait(self, kind: type, count: int = 1, *, timeout: float = 20.0, what: str | None = None) -> list:
+        return wait_for(lambda: len(self.of(kind)) >= count and self.of(kind), timeout=timeout,
+                        what=what or f"{count} {kind.__name__} event(s); have {self.events}")
