@@ -185,6 +185,16 @@ def test_the_estimate_decides_eof_even_when_the_player_reports_late(rig):
     assert out[0].played_s == pytest.approx(301)  # wall time spent playing; the label uses the position
 
 
+def test_a_length_learnt_later_is_kept(rig):
+    clock, tr, out = rig
+    tr.observe(Song("7", "u", "/u", None), "play", 0.0)  # MPRIS players often send the length later
+    clock.advance(1)
+    tr.observe(Song("7", "u", "/u", 10.0), "play", None)
+    clock.advance(9.2)
+    tr.observe(A, "play", 0.0)
+    assert out[0].song.duration_s == 10.0 and out[0].end_reason == "eof"
+
+
 def test_unknown_duration_uses_four_minutes(rig):
     clock, tr, out = rig
     stream = Song("9", "http://radio/x", None, None)

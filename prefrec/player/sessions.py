@@ -113,6 +113,9 @@ class SessionTracker:
             if state == "play":
                 self._start()
             return
+        self._song = song  # the same entry, perhaps with its length known by now
+        if self._open is not None:
+            self._open.song = song
         if position_s is not None and state != "stop":
             self._jump(position_s, self.seek_tolerance_s)
         if state == self._state:
