@@ -8,9 +8,14 @@ through `Library`, whose methods may block (the clients call them off their even
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Union
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Union
+
+if TYPE_CHECKING:
+    from prefrec.player.sessions import SessionRecord
 
 ACT_KINDS = ("like", "skip", "ban")
 
@@ -67,7 +72,7 @@ class UnknownSong:
     uri: str
 
 
-PlayerEvent = Union["SessionRecord", PlayerAct, PlayerState, UnknownSong]  # noqa: F821
+PlayerEvent = Union["SessionRecord", PlayerAct, PlayerState, UnknownSong]
 Emit = Callable[[Any], None]  # called with one PlayerEvent
 
 
@@ -142,3 +147,42 @@ class SystemClock:
 
     def time(self) -> float:
         return time.time()
+
+
+class PlayerClient:
+    """What MpdPlayer and MprisPlayer share: stopping from any thread, interruptible waits,
+    connection state going out through `emit`, and the back-off between attempts."""
+
+    source = "player"
+
+    def __init__(self, emit: Emit, *, clock: Clock | None = None, backoff: Backoff | None = None) -> None:
+        self._emit = emit
+        self.clock = clock or SystemClock()
+        self.backoff = backoff or Backoff()
+        self._stop = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def stop(self) -> None:
+        """End `run` (from any thread): the open session ends with 'gone'."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._stop.set)
+        else:
+            self._stop.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait `seconds`, or less if `stop()` is called."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    def _state(self, connected: bool, since: float, *, retry_in_s: float | None = None, detail: str = "") -> None:
+        self._emit(PlayerState(self.source, connected, since, retry_in_s, detail))
+
+    async def _retry_later(self, down_since: float, detail: str) -> None:
+        """Say the player is away (since `down_since`, because `detail`) and wait the back-off."""
+        delay = self.backoff.next_delay()
+        logging.getLogger(f"prefrec.player.{self.source}").info("%s; next try in %.0f s", detail, delay)
+        self._state(False, down_since, retry_in_s=delay, detail=detail)
+        await self._sleep(delay)

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping
 from urllib.parse import unquote, urlparse
 
-from prefrec.player.base import (ACT_KINDS, Backoff, Clock, Emit, Library, PlayerAct, PlayerState, Song,
-                                 SystemClock, UnknownSong)
+from prefrec.player.base import (ACT_KINDS, Backoff, Clock, Emit, Library, PlayerAct, PlayerClient, Song,
+                                 UnknownSong)
 from prefrec.player.queue import Policy, QueueEntry, early_skip_demotions, plan, radio_order
 from prefrec.player.sessions import SessionRecord, SessionTracker, Thresholds, classify
 
@@ -245,7 +245,7 @@ def now_playing(addresses: list[MpdAddress], library: Library, *, music_director
     return asyncio.run(once())
 
 
-class MpdPlayer:
+class MpdPlayer(PlayerClient):
     """Follows one MPD: sessions, acts, and (with `autoqueue`) a queue that never runs dry.
 
     Run `run()` on an event loop (prefrec.player.runner.PlayerThread does it on a thread of its
@@ -257,14 +257,12 @@ class MpdPlayer:
                  music_directory: str | None = None, autoqueue: Policy | None = None,
                  thresholds: Thresholds | None = None, clock: Clock | None = None,
                  backoff: Backoff | None = None, channel: str = CHANNEL) -> None:
+        super().__init__(emit, clock=clock, backoff=backoff)
         self.addresses = addresses
         self.library = library
-        self._emit = emit
         self.music_directory = music_directory
         self.policy = autoqueue
         self.thresholds = thresholds or Thresholds()
-        self.clock = clock or SystemClock()
-        self.backoff = backoff or Backoff()
         self.channel = channel
         self.tracker = SessionTracker(self.source, self._session_ended, clock=self.clock)
         self.radio_seed: str | None = None
@@ -279,20 +277,10 @@ class MpdPlayer:
         self._last_status: dict[str, str] = {}
         self._mapper: UriMapper | None = None
         self._client: Any = None
-        self._stop = asyncio.Event()
         self._wake: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.connected = False
 
     # -- control (thread-safe) --------------------------------------------------------------------
-
-    def stop(self) -> None:
-        """End `run` (from any thread): the open session ends with 'gone'."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._stop.set)
-        else:
-            self._stop.set()
 
     def set_radio(self, seed: str | None) -> None:
         """Radio around the track at path `seed`, or back to plain autoqueue (None); any thread."""
@@ -315,10 +303,7 @@ class MpdPlayer:
             try:
                 client, address = await connect_first(self.addresses)
             except OSError as e:
-                delay = self.backoff.next_delay()
-                log.info("MPD not reachable (%s); next try in %.0f s", e, delay)
-                self._state(False, down_since, retry_in_s=delay, detail=str(e))
-                await self._sleep(delay)
+                await self._retry_later(down_since, f"MPD not reachable: {e}")
                 continue
             started = time.monotonic()
             self.connected = True
@@ -344,16 +329,7 @@ class MpdPlayer:
                 break
             if time.monotonic() - started >= HELD_S:
                 self.backoff.reset()
-            delay = self.backoff.next_delay()
-            log.info("lost MPD at %s (%s); next try in %.0f s", address, reason, delay)
-            self._state(False, down_since, retry_in_s=delay, detail=reason)
-            await self._sleep(delay)
-
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stop.wait(), seconds)
-        except asyncio.TimeoutError:
-            pass
+            await self._retry_later(down_since, f"lost MPD at {address}: {reason}")
 
     async def _follow(self, client: Any, address: MpdAddress) -> None:
         self._client = client
@@ -541,11 +517,6 @@ class MpdPlayer:
                 log.info("MPD would not queue %s: %s", uri, e)
                 continue
             self._ours.add(str(songid))
-
-    # -- state ----------------------------------------------------------------------------------
-
-    def _state(self, connected: bool, since: float, *, retry_in_s: float | None = None, detail: str = "") -> None:
-        self._emit(PlayerState(self.source, connected, since, retry_in_s, detail))
 
 
 def _first(value: Any) -> str | None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from prefrec.player.base import Backoff, Clock, Emit, Library, PlayerState, Song, SystemClock, UnknownSong
+from prefrec.player.base import Backoff, Clock, Emit, Library, PlayerClient, Song, UnknownSong
 from prefrec.player.sessions import SessionTracker
 
 log = logging.getLogger("prefrec.player.mpris")
@@ -153,19 +153,17 @@ def now_playing(wanted: str | None = None, *, advance: bool = False, bus_address
         raise BusError(f"D-Bus session bus: {e}") from e
 
 
-class MprisPlayer:
+class MprisPlayer(PlayerClient):
     """Follows one MPRIS player on the session bus and turns what it does into sessions."""
 
     source = "mpris"
 
     def __init__(self, library: Library, emit: Emit, *, bus_name: str | None = None, poll_s: float = 1.0,
                  clock: Clock | None = None, backoff: Backoff | None = None, bus_address: str | None = None) -> None:
+        super().__init__(emit, clock=clock, backoff=backoff)
         self.library = library
-        self._emit = emit
         self.wanted = bus_name
         self.poll_s = poll_s
-        self.clock = clock or SystemClock()
-        self.backoff = backoff or Backoff()
         self.bus_address = bus_address
         self.tracker = SessionTracker(self.source, self._emit, clock=self.clock)
         self.following: str | None = None  # the player's well-known bus name
@@ -173,18 +171,8 @@ class MprisPlayer:
         self._metadata: dict[str, Any] = {}
         self._status = "stop"
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
-        self._stop = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._unknown: set[str] = set()
         self._pending_seek: tuple[float, float] | None = None  # (position_s, loop time of the signal)
-
-    def stop(self) -> None:
-        """End `run` (from any thread): the open session ends with 'gone'."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._stop.set)
-        else:
-            self._stop.set()
 
     async def run(self) -> None:
         """Connect to the bus, follow a player, poll, reconnect with back-off, until `stop()`."""
@@ -196,9 +184,7 @@ class MprisPlayer:
             try:
                 bus = await MessageBus(bus_address=self.bus_address).connect()
             except Exception as e:  # no session bus (yet): OSError, or dbus-fast's address errors
-                delay = self.backoff.next_delay()
-                self._state(False, down_since, retry_in_s=delay, detail=f"no D-Bus session bus: {e}")
-                await self._sleep(delay)
+                await self._retry_later(down_since, f"no D-Bus session bus: {e}")
                 continue
             self.backoff.reset()
             try:
@@ -215,15 +201,7 @@ class MprisPlayer:
             if self._stop.is_set():
                 self._state(False, down_since, detail="stopped")
                 break
-            delay = self.backoff.next_delay()
-            self._state(False, down_since, retry_in_s=delay, detail=reason)
-            await self._sleep(delay)
-
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stop.wait(), seconds)
-        except asyncio.TimeoutError:
-            pass
+            await self._retry_later(down_since, reason)
 
     async def _follow(self, bus: Any) -> None:
         from dbus_fast import MessageType
@@ -368,5 +346,3 @@ class MprisPlayer:
             return
         self.tracker.position(position)
 
-    def _state(self, connected: bool, since: float, *, retry_in_s: float | None = None, detail: str = "") -> None:
-        self._emit(PlayerState(self.source, connected, since, retry_in_s, detail))
