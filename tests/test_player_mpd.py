@@ -8,11 +8,13 @@ import time
 import pytest
 
 from prefrec.player.base import Backoff, PlayerAct, PlayerState, UnknownSong
-from prefrec.player.mpd import MpdAddress, MpdPlayer, mpd_addresses, now_playing
+from prefrec.player.mpd import (MpdAddress, MpdPlayer, NobodyListening, advance, mpd_addresses, now_playing,
+                                send_message)
 from prefrec.player.queue import Policy
 from prefrec.player.runner import PlayerThread
 from prefrec.player.sessions import SessionRecord, classify
-from tests.player_helpers import ListLibrary, MpdServer, Recorder, mpd_server, wait_for, write_tracks  # noqa: F401
+from tests.player_helpers import (ListLibrary, MpdServer, Recorder, free_port, mpd_server, wait_for,  # noqa: F401
+                                  write_tracks)
 
 
 # -- where MPD is ---------------------------------------------------------------------------------
@@ -196,17 +198,29 @@ def test_a_song_outside_the_library_is_reported_once(rig):
         thread.stop()
 
 
-def test_now_playing_for_the_cli(rig):
+def test_one_shots_for_the_cli(rig):
     server, paths, library = rig
     addresses = mpd_addresses(environ={"MPD_HOST": server.socket})
     assert now_playing(addresses, library).song is None
     server.mpc("play", "2")
     time.sleep(1.2)
-    playing = now_playing(addresses, library, advance=True)
+    playing = now_playing(addresses, library)
     assert playing.song.path == str(paths[1]) and playing.state == "play" and 0.8 <= playing.position_s <= 2.5
+    assert advance(addresses, "no such id") is False and server.status()["song"] == "1"
+    assert advance(addresses, playing.song.key) is True
     wait_for(lambda: server.status().get("song") == "2", what="the advance")
+    with pytest.raises(NobodyListening):
+        send_message(addresses, "radio off")  # no daemon follows the channel
     with pytest.raises(OSError):
-        now_playing([MpdAddress("127.0.0.1", 1)], library)
+        now_playing([MpdAddress("127.0.0.1", free_port())], library)
+    # a password MPD does not know is refused, with the address in the message
+    server.write_config('password "sesame@read,add,control"\n')
+    server.stop()
+    server.start()
+    with pytest.raises(OSError, match="incorrect password"):
+        now_playing([MpdAddress(server.socket, password="wrong")], library)
+    again = now_playing(mpd_addresses(environ={"MPD_HOST": f"sesame@{server.socket}"}), library)
+    assert again.song.path == str(paths[2])  # MPD restored its queue and song from its state file
 
 
 def test_autoqueue_keeps_the_queue_full_without_bans_or_recent_plays(mpd_server):
@@ -241,5 +255,59 @@ def test_autoqueue_keeps_the_queue_full_without_bans_or_recent_plays(mpd_server)
         files = queue()
         assert rel[1] not in files and rel[2] not in files
         assert len(files) == len(set(files))  # nothing queued twice
+    finally:
+        thread.stop()
+
+
+def _queue(server: MpdServer) -> tuple[str | None, list[str]]:
+    """(the current song's file, the files queued after it)."""
+    status = server.status()
+    files = [v for k, v in server.raw("playlistinfo") if k == "file"]
+    if "song" not in status:
+        return None, files
+    pos = int(status["song"])
+    return files[pos], files[pos + 1:]
+
+
+def test_radio_switches_our_songs_for_neighbours_ranked_by_taste(mpd_server):
+    server = mpd_server
+    paths = write_tracks(server.music, 8, seconds=6.0)
+    rel = [str(p.relative_to(server.music)) for p in paths]
+    server.update()
+    library = ListLibrary(paths)
+    library.near = {str(paths[0]): [str(paths[6]), str(paths[7]), str(paths[4])]}
+    server.mpc("add", rel[0])
+    player, thread, events = start(server, library, autoqueue=Policy(keep=2))
+    try:
+        server.mpc("play", "1")
+        wait_for(lambda: _queue(server)[1] == [rel[1], rel[2]], what="the plain autoqueue")
+        server.mpc("add", rel[5])  # the listener adds one of their own
+        server.mpc("sendmessage", "prefrec", "radio")  # around the song playing now
+        # ours (1, 2) go; the listener's stays first; nearest by taste: 4 scores above 6 and 7
+        wait_for(lambda: _queue(server)[1] == [rel[5], rel[4]], what="the radio queue")
+        assert _queue(server)[0] == rel[0]
+        server.mpc("sendmessage", "prefrec", "radio off")
+        wait_for(lambda: _queue(server)[1] == [rel[5], rel[1]], what="back to the plain autoqueue")
+    finally:
+        thread.stop()
+
+
+def test_early_skip_demotes_neighbours_before_moving_on(mpd_server):
+    server = mpd_server
+    paths = write_tracks(server.music, 8, seconds=6.0)
+    rel = [str(p.relative_to(server.music)) for p in paths]
+    server.update()
+    library = ListLibrary(paths)
+    library.near = {str(paths[0]): [str(paths[1]), str(paths[2])]}
+    server.mpc("add", rel[0])
+    player, thread, events = start(server, library, autoqueue=Policy(keep=2))
+    try:
+        server.mpc("play", "1")
+        wait_for(lambda: _queue(server)[1] == [rel[1], rel[2]], what="the autoqueue")
+        server.mpc("sendmessage", "prefrec", "skip")
+        # 1 and 2 are the skipped song's nearest neighbours: taken out before MPD moves on
+        wait_for(lambda: _queue(server) == (rel[3], [rel[4], rel[5]]), what=f"the demoted queue; have {_queue(server)}")
+        [act] = events.of(PlayerAct)
+        assert act.kind == "skip" and act.song.path == str(paths[0])
     finally:
         thread.stop()

@@ -218,31 +218,75 @@ def _elapsed(status: Mapping[str, str]) -> float | None:
     return float(elapsed) if elapsed is not None else None
 
 
-def now_playing(addresses: list[MpdAddress], library: Library, *, music_directory: str | None = None,
-                advance: bool = False, timeout_s: float = CONNECT_TIMEOUT_S) -> NowPlaying:
-    """One-shot, for the CLI: what MPD plays now; with `advance`, then move to the next song.
-    Raises OSError when MPD cannot be reached."""
+class NobodyListening(OSError):
+    """No client follows the `prefrec` channel (the daemon is not running, or not on MPD)."""
 
-    async def once() -> NowPlaying:
+
+def _once(addresses: list[MpdAddress], work: Callable[[Any, MpdAddress], Awaitable[Any]], *,
+          timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
+    """Connect, run `work(client, address)`, disconnect: one short conversation (for the CLI).
+    Raises OSError when MPD cannot be reached or refuses."""
+    from mpd.base import MPDError
+
+    async def run() -> Any:
         client, address = await connect_first(addresses, timeout_s=timeout_s)
         try:
-            folder = music_directory
-            if address.is_socket:
-                folder = await music_directory_of(client) or folder
-            mapper = UriMapper(folder, library, local=address.is_socket)
-
-            async def to_path(uri: str) -> str | None:
-                return mapper.to_path(uri)
-
-            status = await client.status()
-            song, _ = await song_of(client, status, to_path)
-            if advance and song is not None:
-                await client.next()
-            return NowPlaying(song, status.get("state", "stop"), _elapsed(status), address)
+            return await asyncio.wait_for(work(client, address), timeout_s)
         finally:
             client.disconnect()
 
-    return asyncio.run(once())
+    try:
+        return asyncio.run(run())
+    except asyncio.TimeoutError as e:
+        raise OSError("MPD did not answer in time") from e
+    except MPDError as e:
+        if "nobody is subscribed" in str(e):
+            raise NobodyListening(str(e)) from e
+        raise OSError(f"MPD: {e}") from e
+
+
+def now_playing(addresses: list[MpdAddress], library: Library, *, music_directory: str | None = None,
+                timeout_s: float = CONNECT_TIMEOUT_S) -> NowPlaying:
+    """What MPD plays now (the song mapped to a file as the daemon does). Raises OSError."""
+
+    async def work(client: Any, address: MpdAddress) -> NowPlaying:
+        folder = music_directory
+        if address.is_socket:
+            folder = await music_directory_of(client) or folder
+        mapper = UriMapper(folder, library, local=address.is_socket)
+
+        async def to_path(uri: str) -> str | None:
+            return mapper.to_path(uri)
+
+        status = await client.status()
+        song, _ = await song_of(client, status, to_path)
+        return NowPlaying(song, status.get("state", "stop"), _elapsed(status), address)
+
+    return _once(addresses, work, timeout_s=timeout_s)
+
+
+def advance(addresses: list[MpdAddress], key: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> bool:
+    """Move MPD to the next song if the song with id `key` is still the current one; whether it did."""
+
+    async def work(client: Any, address: MpdAddress) -> bool:
+        status = await client.status()
+        if status.get("songid") != key:
+            return False
+        await client.next()
+        return True
+
+    return _once(addresses, work, timeout_s=timeout_s)
+
+
+def send_message(addresses: list[MpdAddress], text: str, *, channel: str = CHANNEL,
+                 timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Send `text` on `channel` (e.g. 'radio off'). Raises NobodyListening when no client (no
+    prefrec daemon) follows the channel, OSError when MPD cannot be reached."""
+
+    async def work(client: Any, address: MpdAddress) -> None:
+        await client.sendmessage(channel, text)
+
+    _once(addresses, work, timeout_s=timeout_s)
 
 
 class MpdPlayer(PlayerClient):
@@ -443,8 +487,9 @@ class MpdPlayer(PlayerClient):
         position = self.tracker.position_now()
         self._emit(PlayerAct(kind, self.source, song, position, self.clock.time()))
         if kind in ("skip", "ban"):
-            if song.path:
+            if song.path:  # demote its neighbours (and take ours out) before moving on to one of them
                 self._pending_demote.append(song.path)
+                await self._after_change(client)
             await client.next()
 
     # -- autoqueue ----------------------------------------------------------------------------------
@@ -452,17 +497,23 @@ class MpdPlayer(PlayerClient):
     async def _after_change(self, client: Any) -> None:
         if self._pending_demote:
             skipped, self._pending_demote = self._pending_demote, []
-            if self.policy is not None:
+            policy = self._queue_policy()
+            if policy is not None:
                 for path in skipped:
-                    near = await asyncio.to_thread(self.library.neighbours, path, self.policy.demote_neighbours)
-                    self._demoted |= early_skip_demotions(near, n=self.policy.demote_neighbours)
-        if self.policy is not None:
+                    near = await asyncio.to_thread(self.library.neighbours, path, policy.demote_neighbours)
+                    self._demoted |= early_skip_demotions(near, n=policy.demote_neighbours)
+        if self._queue_policy() is not None:
             await self.refill(client)
+
+    def _queue_policy(self) -> Policy | None:
+        """The autoqueue's policy; radio feeds the queue even when the autoqueue is off."""
+        return self.policy or (Policy() if self.radio_seed else None)
 
     async def refill(self, client: Any) -> None:
         """Bring the queue up to `policy.keep` songs after the current one."""
-        policy = self.policy
-        assert policy is not None
+        policy = self._queue_policy()
+        if policy is None:
+            return
         status = await client.status()
         if status.get("state") == "stop" or status.get("song") is None:
             if status.get("state") == "stop":
@@ -495,7 +546,8 @@ class MpdPlayer(PlayerClient):
         banned = await asyncio.to_thread(self.library.banned, ours) if ours else set()
         last = await asyncio.to_thread(self.library.last_played, now - policy.cooldown_s)
         todo = plan(current, upcoming, candidates, banned=banned, last_played=last, now=now,
-                    demoted=self._demoted, recent=list(self._recent)[:-1], replace_ours=replace, policy=policy)
+                    demoted=self._demoted, recent=[e for e in self._recent if current is None or e.key != current.key],
+                    replace_ours=replace, policy=policy)
         from mpd.base import CommandError
 
         for key in todo.remove:
