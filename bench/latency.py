@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from prefrec.features import FRAMES_PER_S, n_windows  # noqa: E402
+from prefrec.feedback import Act  # noqa: E402
+from prefrec.scoring import encode_f32, ranking  # noqa: E402
 from prefrec.store import Store  # noqa: E402
 
 WORDS = ["blue", "night", "river", "glass", "paper", "storm", "quiet", "golden", "falling", "electric",
@@ -62,21 +64,22 @@ def build(home: Path, n_tracks: int, *, seed: int = 0, n_ratings: int = 60, embe
         rated = rng.choice(n_tracks, size=min(n_ratings, n_tracks), replace=False)
         for k, i in enumerate(rated):
             track = store.tracks_by_identity(identities[int(i)])[0]
-            store.add_feedback(track.identity, track.path, "like" if k % 2 else "skip",
-                               None if k % 3 else 30.0)
+            kind = "like" if k % 2 else "skip"
+            store.add_act(Act(track.identity, track.path, kind, position_s=30.0 if kind == "skip" and not k % 3
+                              else None))
         model_id = store.add_model(str(home / "models" / "synthetic.pt"), {"synthetic": True},
                                    last_feedback_id=store.last_feedback_id(), n_rated=len(rated), train_s=0.0)
-        batch = {}
+        batch = []
         for track in store.tracks():
             level = rng.uniform(0.05, 0.95)
             probs = np.clip(level + rng.normal(0, rng.uniform(0.01, 0.2), n_windows(track.n_frames)), 0, 1)
-            batch[track.identity] = (probs.astype(np.float32), rng.normal(size=embed_dim).astype(np.float32))
+            batch.append((track.identity, encode_f32(probs), encode_f32(rng.normal(size=embed_dim))))
             if len(batch) == 500:
                 store.save_window_scores(model_id, batch)
-                batch = {}
+                batch = []
         if batch:
             store.save_window_scores(model_id, batch)
-        store.publish_rankings(model_id)
+        store.publish_rankings(model_id, ranking(store.window_score_blobs(model_id)))
 
 
 def time_command(prefrec: str, home: Path, args: list[str], repeat: int) -> tuple[float, float]:
@@ -126,7 +129,7 @@ def main() -> None:
         ("history", ["history"]),
         ("similar WORDS", ["similar", some]),
     ]
-    print(f"| command | median s | max s |\n| --- | ---: | ---: |")
+    print("| command | median s | max s |\n| --- | ---: | ---: |")
     for label, cmd in commands:
         if cmd is None:
             times = []

@@ -88,13 +88,13 @@ def train_cnn_only(feats: list[np.ndarray], labels: list[float], model_config, s
     y = torch.tensor(labels)
     for _ in range(epochs):
         opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(base.cnn_features(x).flatten(1)).squeeze(1), y)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(base.cnn(base.standardise(x)).flatten(1)).squeeze(1), y)
         loss.backward()
         opt.step()
 
     def predict(f: list[np.ndarray]) -> np.ndarray:
         with torch.no_grad():
-            return torch.sigmoid(head(base.cnn_features(torch.from_numpy(np.stack(f))).flatten(1))).squeeze(1).numpy()
+            return torch.sigmoid(head(base.cnn(base.standardise(torch.from_numpy(np.stack(f)))).flatten(1))).squeeze(1).numpy()
 
     return predict
 

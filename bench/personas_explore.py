@@ -39,7 +39,8 @@ def main() -> None:
     from prefrec.model import ModelConfig
     from prefrec.pretrain import PretrainConfig, pretrain
     from prefrec.scoring import score_track, track_score
-    from prefrec.train import TrainConfig, average_weights, fit, load_checkpoint, make_example, save_checkpoint
+    from prefrec.checkpoint import load_checkpoint, save_checkpoint
+    from prefrec.train import TrainConfig, average_weights, fit, make_example
 
     ap = argparse.ArgumentParser()
     ap.add_argument("home", type=Path)
@@ -66,7 +67,7 @@ def main() -> None:
         key = hashlib.sha256(repr((FEATURE_VERSION, len(feats), mcfg, pcfg)).encode()).hexdigest()[:12]
         path = Path(f"/tmp/prefrec-explore-{key}.pt")
         if path.exists():
-            pretrained[v["name"]] = load_checkpoint(path)
+            pretrained[v["name"]] = load_checkpoint(path).model
             continue
         t = time.perf_counter()
         model, rep = pretrain(feats, model_config=mcfg, config=pcfg)

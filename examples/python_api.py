@@ -22,13 +22,13 @@ def main(workdir: Path) -> None:
     library = write_library(workdir / "music", ["plucks", "wind"], 4, seed=11, min_s=12, max_s=18)
     style_of = {str(t.path): t.style for t in library}
     with Service(load_settings(workdir / "home")) as service:
-        service.scan([str(workdir / "music")])
+        service.library.scan([str(workdir / "music")])
         for track in [t for t in library if t.style == "plucks"][:2]:
-            service.rate(str(track.path), "like")
+            service.control.rate(str(track.path), "like")
         for track in [t for t in library if t.style == "wind"][:2]:
-            service.rate(str(track.path), "skip", at="0:06")
-        service.train()
-        for item in service.recommend(10).items:
+            service.control.rate(str(track.path), "skip", at="0:06")
+        service.learning.train()
+        for item in service.queries.recommend(10).items:
             print(f"{style_of[item.track.path]}\t{item.score:.3f}\t{item.track.title}")
 
 

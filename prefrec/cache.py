@@ -14,16 +14,14 @@ written to a temporary name and renamed, so a crash never leaves a half-written 
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
-import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prefrec.features import FEATURE_VERSION, N_MFCC
+from prefrec.fsutil import atomic_write_bytes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -110,32 +108,6 @@ def decode(blob: bytes) -> "np.ndarray":
     return out
 
 
-TEMP_PREFIX = ".tmp-"  # files being written, renamed into place when complete
-STALE_TEMP_S = 3600.0  # a temporary file untouched this long was left by a writer that was killed
-
-
-def sweep_stale_temporaries(root: Path, *, older_than_s: float = STALE_TEMP_S) -> list[Path]:
-    """Delete the `.tmp-*` files under `root` (any depth) not modified for `older_than_s` seconds and
-    return them. They are what writers killed between writing and renaming (kill -9, power loss)
-    leave behind; a live writer's file is seconds old, so it is never touched."""
-    removed: list[Path] = []
-    if not Path(root).is_dir():
-        return removed
-    cutoff = time.time() - older_than_s
-    for dirpath, _dirnames, filenames in os.walk(root):
-        for name in filenames:
-            if not name.startswith(TEMP_PREFIX):
-                continue
-            path = Path(dirpath) / name
-            try:
-                if path.lstat().st_mtime < cutoff:
-                    path.unlink()
-                    removed.append(path)
-            except FileNotFoundError:  # renamed or removed meanwhile
-                pass
-    return removed
-
-
 class FeatureCache:
     """Feature arrays [N_MFCC, n_frames] keyed by audio identity."""
 
@@ -153,15 +125,8 @@ class FeatureCache:
         if features.ndim != 2 or features.shape[0] != N_MFCC:
             raise ValueError(f"features must be [{N_MFCC}, frames], got {features.shape}")
         target = self.path_for(identity)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=".prf")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(encode(features))
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # Not fsynced: features are recomputed from the audio if a crash loses them.
+        atomic_write_bytes(target, encode(features), fsync=False)
         return target
 
     def load(self, identity: str) -> "np.ndarray":

@@ -1,19 +1,42 @@
 """Settings: defaults < config.toml in the data dir < PREFREC_* environment < CLI options.
 
-The data directory is `--home`, else `$PREFREC_HOME`, else the platform's user data dir.
+The data directory is `--home`, else `$PREFREC_HOME`, else the platform's user data dir. Every
+key has a schema (type, bounds, allowed values, help); a bad value is refused with a message that
+names the key, where it came from and what is expected, and an unknown key gets a "did you mean".
+All problems are reported at once. Standard library only.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-AUDIO_EXTENSIONS = frozenset(
-    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".m4a", ".aac", ".alac", ".wma",
-     ".aiff", ".aif", ".mp4", ".webm", ".mka"}
-)
+from prefrec.errors import PrefrecError
+
+
+class SettingsError(PrefrecError):
+    """One or more settings are invalid; the message lists each with its source."""
+
+    exit_code = 2
+
+
+def setting(default: Any = dataclasses.MISSING, *, help: str, minimum: float | None = None,
+            maximum: float | None = None, choices: tuple[str, ...] | None = None,
+            default_factory: Any = dataclasses.MISSING, secret: bool = False) -> Any:
+    """A Settings field with its schema in the field's metadata."""
+    meta = {"help": help, "minimum": minimum, "maximum": maximum, "choices": choices, "secret": secret}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -21,20 +44,35 @@ class Settings:
     """Everything a run of prefrec may tune. Paths are absolute."""
 
     home: Path
-    workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
-    decode_timeout_s: float = 300.0  # per file, after a worker's start-up…
-    decode_timeout_per_audio_s: float = 0.05  # …plus this per second of audio (+6 min for a 2-hour mix)
-    worker_memory_mb: int = 2048  # address space a worker may use beyond its libraries
-    busy_timeout_s: float = 30.0
-    train_seed: int = 0
-    train_max_epochs: int = 0  # 0: the training default (prefrec.train.TrainConfig.max_epochs)
+    workers: int = setting(default_factory=_default_workers, minimum=1, maximum=256,
+                           help="analysis processes (default: all cores)")
+    decode_timeout_s: float = setting(300.0, minimum=1, help="seconds a worker may spend on one file…")
+    decode_timeout_per_audio_s: float = setting(0.05, minimum=0, maximum=10,
+                                                help="…plus this per second of audio (+6 min for a 2-hour mix)")
+    worker_memory_mb: int = setting(2048, minimum=256, help="address space a worker may use beyond its libraries")
+    busy_timeout_s: float = setting(30.0, minimum=0, help="how long to wait for a database another process holds")
+    trainer_wait_s: float = setting(600.0, minimum=0, help="`train` while another process trains waits this long")
+    train_seed: int = setting(0, minimum=0, help="seed of training and pretraining (runs are repeatable)")
+    train_max_epochs: int = setting(0, minimum=0, maximum=10000, help="0: the training default")
     # The daemon (see prefrec/daemon.py):
-    settle_s: float = 3.0  # a new or changed file is analysed once its size and mtime are stable this long
-    quiet_period_s: float = 10.0  # retrain this long after the latest feedback…
-    train_after_events: int = 20  # …or as soon as this many feedback events are waiting
-    rescan_interval_s: float = 3600.0  # full rescan of the folders, to recover missed events
-    watch: str = "auto"  # "auto" (inotify where available, else polling) or "polling"
-    poll_interval_s: float = 5.0  # how often the polling watcher looks at the folders
+    settle_s: float = setting(3.0, minimum=0, help="a new file is analysed once stable this long")
+    quiet_period_s: float = setting(10.0, minimum=0, help="retrain this long after the latest feedback…")
+    train_after_events: int = setting(20, minimum=1, help="…or as soon as this many feedback events wait")
+    rescan_interval_s: float = setting(3600.0, minimum=1, help="full rescan of the folders, to recover missed events")
+    watch: str = setting("auto", choices=("auto", "polling"), help="how the daemon watches the folders")
+    poll_interval_s: float = setting(5.0, minimum=0.1, help="how often the polling watcher looks")
+    # What a listening session a player saw means (prefrec.labels, docs/feedback.md):
+    skip_min_s: float = setting(3.0, minimum=0, help="played less than this: nothing (an accidental start)")
+    listen_fraction: float = setting(0.5, minimum=0.05, maximum=1, help="a listen: this fraction of the track…")
+    listen_min_s: float = setting(240.0, minimum=1, help="…or this many seconds played")
+    seek_min_s: float = setting(10.0, minimum=0, help="a forward seek this long keeps skipped windows out of a listen")
+
+    def label_rules(self):  # -> prefrec.labels.Rules
+        """The label rule set with this listener's thresholds."""
+        from prefrec.labels import Rules
+
+        return Rules(skip_min_s=self.skip_min_s, listen_fraction=self.listen_fraction,
+                     listen_min_s=self.listen_min_s, seek_min_s=self.seek_min_s)
 
     @property
     def db_path(self) -> Path:
@@ -53,6 +91,11 @@ class Settings:
         return self.home / "config.toml"
 
 
+def schema() -> dict[str, dataclasses.Field]:
+    """The tunable keys (every Settings field but `home`) and their fields (type, metadata)."""
+    return {f.name: f for f in dataclasses.fields(Settings) if f.name != "home"}
+
+
 def default_home() -> Path:
     """The data dir when neither --home nor $PREFREC_HOME is given."""
     import platformdirs
@@ -60,25 +103,75 @@ def default_home() -> Path:
     return Path(platformdirs.user_data_dir("prefrec", appauthor=False))
 
 
-def _coerce(name: str, raw: object) -> object:
-    kinds = {f.name: f.type for f in dataclasses.fields(Settings)}
-    kind = kinds[name]
-    if kind in ("int", int):
-        return int(raw)  # type: ignore[arg-type]
-    if kind in ("float", float):
-        return float(raw)  # type: ignore[arg-type]
-    return raw
+def _expected(f: dataclasses.Field) -> str:
+    kind = {"int": "an integer", "float": "a number", "str": "text", "bool": "true or false"}[str(f.type)]
+    meta = f.metadata
+    if meta.get("choices"):
+        return "one of " + ", ".join(f'"{c}"' for c in meta["choices"])
+    low, high = meta.get("minimum"), meta.get("maximum")
+    bounds = [f"≥ {low:g}" if low is not None else "", f"≤ {high:g}" if high is not None else ""]
+    return " ".join([kind, " and ".join(b for b in bounds if b)]).strip()
+
+
+def coerce(name: str, raw: object, *, from_text: bool) -> object:
+    """`raw` as the type of setting `name`, within its bounds; ValueError saying what is expected.
+
+    from_text: the value is a string from the environment or the command line (so "4" is an
+    integer); in config.toml a string is never a number.
+    """
+    f = schema()[name]
+    kind = str(f.type)
+    expected = _expected(f)
+    value: object
+    if kind == "bool":
+        if isinstance(raw, bool):
+            value = raw
+        elif from_text and isinstance(raw, str) and raw.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            value = raw.lower() in ("1", "true", "yes", "on")
+        else:
+            raise ValueError(f"expected {expected}, got {raw!r}")
+    elif kind in ("int", "float"):
+        number: float
+        if isinstance(raw, bool) or not (isinstance(raw, (int, float)) or (from_text and isinstance(raw, str))):
+            raise ValueError(f"expected {expected}, got {raw!r}")
+        try:
+            number = float(raw) if kind == "float" else int(str(raw).strip()) if isinstance(raw, str) else raw
+        except ValueError:
+            raise ValueError(f"expected {expected}, got {raw!r}") from None
+        if kind == "int" and isinstance(number, float):
+            if not number.is_integer():
+                raise ValueError(f"expected {expected}, got {raw!r}")
+            number = int(number)
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ValueError(f"expected {expected}, got {raw!r}")
+        low, high = f.metadata.get("minimum"), f.metadata.get("maximum")
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise ValueError(f"expected {expected}, got {raw!r}")
+        value = float(number) if kind == "float" else int(number)
+    else:
+        if not isinstance(raw, str):
+            raise ValueError(f"expected {expected}, got {raw!r}")
+        choices = f.metadata.get("choices")
+        if choices and raw not in choices:
+            raise ValueError(f"expected {expected}, got {raw!r}")
+        value = raw
+    return value
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; known settings: {', '.join(sorted(known))}"
 
 
 def load_settings(home: str | os.PathLike[str] | None = None, **overrides: object) -> Settings:
-    """Resolve the data dir and merge config.toml, PREFREC_* variables and explicit overrides."""
-    from prefrec.errors import PrefrecError
-
+    """Resolve the data dir and merge config.toml, PREFREC_* variables and explicit overrides
+    (None overrides are ignored). Raises SettingsError listing every invalid key with its source."""
     if home is None:
         home = os.environ.get("PREFREC_HOME") or default_home()
     home_path = Path(home).expanduser().resolve()
-    tunable = {f.name for f in dataclasses.fields(Settings)} - {"home"}
+    keys = schema()
     values: dict[str, object] = {}
+    problems: list[str] = []
     config_file = home_path / "config.toml"
     if config_file.is_file():
         import tomllib
@@ -86,21 +179,40 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
         try:
             data = tomllib.loads(config_file.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise PrefrecError(f"{config_file}: not valid TOML ({exc}); fix or delete it") from exc
-        unknown = set(data) - tunable
-        if unknown:
-            raise PrefrecError(
-                f"{config_file}: unknown setting(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(tunable))}"
-            )
-        values.update(data)
-    for name in tunable:
-        env = os.environ.get(f"PREFREC_{name.upper()}")
-        if env is not None:
-            values[name] = env
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        coerced = {k: _coerce(k, v) for k, v in values.items()}
-    except (TypeError, ValueError) as exc:
-        raise PrefrecError(f"a setting has the wrong type: {exc}") from exc
-    return Settings(home=home_path, **coerced)  # type: ignore[arg-type]
+            raise SettingsError(f"{config_file}: not valid TOML ({exc}); fix or delete it") from exc
+        except OSError as exc:
+            raise SettingsError(f"{config_file}: cannot be read ({exc.strerror})") from exc
+        for name, raw in data.items():
+            if name not in keys:
+                problems.append(f"{config_file}: unknown setting {name!r}{_did_you_mean(name, list(keys))}")
+                continue
+            try:
+                values[name] = coerce(name, raw, from_text=False)
+            except ValueError as exc:
+                problems.append(f"{config_file}: {name}: {exc}")
+    for variable, raw in os.environ.items():
+        if not variable.startswith("PREFREC_") or variable == "PREFREC_HOME":
+            continue
+        name = variable[len("PREFREC_"):].lower()
+        if name not in keys:
+            # Other PREFREC_* variables may belong to other tools (benchmarks); a near miss is a typo.
+            close = difflib.get_close_matches(name, list(keys), n=1, cutoff=0.8)
+            if close:
+                problems.append(f"environment: {variable} is not a setting; did you mean "
+                                f"PREFREC_{close[0].upper()}?")
+            continue
+        try:
+            values[name] = coerce(name, raw, from_text=True)
+        except ValueError as exc:
+            problems.append(f"environment: {variable}: {exc}")
+    for name, raw in overrides.items():
+        if raw is None:
+            continue
+        try:
+            values[name] = coerce(name, raw, from_text=isinstance(raw, str))
+        except ValueError as exc:
+            problems.append(f"command line: {name}: {exc}")
+    if problems:
+        raise SettingsError("; ".join(problems) if len(problems) == 1 else
+                            f"{len(problems)} settings are invalid:\n  " + "\n  ".join(problems))
+    return Settings(home=home_path, **values)  # type: ignore[arg-type]

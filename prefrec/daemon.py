@@ -11,16 +11,15 @@ every database write, so a signal only ever lands between two short transactions
   decoder hangs or crashes is marked failed with the reason while the next one goes on;
 - a full rescan at start and every `rescan_interval_s` (or after an inotify queue overflow)
   reconciles the database with the folders;
-- new feedback starts a training child process (`python -m prefrec.daemon refresh HOME`) after
-  `quiet_period_s` without feedback or once `train_after_events` events wait; it fine-tunes,
-  rescores and swaps the rankings in atomically (Service.refresh_model). Torch is only ever
-  imported in that child, so the daemon itself stays small.
+- new feedback starts a training child process (prefrec.trainer) after `quiet_period_s` without
+  feedback or once `train_after_events` events wait; it fine-tunes, rescores and swaps the
+  rankings in atomically, and reports on a status pipe. A failed training is retried after a
+  back-off. Torch is only ever imported in that child, so the daemon itself stays small.
 
 SIGTERM/SIGINT stop it (after the current write) within a few seconds, SIGHUP reloads the
 settings. The log goes to `HOME/logs/daemon.log` and to stderr.
 
-This module imports only the standard library at import time: `prefrec status` uses
-`running_daemon_pid`.
+This module imports only the standard library (and prefrec's light modules) at import time.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -37,90 +35,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefrec.errors import PrefrecError
-from prefrec.store import under_any
+from prefrec.lock import DAEMON_LOCK, LockHeld, PidLock
+from prefrec.trainer import TrainerOutcome, TrainerProcess
+from prefrec.library import FileEntry, discover, is_audio_name, printable_path, stat_audio_file, under_any
 
 if TYPE_CHECKING:
     from prefrec.analysis import WorkerPool
     from prefrec.config import Settings
-    from prefrec.service import FileEntry, Service
+    from prefrec.service import Service
 
-LOCK_NAME = "daemon.lock"
 LOG_NAME = "logs/daemon.log"
 TRAIN_LOG_NAME = "logs/train.log"  # the training child's own messages
 TICK_S = 0.2  # how often the main loop looks at its queues
 CLOSE_GRACE_S = 0.5  # after a close-write, the file only needs to be stable this long
 STOP_GRACE_S = 2.0  # how long a stopping daemon waits for its training child before killing it
-EXIT_NOT_READY = 3  # the training child's exit code when there is nothing it can train on yet
+TRAIN_BACKOFF_S = 10.0  # after a failed training, wait this long before the next…
+TRAIN_BACKOFF_MAX_S = 300.0  # …doubling up to this
 
 log = logging.getLogger("prefrec.daemon")
-
-
-class DaemonRunning(PrefrecError):
-    """Another daemon already holds the lock of this data dir."""
-
-
-# -- the lock ------------------------------------------------------------------------------------
-
-
-def running_daemon_pid(home: Path) -> int | None:
-    """The pid of the daemon running on data dir `home`, or None. Fast; imports nothing heavy."""
-    import fcntl
-
-    path = Path(home) / LOCK_NAME
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-            return int(text) if text.isdigit() else 0  # 0: locked, pid not written yet
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
-class DaemonLock:
-    """An exclusive flock on HOME/daemon.lock holding the daemon's pid; the kernel frees it when
-    the process dies, however it dies."""
-
-    def __init__(self, home: Path) -> None:
-        self.path = Path(home) / LOCK_NAME
-        self.fd: int | None = None
-
-    def acquire(self, *, retry_s: float = 1.0) -> None:
-        """Take the lock or raise DaemonRunning naming the pid that holds it.
-
-        Retries briefly: `prefrec status` takes a shared lock for an instant to probe it.
-        """
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + retry_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() < deadline:
-                    time.sleep(0.05)
-                    continue
-                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-                os.close(fd)
-                raise DaemonRunning(f"{self.path.parent}: a daemon (pid {holder}) already runs on this "
-                                    f"data dir; stop it first (kill {holder}) or use another --home") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-        self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing the descriptor drops the flock
-            self.fd = None
 
 
 # -- watching ------------------------------------------------------------------------------------
@@ -134,12 +66,6 @@ class _Pending:
     mtime_ns: int
     changed_at: float
     closed: bool = False
-
-
-def _is_audio(path: str) -> bool:
-    from prefrec.config import AUDIO_EXTENSIONS
-
-    return os.path.splitext(path)[1].lower() in AUDIO_EXTENSIONS
 
 
 class _Inbox:
@@ -192,15 +118,15 @@ def _make_handler(inbox: _Inbox, roots: list[str], on_error: Any) -> Any:
             src = os.fsdecode(event.src_path)
             if kind == "moved":
                 dest = os.fsdecode(event.dest_path)
-                keep = under_any(dest, roots) and (event.is_directory or _is_audio(dest))
-                if event.is_directory or _is_audio(src):
+                keep = under_any(dest, roots) and (event.is_directory or is_audio_name(dest))
+                if event.is_directory or is_audio_name(src):
                     inbox.change("moved" if keep else "removed", src, dest if keep else None)
                 if keep and not event.is_directory:
                     inbox.touch(dest)  # if the old path was never recorded, this is a new file
             elif event.is_directory:
                 if kind == "deleted":
                     inbox.change("removed", src)
-            elif _is_audio(src):
+            elif is_audio_name(src):
                 if kind == "deleted":
                     inbox.change("removed", src)
                 elif kind in ("created", "modified"):
@@ -253,41 +179,6 @@ def _start_observer(roots: list[str], handler: Any, settings: Settings) -> tuple
     return observer, "polling"
 
 
-# -- the training child ---------------------------------------------------------------------------
-
-
-def refresh_main(home: str, parent_pid: int) -> int:
-    """The training child: pretrain again if the library changed enough, fine-tune on new feedback
-    and/or score unscored tracks, publish."""
-    from prefrec.analysis import die_with_parent
-
-    die_with_parent(parent_pid)  # nor a trainer
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from prefrec.config import load_settings
-    from prefrec.errors import NotReady
-    from prefrec.service import Service
-
-    try:
-        with Service(load_settings(home)) as service:
-            # A library that has grown (or shrunk) enough since the last pretraining is pretrained
-            # again first; the fine-tuned model then has to be rebuilt on the new encoder.
-            pretrained = service.pretrain_if_needed() if service.store.latest_model() else None
-            trained, rescored = service.refresh_model(retrain=pretrained is not None)
-    except NotReady as exc:
-        print(f"prefrec: {exc}", file=sys.stderr)
-        return EXIT_NOT_READY
-    except PrefrecError as exc:
-        print(f"prefrec: {exc}", file=sys.stderr)
-        return 1
-    if trained is None and not rescored:
-        return 0
-    what = (f"trained on {trained.n_likes} likes and {trained.n_skips} skips in {trained.train_s:.1f} s, "
-            f"ranked {trained.scored} tracks (model #{trained.model_id})") if trained else \
-        f"scored {rescored} new tracks"
-    print(what, file=sys.stderr)
-    return 0
-
-
 # -- the daemon ----------------------------------------------------------------------------------
 
 
@@ -301,13 +192,14 @@ class Daemon:
         self.pending: dict[str, _Pending] = {}
         self.running: dict[str, FileEntry] = {}  # path -> the file as it was when its analysis started
         self.pool: WorkerPool | None = None
-        self.trainer: subprocess.Popen[bytes] | None = None
+        self.trainer: TrainerProcess | None = None
+        self.next_train_at = 0.0  # monotonic: no training child before this (back-off after failures)
+        self.train_backoff_s = 0.0
         self.stop = threading.Event()
         self.reload = False
         self.next_rescan = 0.0  # monotonic time; 0 = now
         self.untrainable_feedback_id = -1  # training said NotReady/failed at this feedback; wait for more
         self.rescore = True  # tracks may lack scores from the current model (checked when idle)
-        self.trainer_log_offset = 0
         self.trainer_for_id = 0  # the newest feedback id when the training child started
         self.watcher = ""
         self.last_error: str | None = None
@@ -366,7 +258,7 @@ class Daemon:
             observer, self.watcher = _start_observer(self.roots, handler, self.settings)
             log.info("watching %s with %s (pid %d, data dir %s)", ", ".join(self.roots), self.watcher,
                      os.getpid(), self.settings.home)
-            swept = service.sweep_stale_files()
+            swept = service.library.sweep_stale_files()
             if swept:
                 log.info("removed %d temporary file%s left by interrupted writes", len(swept),
                          "" if len(swept) == 1 else "s")
@@ -417,30 +309,25 @@ class Daemon:
     def _apply_change(self, service: Service, kind: str, path: str, dest: str | None) -> None:
         self.pending.pop(path, None)
         if kind == "moved" and dest is not None:
-            moved = service.moved(path, dest)
+            moved = service.library.moved(path, dest)
             if moved:
                 log.info("moved %s -> %s (%d track%s)", path, dest, moved, "" if moved == 1 else "s")
                 for old in [p for p in self.pending if under_any(p, [path])]:
                     self.pending.pop(old)
                     self._consider(dest + old[len(path):], closed=False, now=time.monotonic())
         else:
-            gone = service.removed(path)
+            gone = service.library.removed(path)
             if gone:
                 log.info("gone: %s (%d track%s; feedback kept)", path, gone, "" if gone == 1 else "s")
 
     def _consider(self, path: str, *, closed: bool, now: float, old_enough: bool = False) -> None:
         """Note a new or changed file; it is analysed once stable (see _submit)."""
-        try:
-            path.encode("utf-8")
-        except UnicodeEncodeError:
-            self.error(f"{os.fsencode(path).decode('utf-8', 'replace')}: its name is not valid UTF-8; rename it")
-            return
-        from prefrec.service import stat_audio_file
-
         st, reason = stat_audio_file(path, self.roots)
         if st is None:
             self.pending.pop(path, None)
-            if os.path.lexists(path):  # (a file deleted meanwhile is simply forgotten)
+            if printable_path(path) != path:  # a name the library cannot store: the listener must rename it
+                self.error(f"{printable_path(path)}: {reason}")
+            elif os.path.lexists(path):  # (a file deleted meanwhile is simply forgotten)
                 log.info("passed over %s: %s", path, reason)
             return
         seen = self.pending.get(path)
@@ -452,13 +339,11 @@ class Daemon:
 
     def _rescan(self, service: Service) -> None:
         """Reconcile the database with the folders: queue new/changed files, mark missing ones gone."""
-        from prefrec.service import discover
-
         self.next_rescan = time.monotonic() + self.settings.rescan_interval_s
         entries, skipped = discover(self.roots)
         now, wall = time.monotonic(), time.time()
         queued = 0
-        for e in service.needs_analysis(entries):
+        for e in service.library.needs_analysis(entries):
             if e.path not in self.running:
                 # A file untouched for settle_s already is complete: no need to watch it settle.
                 self._consider(e.path, closed=False, now=now,
@@ -490,8 +375,6 @@ class Daemon:
 
     def _submit(self, service: Service) -> None:
         """Send files that stayed unchanged long enough to idle analysis workers."""
-        from prefrec.service import FileEntry
-
         now = time.monotonic()
         capacity = self._ensure_pool().free
         for path, p in list(self.pending.items()):
@@ -513,7 +396,7 @@ class Daemon:
                 self.pending[path] = p  # analysed again once the current run is recorded
                 continue
             entry = FileEntry(path, st.st_size, st.st_mtime_ns)
-            if not service.needs_analysis([entry]):
+            if not service.library.needs_analysis([entry]):
                 continue  # already analysed as it is (e.g. touched, or a rescan raced an event)
             self._ensure_pool().submit(path)
             self.running[path] = entry
@@ -537,7 +420,7 @@ class Daemon:
             if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
                 self._consider(path, closed=False, now=time.monotonic())  # changed meanwhile: again
                 continue
-            service.record_analysis(result, entry)
+            service.library.record_analysis(result, entry)
             if isinstance(result, Analysed):
                 log.info("analysed %s (%.0f s)", path, result.duration_s)
                 self.rescore = True
@@ -548,29 +431,15 @@ class Daemon:
 
     def _learn(self, service: Service) -> None:
         """Start the training child when feedback waits (quiet period or N events), or when new
-        tracks need scores; reap it when it ends."""
+        tracks need scores; reap it when it ends. After a failure, wait before trying again
+        (back-off from TRAIN_BACKOFF_S doubling to TRAIN_BACKOFF_MAX_S), so nothing loops."""
         if self.trainer is not None:
-            code = self.trainer.poll()
-            if code is None:
+            outcome = self.trainer.poll()
+            if outcome is None:
                 return
             self.trainer = None
-            self.rescore = True  # tracks analysed while it ran may have missed its scoring
-            with open(self.settings.home / TRAIN_LOG_NAME, encoding="utf-8", errors="replace") as f:
-                f.seek(self.trainer_log_offset)
-                message = f.read().strip().splitlines()
-            model = service.store.latest_model()
-            if model is None or model.last_feedback_id < self.trainer_for_id:
-                self.untrainable_feedback_id = self.trainer_for_id  # wait for more feedback
-            if code == 0:
-                if message:
-                    log.info("%s", message[-1])
-            else:
-                text = message[-1] if message else f"the training process exited with {code}"
-                if code == EXIT_NOT_READY:
-                    log.info("not training yet: %s", text.removeprefix("prefrec: "))
-                else:
-                    self.error(f"training failed: {text}")
-        if self.stop.is_set():
+            self._trainer_ended(service, outcome)
+        if self.stop.is_set() or time.monotonic() < self.next_train_at:
             return
         last_id = service.store.last_feedback_id()
         model = service.store.latest_model()
@@ -582,20 +451,35 @@ class Daemon:
             start = quiet or waiting >= self.settings.train_after_events
         elif self.rescore and not self.pending and not self.running:
             self.rescore = False
-            start = service.needs_scoring()
+            start = service.learning.needs_scoring()
         if start:
             self.rescore = False
             waiting = last_id - trained_up_to
             log.info("retraining on %d new feedback event%s", waiting, "" if waiting == 1 else "s") if waiting \
                 else log.info("scoring new tracks with the current model")
-            # The child's messages go to a file, not a pipe: a pipe nobody reads could fill and block it.
-            train_log = self.settings.home / TRAIN_LOG_NAME
-            with open(train_log, "a", encoding="utf-8") as out:
-                self.trainer_log_offset = out.tell()
-                self.trainer = subprocess.Popen(
-                    [sys.executable, "-m", "prefrec.daemon", "refresh", str(self.settings.home),
-                     str(os.getpid())], stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            self.trainer = TrainerProcess(self.settings.home, self.settings.home / TRAIN_LOG_NAME)
             self.trainer_for_id = last_id
+
+    def _trainer_ended(self, service: Service, outcome: TrainerOutcome) -> None:
+        self.rescore = True  # tracks analysed while it ran may have missed its scoring
+        kind = outcome.kind
+        if kind == "done":
+            self.train_backoff_s = 0.0
+            log.info("%s", outcome.message)
+            model = service.store.latest_model()
+            if model is None or model.last_feedback_id < self.trainer_for_id:
+                self.untrainable_feedback_id = self.trainer_for_id
+        elif kind == "not_ready":
+            self.train_backoff_s = 0.0
+            self.untrainable_feedback_id = self.trainer_for_id  # wait for more feedback
+            log.info("not training yet: %s", outcome.message.removeprefix("prefrec: "))
+        else:  # busy (another process trains) or failed: try again later, backing off
+            self.train_backoff_s = min(max(TRAIN_BACKOFF_S, 2 * self.train_backoff_s), TRAIN_BACKOFF_MAX_S)
+            self.next_train_at = time.monotonic() + self.train_backoff_s
+            if kind == "busy":
+                log.info("%s; trying again in %.0f s", outcome.message, self.train_backoff_s)
+            else:
+                self.error(f"training failed: {outcome.message} (next try in {self.train_backoff_s:.0f} s)")
 
     # -- settings and shutdown -----------------------------------------------------------------
 
@@ -626,13 +510,8 @@ class Daemon:
     def _shutdown(self, service: Service, observer: Any) -> None:
         if observer is not None:
             observer.stop()
-        if self.trainer is not None and self.trainer.poll() is None:
-            self.trainer.terminate()  # its writes are transactions and its checkpoint is atomic
-            try:
-                self.trainer.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                self.trainer.kill()
-                self.trainer.wait()
+        if self.trainer is not None:
+            self.trainer.stop(STOP_GRACE_S)
         self._stop_pool()
         try:
             service.store.clear_daemon_state(os.getpid())
@@ -662,15 +541,19 @@ def _setup_logging(home: Path) -> None:
 def run_daemon(settings: Settings, roots: list[str]) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT; returns the exit code.
 
-    Raises DaemonRunning when another daemon holds the data dir, UsageError for a bad folder.
+    Raises LockHeld when another daemon holds the data dir, UsageError for a bad folder.
     """
     from prefrec.errors import UsageError
 
     for root in roots:
         if not os.path.isdir(root):
             raise UsageError(f"{root}: not a folder; give the folder(s) that hold your music")
-    lock = DaemonLock(settings.home)
-    lock.acquire()
+    lock = PidLock(settings.home / DAEMON_LOCK, what="a daemon")
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        raise LockHeld(f"{settings.home}: a daemon (pid {exc.pid or 'unknown'}) already runs on this data dir; "
+                       f"stop it first (kill {exc.pid}) or use another --home", exc.pid) from None
     try:
         _setup_logging(settings.home)
         return Daemon(settings, [os.path.realpath(r) for r in roots]).run()
@@ -678,5 +561,3 @@ def run_daemon(settings: Settings, roots: list[str]) -> int:
         lock.release()
 
 
-if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "refresh":
-    sys.exit(refresh_main(sys.argv[2], int(sys.argv[3])))

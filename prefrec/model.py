@@ -3,14 +3,14 @@
 MFCC coefficients are the CNN's input channels and are never convolved across, so where a
 timbre sits in the spectrum is kept. Convolutions are unpadded ("valid") and pooling strides
 multiply to a divisor of the 50-frame window step, so the CNN can run once over a whole track
-and each window's CNN output is a slice of it: `track_window_logits` equals running `forward` on
+and each window's CNN output is a slice of it: `track_outputs` equals running `forward` on
 every window alone (tested), and scoring a large library costs one CNN pass per track.
 No I/O here. This module imports torch: the CLI's fast paths never import it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 import torch.nn as nn
@@ -33,10 +33,26 @@ class ModelConfig:
     version: int = field(default=MODEL_VERSION)
 
     def __post_init__(self) -> None:
+        # Checked before anything is allocated: a checkpoint's config may come from a damaged file.
+        def ints(name: str, values: tuple, low: int, high: int) -> None:
+            if not (isinstance(values, tuple) and 1 <= len(values) <= 6
+                    and all(isinstance(v, int) and not isinstance(v, bool) and low <= v <= high for v in values)):
+                raise ValueError(f"{name}: expected 1-6 integers in {low}..{high}, got {values!r}")
+
+        ints("channels", self.channels, 1, 1024)
+        ints("kernels", self.kernels, 1, 64)
+        ints("pools", self.pools, 1, 50)
+        ints("n_mfcc", (self.n_mfcc,), 1, 128)
+        ints("lstm_hidden", (self.lstm_hidden,), 1, 2048)
+        ints("version", (self.version,), 1, 10**6)
+        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout: expected a number in 0..1, got {self.dropout!r}")
         if not (len(self.channels) == len(self.kernels) == len(self.pools)):
             raise ValueError("channels, kernels and pools need one entry per CNN layer")
         if STEP_FRAMES % self.time_stride:
             raise ValueError(f"the pooling factor {self.time_stride} must divide {STEP_FRAMES} frames")
+        if self.window_steps < 1:
+            raise ValueError("the CNN leaves nothing of an 8 s window; use smaller kernels or pools")
 
     @property
     def time_stride(self) -> int:
@@ -62,11 +78,21 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> ModelConfig:
+        """The config saved by to_json; ValueError for unknown keys or values out of bounds."""
+        if not isinstance(data, dict):
+            raise ValueError("a model configuration is a JSON object")
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown model settings {sorted(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 class TasteModel(nn.Module):
-    """Time-axis CNN -> LSTM -> one logit per 8 s window."""
+    """Time-axis CNN -> LSTM -> one logit per 8 s window.
+
+    Two entry points: forward(windows) for a batch of windows (training), track_outputs(mfcc)
+    for a whole track (scoring). Both return (logits, embeddings).
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -89,31 +115,24 @@ class TasteModel(nn.Module):
         self.mfcc_mean.copy_(mean)
         self.mfcc_std.copy_(torch.clamp(std, min=1e-3))
 
-    def cnn_features(self, mfcc: torch.Tensor) -> torch.Tensor:
-        """mfcc: [B, n_mfcc, T] raw MFCCs -> [B, C, T'] with T' = config.output_length(T)."""
-        x = (mfcc - self.mfcc_mean[None, :, None]) / self.mfcc_std[None, :, None]
-        return self.cnn(x)
+    def standardise(self, mfcc: torch.Tensor) -> torch.Tensor:
+        """mfcc: [B, n_mfcc, T] raw MFCCs -> the same standardised per coefficient (the CNN's input)."""
+        return (mfcc - self.mfcc_mean[None, :, None]) / self.mfcc_std[None, :, None]
 
-    def sequence_outputs(self, seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """seq: [N, L, C] CNN outputs of N windows -> (logits [N], embeddings [N, H]).
-
-        The embedding is the LSTM's final state for the window: the model's learnt features.
-        """
+    def _head(self, seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """seq: [N, L, C] CNN outputs of N windows -> (logits [N], embeddings [N, H])."""
         out, _ = self.lstm(self.dropout(seq))  # [N, L, H]
-        last = out[:, -1, :]  # [N, H]
-        return self.head(self.dropout(last)).squeeze(-1), last
+        last = out[:, -1, :]  # [N, H]: the LSTM's final state, the model's learnt features
+        return self.head(self.dropout(last)).squeeze(-1), last  # [N], [N, H]
 
-    def sequence_logits(self, seq: torch.Tensor) -> torch.Tensor:
-        """seq: [N, L, C] CNN outputs of N windows -> [N] logits."""
-        return self.sequence_outputs(seq)[0]
+    def forward(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """windows: [B, n_mfcc, 400] raw MFCCs of B windows, each alone -> (logits [B], embeddings [B, H])."""
+        feats = self.cnn(self.standardise(windows))  # [B, C, L]
+        return self._head(feats.transpose(1, 2))  # [B], [B, H]
 
-    def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        """windows: [B, n_mfcc, 400] raw MFCCs of B windows -> [B] logits (each window alone)."""
-        feats = self.cnn_features(windows)  # [B, C, L]
-        return self.sequence_logits(feats.transpose(1, 2))  # [B]
-
-    def track_sequences(self, mfcc: torch.Tensor) -> torch.Tensor:
-        """mfcc: [n_mfcc, T] a whole track -> [n_windows(T), L, C], one CNN pass for all windows.
+    def track_outputs(self, mfcc: torch.Tensor, *, batch: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+        """mfcc: [n_mfcc, T] a whole track -> (logits [n_windows(T)], embeddings [n_windows(T), H]),
+        equal to forward() on every window alone, with one CNN pass for the whole track.
 
         A track shorter than a window is zero-padded (in standardised units) to 400 frames.
         """
@@ -121,20 +140,12 @@ class TasteModel(nn.Module):
         count = n_windows(mfcc.shape[1])
         x = (mfcc - self.mfcc_mean[:, None]) / self.mfcc_std[:, None]  # [n_mfcc, T]
         if x.shape[1] < WINDOW_FRAMES:
-            x = torch.nn.functional.pad(x, (0, WINDOW_FRAMES - x.shape[1]))
+            x = torch.nn.functional.pad(x, (0, WINDOW_FRAMES - x.shape[1]))  # [n_mfcc, 400]
         feats = self.cnn(x[None])[0]  # [C, T']
         step, length = STEP_FRAMES // config.time_stride, config.window_steps
         needed = (count - 1) * step + length
         if feats.shape[1] < needed:  # cannot happen with valid convs; guards the invariant
             raise AssertionError(f"CNN output {feats.shape[1]} shorter than {needed}")
-        return feats.unfold(1, length, step)[:, :count, :].permute(1, 2, 0)  # [n_windows, L, C]
-
-    def track_window_outputs(self, mfcc: torch.Tensor, *, batch: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
-        """mfcc: [n_mfcc, T] a whole track -> (logits [n_windows(T)], embeddings [n_windows(T), H])."""
-        seqs = self.track_sequences(mfcc)
-        parts = [self.sequence_outputs(seqs[i : i + batch]) for i in range(0, len(seqs), batch)]
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-
-    def track_window_logits(self, mfcc: torch.Tensor, *, batch: int = 2048) -> torch.Tensor:
-        """mfcc: [n_mfcc, T] a whole track -> [n_windows(T)] logits, equal to forward() per window."""
-        return self.track_window_outputs(mfcc, batch=batch)[0]
+        seqs = feats.unfold(1, length, step)[:, :count, :].permute(1, 2, 0)  # [n_windows, L, C]
+        parts = [self._head(seqs[i : i + batch]) for i in range(0, len(seqs), batch)]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])  # [n_windows], [n_windows, H]

@@ -7,7 +7,7 @@ other tracks of the batch are negatives (NT-Xent loss on a small projection of t
 embedding, the LSTM's final state). Fine-tuning on feedback then starts from this encoder, and the
 embeddings behind `prefrec similar` group tracks by style even where the listener rated nothing.
 
-The result is a versioned checkpoint (train.save_checkpoint) whose `extra` records which tracks it
+The result is a versioned checkpoint (checkpoint.save_checkpoint) whose `extra` records which tracks it
 was pretrained on, so `needs_pretraining` can tell when the library has changed enough to redo it.
 """
 
@@ -170,7 +170,7 @@ def _pretrain(library_features: Iterable[np.ndarray], model_config: ModelConfig,
         tracks = order[cursor : cursor + batch]
         cursor += batch
         x = _draw(segments, tracks, rng, mean)  # [2B, n_mfcc, 400]
-        _, emb = model.sequence_outputs(model.cnn_features(x).transpose(1, 2))  # [2B, H]
+        _, emb = model(x)  # [2B, H]
         loss = nt_xent(projection(emb), config.temperature)
         optimiser.zero_grad()
         loss.backward()

@@ -16,14 +16,15 @@ import time
 import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefrec.errors import PrefrecError, StoreBusy
+from prefrec.feedback import Act, LogRow, Observation, mark_withdrawn
+from prefrec.library import under_any
 
 if TYPE_CHECKING:
-    import numpy as np
     import sqlite_utils
 
 # Append only: a database records how many of these it has run (PRAGMA user_version), so a shipped
@@ -126,9 +127,62 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE tracks ADD COLUMN note TEXT NOT NULL DEFAULT '';
     """,
+    # 5: the feedback log holds acts and observations from every source (docs/feedback.md). SQLite
+    # cannot widen a CHECK in place, so the table is rebuilt with its ids (the log's one sequence).
+    """
+    DROP TRIGGER feedback_no_update;
+    DROP TRIGGER feedback_no_delete;
+    CREATE TABLE feedback_v5 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        identity TEXT NOT NULL,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('like', 'skip', 'forget', 'forget_source', 'session', 'counts')),
+        source TEXT NOT NULL DEFAULT 'cli',
+        position_s REAL,
+        created_at REAL NOT NULL,
+        happened_at REAL,
+        key TEXT,
+        detail TEXT
+    );
+    INSERT INTO feedback_v5(id, identity, path, kind, source, position_s, created_at)
+        SELECT id, identity, path, kind, 'cli', position_s, created_at FROM feedback ORDER BY id;
+    DROP TABLE feedback;
+    ALTER TABLE feedback_v5 RENAME TO feedback;
+    CREATE INDEX feedback_identity ON feedback(identity, id);
+    CREATE INDEX feedback_kind ON feedback(kind, identity, id);
+    CREATE INDEX feedback_source_key ON feedback(source, key) WHERE key IS NOT NULL;
+    CREATE TRIGGER feedback_no_update BEFORE UPDATE ON feedback
+        BEGIN SELECT RAISE(ABORT, 'feedback is append-only'); END;
+    CREATE TRIGGER feedback_no_delete BEFORE DELETE ON feedback
+        BEGIN SELECT RAISE(ABORT, 'feedback is append-only'); END;
+    """,
+    # 6: a model's checkpoint is tied to its row by the file's SHA-256 (paths are relative to the
+    # data dir from now on, so a moved or copied data dir keeps working).
+    """
+    ALTER TABLE models ADD COLUMN sha256 TEXT;
+    """,
 ]
 
+# The listener's current ratings as SQL: per identity, its latest like/skip that no later forget
+# (of the identity) or forget_source (of its source) withdrew. A CTE named `rated` (identity, id).
+_RATED_CTE = """
+    lastforget AS (SELECT identity, max(id) AS fid FROM feedback WHERE kind = 'forget' GROUP BY identity),
+    sourceforget AS (SELECT source, max(id) AS sid FROM feedback WHERE kind = 'forget_source' GROUP BY source),
+    rated AS (
+        SELECT f.identity, max(f.id) AS id FROM feedback f
+        LEFT JOIN lastforget lf ON lf.identity = f.identity
+        LEFT JOIN sourceforget sf ON sf.source = f.source
+        WHERE f.kind IN ('like', 'skip') AND f.id > coalesce(lf.fid, 0) AND f.id > coalesce(sf.sid, 0)
+        GROUP BY f.identity
+    )
+"""
+
 _TRACK_COLUMNS = "id, path, identity, title, artist, album, duration_s, n_frames, truncated, gone"
+_LOG_COLUMNS = "id, identity, path, kind, source, position_s, created_at, happened_at, key, detail"
+
+
+def _log_row(r: tuple) -> LogRow:
+    return LogRow(int(r[0]), r[1], r[2], r[3], r[4], r[5], float(r[6]), r[7], r[8], json.loads(r[9]) if r[9] else {})
 
 
 def normalize_text(text: str) -> str:
@@ -160,17 +214,21 @@ class Track:
 
 @dataclass(frozen=True)
 class Rating:
-    """The listener's current opinion of a piece of music: its latest like/skip not forgotten."""
+    """The listener's current opinion of a piece of music: its latest like/skip not withdrawn."""
 
     identity: str
     kind: str  # 'like' | 'skip'
     position_s: float | None
     feedback_id: int
     created_at: float
+    source: str = "cli"
 
 
 @dataclass(frozen=True)
 class ModelRow:
+    """A fine-tuned model: its checkpoint (path relative to the data dir, or absolute for models
+    saved before schema 6) and the file's SHA-256 (None before schema 6)."""
+
     id: int
     path: str
     created_at: float
@@ -178,6 +236,14 @@ class ModelRow:
     last_feedback_id: int
     n_rated: int
     train_s: float
+    sha256: str | None = None
+
+    def file(self, home: Path) -> Path:
+        """Where the checkpoint is, for the data dir `home` (a moved data dir keeps its models)."""
+        path = Path(self.path)
+        if path.is_absolute() and not path.exists():
+            return Path(home) / "models" / path.name  # an older absolute path into a moved data dir
+        return Path(home) / path
 
 
 @dataclass(frozen=True)
@@ -213,14 +279,10 @@ class Ban:
 
 @dataclass(frozen=True)
 class FeedbackEvent:
-    """One entry of the feedback log; `track` is None when no file of that music is known."""
+    """One entry of the feedback log with the track it is about now (None when no file of that
+    music is known, and for forget_source rows)."""
 
-    id: int
-    kind: str  # 'like' | 'skip' | 'forget'
-    position_s: float | None
-    created_at: float
-    identity: str
-    path: str
+    row: LogRow
     track: Track | None
 
 
@@ -485,55 +547,99 @@ class Store:
 
     # -- feedback ----------------------------------------------------------------------------------
 
-    def add_feedback(self, identity: str, path: str, kind: str, position_s: float | None = None) -> int:
-        """Append one feedback event, durably. Returns its id."""
+    def add_act(self, act: Act) -> int:
+        """Append one act (like, skip, forget, forget_source) to the feedback log, durably. Returns its id."""
         with self.write() as conn:
             cur = conn.execute(
-                "INSERT INTO feedback(identity, path, kind, position_s, created_at) VALUES (?, ?, ?, ?, ?)",
-                (identity, path, kind, position_s, time.time()),
+                "INSERT INTO feedback(identity, path, kind, source, position_s, created_at, happened_at, key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (act.identity, act.path, act.kind, act.source, act.position_s, time.time(), act.happened_at,
+                 act.key),
             )
             return int(cur.lastrowid)
 
+    def add_observation(self, observation: Observation) -> int:
+        """Append one observation (a player's listening session, imported counts), durably."""
+        return self.add_observations([observation])[0]
+
+    def add_observations(self, observations: list[Observation]) -> list[int]:
+        """Append observations in one transaction; returns their ids in order."""
+        now = time.time()
+        ids = []
+        with self.write() as conn:
+            for o in observations:
+                cur = conn.execute(
+                    "INSERT INTO feedback(identity, path, kind, source, created_at, happened_at, key, detail) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (o.identity, o.path, o.kind, o.source, now, o.happened_at, o.key, o.detail()),
+                )
+                ids.append(int(cur.lastrowid))
+        return ids
+
+    def feedback_log(self, *, identity: str | None = None) -> list[LogRow]:
+        """Every row of the feedback log in id order (of one identity's music, plus the
+        forget_source rows that may withdraw it), `withdrawn` marked (feedback.mark_withdrawn)."""
+        where, params = "", ()
+        if identity is not None:
+            where, params = "WHERE identity = ? OR kind = 'forget_source'", (identity,)
+        rows = self._read(f"SELECT {_LOG_COLUMNS} FROM feedback {where} ORDER BY id", params)
+        return mark_withdrawn([_log_row(r) for r in rows])
+
     def ratings(self) -> dict[str, Rating]:
-        """Current rating of every rated identity (the latest event, unless it is a 'forget')."""
-        rows = self._read(
-            "SELECT identity, kind, position_s, id, created_at FROM feedback "
-            "WHERE id IN (SELECT max(id) FROM feedback GROUP BY identity) AND kind != 'forget'"
-        )
-        return {r[0]: Rating(r[0], r[1], r[2], int(r[3]), float(r[4])) for r in rows}
+        """Current rating of every rated identity: its latest like/skip not withdrawn."""
+        rows = self._read(f"WITH {_RATED_CTE} SELECT f.identity, f.kind, f.position_s, f.id, f.created_at, "
+                          "f.source FROM rated JOIN feedback f ON f.id = rated.id")
+        return {r[0]: Rating(r[0], r[1], r[2], int(r[3]), float(r[4]), r[5]) for r in rows}
 
     def rating_of(self, identity: str) -> Rating | None:
-        rows = self._read(
-            "SELECT identity, kind, position_s, id, created_at FROM feedback WHERE identity = ? "
-            "ORDER BY id DESC LIMIT 1", (identity,)
-        )
-        if not rows or rows[0][1] == "forget":
-            return None
-        r = rows[0]
-        return Rating(r[0], r[1], r[2], int(r[3]), float(r[4]))
+        rating = None
+        for row in self.feedback_log(identity=identity):
+            if row.kind in ("like", "skip") and row.identity == identity and not row.withdrawn:
+                rating = Rating(identity, row.kind, row.position_s, row.id, row.created_at, row.source)
+        return rating
 
     def last_feedback_id(self) -> int:
         return int(self._read("SELECT coalesce(max(id), 0) FROM feedback")[0][0])
 
+    def imported_keys(self, source: str) -> dict[str, list[LogRow]]:
+        """Not-withdrawn rows of an import `source` by their key (to import only what is new)."""
+        rows = self._read(f"SELECT {_LOG_COLUMNS} FROM feedback WHERE source = ? ORDER BY id", (source,))
+        keyed: dict[str, list[LogRow]] = {}
+        for row in mark_withdrawn([_log_row(r) for r in rows]):
+            if row.key is not None and not row.withdrawn and row.kind != "forget_source":
+                keyed.setdefault(row.key, []).append(row)
+        return keyed
+
     # -- models, scores, rankings ------------------------------------------------------------------
 
     def add_model(self, path: str, config: dict[str, Any], *, last_feedback_id: int, n_rated: int,
-                  train_s: float) -> int:
+                  train_s: float, sha256: str | None = None) -> int:
+        """Record a fine-tuned model: `path` relative to the data dir, `sha256` of the file."""
         with self.write() as conn:
             cur = conn.execute(
-                "INSERT INTO models(path, created_at, config, last_feedback_id, n_rated, train_s) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (path, time.time(), json.dumps(config, sort_keys=True), last_feedback_id, n_rated, train_s),
+                "INSERT INTO models(path, created_at, config, last_feedback_id, n_rated, train_s, sha256) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (path, time.time(), json.dumps(config, sort_keys=True), last_feedback_id, n_rated, train_s, sha256),
             )
             return int(cur.lastrowid)
 
+    def _models(self, where: str, params: tuple = ()) -> list[ModelRow]:
+        rows = self._read("SELECT id, path, created_at, config, last_feedback_id, n_rated, train_s, sha256 "
+                          f"FROM models {where}", params)
+        return [ModelRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7]) for r in rows]
+
     def latest_model(self) -> ModelRow | None:
-        rows = self._read("SELECT id, path, created_at, config, last_feedback_id, n_rated, train_s "
-                          "FROM models ORDER BY id DESC LIMIT 1")
-        if not rows:
-            return None
-        r = rows[0]
-        return ModelRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6])
+        """The newest model, published or not."""
+        rows = self._models("ORDER BY id DESC LIMIT 1")
+        return rows[0] if rows else None
+
+    def model(self, model_id: int) -> ModelRow | None:
+        rows = self._models("WHERE id = ?", (model_id,))
+        return rows[0] if rows else None
+
+    def model_paths(self) -> list[str]:
+        """The checkpoint path of every model ever recorded (for pruning files prefrec wrote)."""
+        return [r[0] for r in self._read("SELECT path FROM models ORDER BY id")]
 
     def ranked_model_id(self) -> int | None:
         """The model whose scores are in the rankings now (None before the first ranking)."""
@@ -543,26 +649,21 @@ class Store:
     def scored_identities(self, model_id: int) -> set[str]:
         return {r[0] for r in self._read("SELECT identity FROM window_scores WHERE model_id = ?", (model_id,))}
 
-    def save_window_scores(self, model_id: int, scores: dict[str, tuple["np.ndarray", "np.ndarray"]]) -> None:
-        """Store, per identity, window probabilities float32 [n_windows] and the track embedding
-        float32 [H] computed by `model_id`."""
-        import numpy as np
-
-        rows = [(identity, model_id, np.asarray(p, dtype="<f4").tobytes(), np.asarray(e, dtype="<f4").tobytes())
-                for identity, (p, e) in scores.items()]
+    def save_window_scores(self, model_id: int, rows: list[tuple[str, bytes, bytes]]) -> None:
+        """Store (identity, window probabilities, track embedding) computed by `model_id`; both as
+        little-endian float32 bytes ([n_windows] and [H], see scoring.encode_f32)."""
         with self.write() as conn:
             conn.executemany("INSERT OR REPLACE INTO window_scores(identity, model_id, scores, embedding) "
-                             "VALUES (?, ?, ?, ?)", rows)
+                             "VALUES (?, ?, ?, ?)", [(i, model_id, p, e) for i, p, e in rows])
 
-    def embeddings(self, model_id: int) -> tuple[list[str], "np.ndarray"]:
-        """Identities and their track embeddings float32 [n, H] under `model_id`."""
-        import numpy as np
+    def window_score_blobs(self, model_id: int) -> list[tuple[str, bytes]]:
+        """(identity, window probabilities as float32 bytes) of every track `model_id` scored."""
+        return self._read("SELECT identity, scores FROM window_scores WHERE model_id = ?", (model_id,))
 
-        rows = self._read("SELECT identity, embedding FROM window_scores WHERE model_id = ? "
+    def embedding_blobs(self, model_id: int) -> list[tuple[str, bytes]]:
+        """(identity, track embedding as float32 bytes) under `model_id`, in identity order."""
+        return self._read("SELECT identity, embedding FROM window_scores WHERE model_id = ? "
                           "AND embedding IS NOT NULL ORDER BY identity", (model_id,))
-        if not rows:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        return [r[0] for r in rows], np.stack([np.frombuffer(r[1], dtype="<f4") for r in rows])
 
     def embeddings_of(self, model_id: int, identities: list[str]) -> dict[str, list[float]]:
         """Track embeddings [H] of those of `identities` scored by `model_id`, by identity in
@@ -578,20 +679,18 @@ class Store:
                           (identity, model_id))
         return _f32_list(rows[0][0]) if rows else None
 
-    def publish_rankings(self, model_id: int) -> int:
-        """Swap in `model_id`'s track scores (mean window score) as the ranking, atomically.
+    def publish_rankings(self, model_id: int, ranked: list[tuple[str, float, float]]) -> int:
+        """Swap in `model_id`'s ranking, (identity, track score, spread of its window scores) per
+        track (scoring.ranking computes them), atomically.
 
-        Scores of older models are dropped in the same transaction. Returns the number ranked.
+        Window scores of older models are dropped in the same transaction; a newer model's (a
+        trainer still writing them) are kept. Returns the number ranked.
         """
-        import numpy as np
-
-        rows = self._read("SELECT identity, scores FROM window_scores WHERE model_id = ?", (model_id,))
-        arrays = [(identity, np.frombuffer(blob, dtype="<f4")) for identity, blob in rows]
-        ranked = [(identity, model_id, float(p.mean()), float(p.std())) for identity, p in arrays]
         with self.write() as conn:
             conn.execute("DELETE FROM rankings")
-            conn.executemany("INSERT INTO rankings(identity, model_id, score, spread) VALUES (?, ?, ?, ?)", ranked)
-            conn.execute("DELETE FROM window_scores WHERE model_id != ?", (model_id,))
+            conn.executemany("INSERT INTO rankings(identity, model_id, score, spread) VALUES (?, ?, ?, ?)",
+                             [(identity, model_id, score, spread) for identity, score, spread in ranked])
+            conn.execute("DELETE FROM window_scores WHERE model_id < ?", (model_id,))
             conn.execute("INSERT INTO meta(key, value) VALUES ('ranked_model_id', ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(model_id),))
             conn.execute("INSERT INTO meta(key, value) VALUES ('ranked_at', ?) "
@@ -632,10 +731,7 @@ class Store:
         # tracks_present, so the first rows come back without sorting the whole library.
         order = "r.score DESC" if by == "score" else "r.spread DESC, r.score DESC"  # NULL spread last
         sql = f"""
-            WITH rated AS (
-                SELECT identity FROM feedback
-                WHERE id IN (SELECT max(id) FROM feedback GROUP BY identity) AND kind != 'forget'
-            )
+            WITH {_RATED_CTE}
             SELECT r.score, r.spread, {', '.join('t.' + c.strip() for c in _TRACK_COLUMNS.split(','))}
             FROM rankings r
             JOIN tracks t ON t.id = (SELECT min(x.id) FROM tracks x WHERE x.identity = r.identity AND x.gone = 0)
@@ -677,21 +773,38 @@ class Store:
 
     # -- history -----------------------------------------------------------------------------------
 
-    def history(self, limit: int) -> list[FeedbackEvent]:
-        """The latest `limit` feedback events, newest first, with the track they are about now
-        (a present file of the same music if there is one, else the file rated, if still known)."""
+    def history(self, limit: int, *, source: str | None = None) -> list[FeedbackEvent]:
+        """The latest `limit` rows of the feedback log (of one `source` if given), newest first,
+        `withdrawn` marked, with the track each is about now (a present file of the same music if
+        there is one, else the file rated, if still known)."""
+        where, params = ("WHERE source = ?", [source]) if source is not None else ("", [])
         rows = self._read(
             f"""
-            SELECT f.id, f.kind, f.position_s, f.created_at, f.identity, f.path,
+            SELECT {', '.join('f.' + c.strip() for c in _LOG_COLUMNS.split(','))},
                    {', '.join('t.' + c.strip() for c in _TRACK_COLUMNS.split(','))}
-            FROM (SELECT * FROM feedback ORDER BY id DESC LIMIT ?) f
+            FROM (SELECT * FROM feedback {where} ORDER BY id DESC LIMIT ?) f
             LEFT JOIN tracks t ON t.id = (SELECT id FROM tracks WHERE identity = f.identity ORDER BY gone, id LIMIT 1)
             ORDER BY f.id DESC
             """,
-            (limit,),
+            [*params, limit],
         )
-        return [FeedbackEvent(int(r[0]), r[1], r[2], float(r[3]), r[4], r[5],
-                              Track.from_row(r[6:]) if r[6] is not None else None) for r in rows]
+        n = len(_LOG_COLUMNS.split(","))
+        log = [_log_row(r[:n]) for r in rows]
+        withdrawn = self._withdrawn_ids([r.id for r in log])
+        return [FeedbackEvent(replace(row, withdrawn=row.id in withdrawn),
+                              Track.from_row(r[n:]) if r[n] is not None else None) for row, r in zip(log, rows)]
+
+    def _withdrawn_ids(self, ids: list[int]) -> set[int]:
+        """Which of the log rows `ids` a later forget (of their identity) or forget_source (of
+        their source) withdrew."""
+        if not ids:
+            return set()
+        rows = self._read(
+            "SELECT f.id FROM json_each(?) j JOIN feedback f ON f.id = j.value WHERE f.kind != 'forget_source' AND ("
+            "EXISTS (SELECT 1 FROM feedback x WHERE x.kind = 'forget' AND x.identity = f.identity AND x.id > f.id) OR "
+            "EXISTS (SELECT 1 FROM feedback x WHERE x.kind = 'forget_source' AND x.source = f.source AND x.id > f.id))",
+            (json.dumps(ids),))
+        return {int(r[0]) for r in rows}
 
     def rank_of(self, identity: str) -> tuple[int, float, int] | None:
         """(rank among all ranked identities, score, how many are ranked), rank 1 = best; None if
@@ -745,11 +858,6 @@ def _statements(script: str) -> list[str]:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def under_any(path: str, roots: list[str]) -> bool:
-    """Whether `path` is one of `roots` or lies below one of them (plain string paths)."""
-    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
 def _translate(exc: sqlite3.DatabaseError, path: Path) -> PrefrecError:

@@ -10,24 +10,20 @@ chooses the number of epochs (early stopping), then the model is refitted on all
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from prefrec.errors import NotReady, PrefrecError
-from prefrec.features import FEATURE_VERSION, STEP_FRAMES, WINDOW_FRAMES, n_windows, skip_window_weights
+from prefrec.errors import NotReady
+from prefrec.features import STEP_FRAMES, WINDOW_FRAMES, n_windows, skip_window_weights
 from prefrec.model import ModelConfig, TasteModel
 
-CHECKPOINT_FORMAT = "prefrec-checkpoint"
-CHECKPOINT_VERSION = 1
-
+if TYPE_CHECKING:
+    from prefrec.labels import Label
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -53,12 +49,15 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Example:
-    """One rated track: features float32 [n_mfcc, T], label 1 (like) / 0 (skip), weights [n_windows]."""
+    """One labelled track: features float32 [n_mfcc, T], label 1.0 (liked) / 0.0 (not), window
+    weights [n_windows] (which windows count, 0..1), and the track's weight in the loss (labels.Label)."""
 
     identity: str
     features: np.ndarray
     label: float
     weights: np.ndarray
+    weight: float = 1.0
+    explicit: bool = True
 
 
 @dataclass
@@ -89,12 +88,29 @@ def torch_threads(n: int) -> Iterator[None]:
 
 def make_example(identity: str, features: np.ndarray, kind: str, position_s: float | None) -> Example:
     """An Example from a rating ('like' or 'skip', with the skip position in seconds if known)."""
+    if kind not in ("like", "skip"):
+        raise ValueError(f"unknown rating kind {kind!r}")
+    from prefrec.labels import Label
+
+    return example_from_label(Label(identity, 1.0 if kind == "like" else 0.0, 1.0, True, "cli",
+                                    skip_at_s=position_s if kind == "skip" else None), features)
+
+
+def example_from_label(label: "Label", features: np.ndarray) -> Example:
+    """An Example from a derived label (prefrec.labels) and the track's features [n_mfcc, T]:
+    a skip counts the windows heard before its position, a listen leaves out seeked-over spans."""
+    from prefrec.features import window_bounds_s
+
     n_frames = features.shape[1]
-    if kind == "like":
-        return Example(identity, features, 1.0, np.ones(n_windows(n_frames), dtype=np.float32))
-    if kind == "skip":
-        return Example(identity, features, 0.0, skip_window_weights(n_frames, position_s))
-    raise ValueError(f"unknown rating kind {kind!r}")
+    if label.target == 0.0:
+        weights = skip_window_weights(n_frames, label.skip_at_s)
+    else:
+        weights = np.ones(n_windows(n_frames), dtype=np.float32)
+        if label.excluded_s:
+            for i, (start, end) in enumerate(window_bounds_s(n_frames)):
+                if any(start < b and end > a for a, b in label.excluded_s):
+                    weights[i] = 0.0
+    return Example(label.identity, features, label.target, weights, label.weight, label.explicit)
 
 
 def normalisation(features: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -123,16 +139,18 @@ def _sample_batch(examples: list[Example], rng: np.random.Generator, per_track: 
     windows, labels, weights = [], [], []
     class_total = {0.0: 0.0, 1.0: 0.0}
     for ex in examples:
-        class_total[ex.label] += 1.0
+        class_total[ex.label] += ex.weight
     for ex in examples:
         usable = np.flatnonzero(ex.weights > 0)
+        if not len(usable) or ex.weight <= 0:
+            continue
         chosen = rng.choice(usable, size=min(per_track, len(usable)), replace=False)
-        # Each track weighs the same in total; each class weighs half of the loss.
-        track_weight = 0.5 / class_total[ex.label] / len(chosen)
+        # A track weighs its label's weight in total (1 for a rating); each class weighs half of the loss.
+        track_weight = 0.5 * ex.weight / class_total[ex.label] / len(chosen)
         for i in chosen:
             w = _window(ex.features, int(i))
             if w.shape[1] < WINDOW_FRAMES:
-                # Pad with the mean: 0 once standardised, as TasteModel.track_sequences pads.
+                # Pad with the mean: 0 once standardised, as TasteModel.track_outputs pads.
                 pad = np.repeat(mean[:, None], WINDOW_FRAMES - w.shape[1], axis=1)
                 w = np.concatenate([w, pad], axis=1)
             windows.append(w)
@@ -148,7 +166,7 @@ def _track_loss(model: torch.nn.Module, examples: list[Example]) -> float:
     losses = []
     with torch.no_grad():
         for ex in examples:
-            p = torch.sigmoid(model.track_window_logits(torch.from_numpy(ex.features)))
+            p = torch.sigmoid(model.track_outputs(torch.from_numpy(ex.features))[0])
             score = float((p * torch.from_numpy(ex.weights)).sum() / max(float(ex.weights.sum()), 1e-6))
             score = min(max(score, 1e-6), 1 - 1e-6)
             losses.append(-np.log(score) if ex.label == 1.0 else -np.log(1 - score))
@@ -167,8 +185,7 @@ def _fit_epochs(examples: list[Example], model_config: ModelConfig, config: Trai
         groups = [{"params": list(model.parameters())}]
     else:
         # Start from the pretrained CNN and LSTM (and their input standardisation); the head is new.
-        model.load_state_dict({k: v for k, v in init.state_dict().items() if not k.startswith("head.")},
-                              strict=False)
+        load_encoder(model, init)
         encoder = list(model.cnn.parameters()) + list(model.lstm.parameters())
         groups = [{"params": list(model.head.parameters())}]
         if config.encoder_lr_scale > 0:
@@ -187,7 +204,7 @@ def _fit_epochs(examples: list[Example], model_config: ModelConfig, config: Trai
         for start in range(0, len(order), config.batch_windows):
             idx = order[start : start + config.batch_windows]
             optimiser.zero_grad()
-            loss = (loss_fn(model(x[idx]), y[idx]) * w[idx]).sum() / w[idx].sum().clamp(min=1e-9)
+            loss = (loss_fn(model(x[idx])[0], y[idx]) * w[idx]).sum() / w[idx].sum().clamp(min=1e-9)
             loss.backward()
             optimiser.step()
         if validation:
@@ -261,6 +278,17 @@ def _fit(examples: list[Example], library_features: list[np.ndarray], model_conf
     return model, report
 
 
+def load_encoder(model: TasteModel, source: TasteModel) -> None:
+    """Copy `source`'s input standardisation, CNN and LSTM into `model` (same architecture); the
+    head stays `model`'s own. Strict: every encoder weight must be there and fit."""
+    state = model.state_dict()
+    encoder = {k: v for k, v in source.state_dict().items() if not k.startswith("head.")}
+    if set(encoder) != {k for k in state if not k.startswith("head.")}:
+        raise ValueError("the pretrained encoder does not match the model's architecture")
+    state.update(encoder)
+    model.load_state_dict(state, strict=True)
+
+
 def average_weights(models: list[TasteModel]) -> TasteModel:
     """One model whose parameters are the mean of `models`' (same architecture): the first model,
     changed in place. Averaging is meaningful for fits that start from the same pretrained encoder."""
@@ -269,52 +297,3 @@ def average_weights(models: list[TasteModel]) -> TasteModel:
         models[0].load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(dim=0).to(states[0][k].dtype)
                                    for k in states[0]})
     return models[0].eval()
-
-
-def save_checkpoint(model: TasteModel, path: Path, *, train_config: TrainConfig | None = None,
-                    extra: dict | None = None) -> Path:
-    """Write state dict + JSON-able config to `path` atomically (temp file, fsync, rename)."""
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "format_version": CHECKPOINT_VERSION,
-        "feature_version": FEATURE_VERSION,
-        "model_config": json.dumps(model.config.to_json()),
-        "train_config": json.dumps(asdict(train_config) if train_config else {}),
-        "extra": json.dumps(extra or {}),
-        "state_dict": model.state_dict(),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def load_checkpoint(path: Path) -> TasteModel:
-    """Load a checkpoint written by save_checkpoint (never unpickles code: weights_only=True)."""
-    return load_checkpoint_with_extra(path)[0]
-
-
-def load_checkpoint_with_extra(path: Path) -> tuple[TasteModel, dict]:
-    """The model of a checkpoint and the `extra` dict it was saved with."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise NotReady(f"{path}: the model file is missing; run `prefrec train`") from exc
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
-        raise PrefrecError(f"{path}: cannot read the model ({exc}); run `prefrec train` to rebuild it") from exc
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise PrefrecError(f"{path}: not a prefrec model; run `prefrec train` to rebuild it")
-    if payload.get("format_version") != CHECKPOINT_VERSION or payload.get("feature_version") != FEATURE_VERSION:
-        raise NotReady(f"{path}: the model is from another version of prefrec; run `prefrec train`")
-    model = TasteModel(ModelConfig.from_json(json.loads(payload["model_config"])))
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
-    return model, json.loads(payload.get("extra") or "{}")

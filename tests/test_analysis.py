@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import ROOT, run_cli, run_json, tone
+from tests.conftest import ROOT, run_cli, run_json
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
@@ -123,7 +122,7 @@ def test_a_rescan_recomputes_missing_or_damaged_features(tmp_path):
 
     write_library(tmp_path / "music", ["plucks"], 2, seed=4, min_s=9, max_s=10)
     with Service(load_settings(tmp_path / "home", workers=1)) as service:
-        assert service.scan([str(tmp_path / "music")], train=False).analysed == 2
+        assert service.library.scan([str(tmp_path / "music")], train=False).analysed == 2
         damaged, deleted = service.store.tracks()
         cache = FeatureCache(service.settings.features_dir)
         good = cache.load(damaged.identity)
@@ -131,11 +130,11 @@ def test_a_rescan_recomputes_missing_or_damaged_features(tmp_path):
         cache.path_for(deleted.identity).unlink()
         with pytest.raises(FileNotFoundError):
             cache.load(damaged.identity)
-        report = service.scan([str(tmp_path / "music")], train=False)
+        report = service.library.scan([str(tmp_path / "music")], train=False)
         assert report.analysed == 2 and report.unchanged == 0
         np.testing.assert_array_equal(cache.load(damaged.identity), good)
         assert cache.load(deleted.identity).shape[1] == deleted.n_frames
-        assert service.scan([str(tmp_path / "music")], train=False).analysed == 0
+        assert service.library.scan([str(tmp_path / "music")], train=False).analysed == 0
 
 
 # -- formats ---------------------------------------------------------------------------------------
@@ -405,8 +404,8 @@ def test_a_file_deleted_while_the_scan_runs_is_not_kept(tmp_path):
     for i in range(3):
         sf.write(root / f"{i}.wav", music(9.0, seed=i), 22050)
     with Service(load_settings(tmp_path / "home", workers=1)) as service:
-        report = service.scan([str(root)], train=False, on_discovered=lambda *_: (root / "1.wav").unlink())
-        status = service.status()
+        report = service.library.scan([str(root)], train=False, on_discovered=lambda *_: (root / "1.wav").unlink())
+        status = service.queries.status()
     assert report.analysed == 2
     assert [r for p, r in report.failed] == [f"{root / '1.wav'}: disappeared during the scan"]
     assert status["analysed"] == 2 and status["errors"] == 0
@@ -516,8 +515,11 @@ def plant_temporaries(home: Path) -> tuple[list[Path], list[Path]]:
     features, models = home / "features" / "v2" / "ab", home / "models"
     features.mkdir(parents=True)
     models.mkdir(parents=True)
-    stale = [features / ".tmp-k1ll3d.prf", models / ".tmp-x7q2.pt"]
-    kept = [features / ".tmp-wr1t1ng.prf", features / "a2-0123ab.prf", models / "model-1.pt"]
+    stale = [features / ".prefrec-tmp-41-k1ll3d.part", models / ".prefrec-tmp-42-x7q2.part"]
+    # Kept: a temporary file being written now, finished files, and old files that only look
+    # like temporaries (not prefrec's own prefix and suffix: never touched).
+    kept = [features / ".prefrec-tmp-43-wr1t1ng.part", features / "a2-0123ab.prf", models / "model-1.pt",
+            models / ".tmp-notes.txt", features / ".prefrec-tmp-44-x.prf"]
     two_hours_ago = time.time() - 7200
     for path in stale + kept:
         path.write_bytes(b"partial")

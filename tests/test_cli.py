@@ -276,8 +276,8 @@ def test_scan_pretrains_on_the_library_once_and_train_fine_tunes_from_it(library
         conn.close()
     # The fine-tuned model records which pretraining it started from: that of the library as scanned.
     from prefrec.pretrain import library_fingerprint
-    from prefrec.train import load_checkpoint_with_extra
+    from prefrec.checkpoint import load_checkpoint
 
-    _, extra = load_checkpoint_with_extra(home / "models" / "pretrained.pt")
+    extra = load_checkpoint(home / "models" / "pretrained.pt").extra
     assert config["pretrained"] == extra["fingerprint"] == library_fingerprint(extra["identities"])
     assert len(extra["identities"]) == len(tracks)

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from prefrec.service import pick_diverse
+from prefrec.service.queries import pick_diverse
 from prefrec.store import Ranked, Track
 from tests.conftest import ROOT, run_cli, run_json
 from tests.test_cli import feedback_rows
@@ -337,7 +337,8 @@ def test_forget_withdraws_a_rating_as_an_event_and_history_lists_it(home):
     assert events[0]["path"] == str(liked.path) and events[0]["title"] == liked.title
     assert events[1]["at"] is None and events[2]["at"] == 5.0
     text = run_cli(home, "history").stdout.splitlines()
-    assert len(text) == 5 and "forget" in text[0] and "at 0:05" in text[2]
+    assert len(text) == 5 and "forget" in text[0] and "at 0:05" in text[2] and "cli" in text[0]
+    assert "(withdrawn)" in text[-1] and [e["withdrawn"] for e in events] == [False, False, False]
 
 
 # -- 4. finding tracks ---------------------------------------------------------------------------

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import subprocess
 import sys
 import textwrap
 import time
 from collections import Counter
-from pathlib import Path
 
 from prefrec.synth import write_library
 from tests.conftest import ROOT, run_cli
@@ -87,9 +85,9 @@ def test_cli_while_the_daemon_analyses_and_trains(tmp_path):
 
 def test_sigkill_during_analysis_and_training_loses_nothing(tmp_path):
     """SIGKILL the daemon 20 times while it analyses or trains, restarting it each time."""
+    from prefrec.checkpoint import load_checkpoint
     from prefrec.config import load_settings
     from prefrec.service import Service
-    from prefrec.train import load_checkpoint
 
     music, home = tmp_path / "music", tmp_path / "home"
     write_library(music, ["plucks", "drums"], 3, seed=21, min_s=9, max_s=11)
@@ -103,7 +101,7 @@ def test_sigkill_during_analysis_and_training_loses_nothing(tmp_path):
         tracks = [t for t in service.store.tracks()]
         track = rng.choice(tracks)
         kind = "like" if "Plucks" in track.title or "Wind" in track.title else "skip"
-        acknowledged[service.rate(track.path, kind).feedback_id] = (track.path, kind)
+        acknowledged[service.control.rate(track.path, kind).feedback_id] = (track.path, kind)
 
     def check_after_kill() -> None:
         assert query(home, "PRAGMA integrity_check") == [("ok",)]
@@ -111,15 +109,15 @@ def test_sigkill_during_analysis_and_training_loses_nothing(tmp_path):
         assert {i: stored.get(i) for i in acknowledged} == acknowledged
         for path, (_, _, analysed_at, _) in tracks_by_path(home).items():
             assert first_analysed.setdefault(path, analysed_at) == analysed_at, f"{path} analysed twice"
-        latest = query(home, "SELECT path FROM models ORDER BY id DESC LIMIT 1")
+        latest = query(home, "SELECT path, sha256 FROM models ORDER BY id DESC LIMIT 1")
         if latest:
-            load_checkpoint(Path(latest[0][0]))
+            load_checkpoint(home / latest[0][0], sha256=latest[0][1])
 
     run_cli(home, "scan", "--no-train", str(music))
     with Service(load_settings(home)) as service:
         for track in service.store.tracks()[:1] + service.store.tracks()[-1:]:  # a drums and a plucks track
             kind = "like" if "Plucks" in track.title else "skip"
-            acknowledged[service.rate(track.path, kind).feedback_id] = (track.path, kind)
+            acknowledged[service.control.rate(track.path, kind).feedback_id] = (track.path, kind)
     check_after_kill()
 
     for cycle in range(20):

@@ -45,8 +45,8 @@ def _own_track_found(model, feats) -> float:
     first = torch.from_numpy(np.stack([f[:, :400] for f in feats]))
     last = torch.from_numpy(np.stack([f[:, -400:] for f in feats]))
     with torch.no_grad():
-        a = torch.nn.functional.normalize(model.sequence_outputs(model.cnn_features(first).transpose(1, 2))[1], dim=1)
-        b = torch.nn.functional.normalize(model.sequence_outputs(model.cnn_features(last).transpose(1, 2))[1], dim=1)
+        a = torch.nn.functional.normalize(model(first)[1], dim=1)
+        b = torch.nn.functional.normalize(model(last)[1], dim=1)
     return float(((a @ b.T).argmax(dim=1) == torch.arange(len(feats))).float().mean())
 
 

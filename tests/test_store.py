@@ -3,6 +3,7 @@ import sqlite3
 import pytest
 
 from prefrec.errors import PrefrecError
+from prefrec.feedback import Act
 from prefrec.store import MIGRATIONS, Store, normalize_text
 
 
@@ -18,7 +19,8 @@ def test_new_database_is_migrated_in_wal_mode(tmp_path):
 # What each released schema version added, in order: a database that stopped at version v (made by
 # the prefrec of that time) holds the first v of these. Migrations are append-only; moving one
 # would make such a database run another's SQL (e.g. "table bans already exists").
-ADDED_BY_VERSION = [("tracks", None), ("bans", None), ("daemon", None), ("tracks", "note")]
+ADDED_BY_VERSION = [("tracks", None), ("bans", None), ("daemon", None), ("tracks", "note"), ("feedback", "source"),
+                    ("models", "sha256")]
 
 
 def _has(conn, table, column) -> bool:
@@ -60,7 +62,7 @@ def test_database_from_a_newer_prefrec_is_refused(tmp_path):
 
 def test_feedback_is_append_only(tmp_path):
     with Store(tmp_path / "db.sqlite") as store:
-        store.add_feedback("a1-x", "/m/x.flac", "like")
+        store.add_act(Act("a1-x", "/m/x.flac", "like"))
         with pytest.raises(PrefrecError, match="append-only"):
             with store.write() as conn:
                 conn.execute("DELETE FROM feedback")
@@ -72,10 +74,10 @@ def test_feedback_is_append_only(tmp_path):
 
 def test_latest_rating_wins_and_forget_withdraws_it(tmp_path):
     with Store(tmp_path / "db.sqlite") as store:
-        store.add_feedback("a1-x", "/m/x.flac", "like")
-        store.add_feedback("a1-x", "/m/x.flac", "skip", 12.0)
-        store.add_feedback("a1-y", "/m/y.flac", "like")
-        store.add_feedback("a1-y", "/m/y.flac", "forget")
+        store.add_act(Act("a1-x", "/m/x.flac", "like"))
+        store.add_act(Act("a1-x", "/m/x.flac", "skip", position_s=12.0))
+        store.add_act(Act("a1-y", "/m/y.flac", "like"))
+        store.add_act(Act("a1-y", "/m/y.flac", "forget"))
         ratings = store.ratings()
         assert set(ratings) == {"a1-x"}
         assert ratings["a1-x"].kind == "skip" and ratings["a1-x"].position_s == 12.0

@@ -5,6 +5,9 @@ import sqlite3
 import numpy as np
 import pytest
 
+from prefrec.feedback import Act
+
+from prefrec.scoring import encode_f32, ranking
 from prefrec.store import MIGRATIONS, RecommendFilter, Store, _statements
 
 
@@ -40,15 +43,15 @@ def test_candidates_honour_bans_filters_ratings_and_order(tmp_path):
         rng = np.random.default_rng(0)
         windows = {f"id{i}": np.clip(0.2 + 0.1 * i + rng.normal(0, 0.02 * (6 - i), 50), 0, 1).astype("f4")
                    for i in range(6)}
-        store.save_window_scores(model, {k: (v, np.ones(4)) for k, v in windows.items()})
-        store.publish_rankings(model)
+        store.save_window_scores(model, [(k, encode_f32(v), encode_f32(np.ones(4))) for k, v in windows.items()])
+        store.publish_rankings(model, ranking(store.window_score_blobs(model)))
         ids = lambda f=RecommendFilter(), by="score": [r.track.identity for r in store.candidates(f, by=by)]  # noqa
         assert ids() == ["id5", "id4", "id3", "id2", "id1", "id0"]
         assert ids(by="spread") == sorted(windows, key=lambda k: -float(windows[k].std()))  # noisiest first
         assert ids(by="spread")[0] == "id0"
-        store.add_feedback("id5", "/m/5.flac", "like")
+        store.add_act(Act("id5", "/m/5.flac", "like"))
         assert "id5" not in ids()
-        store.add_feedback("id5", "/m/5.flac", "forget")
+        store.add_act(Act("id5", "/m/5.flac", "forget"))
         assert "id5" in ids()
         assert ids(RecommendFilter(artist="artist a")) == ["id2", "id1", "id0"]  # accents and case ignored
         assert ids(RecommendFilter(album="album 1", min_duration_s=150, max_duration_s=300)) == ["id3"]
@@ -62,10 +65,11 @@ def test_candidates_honour_bans_filters_ratings_and_order(tmp_path):
 def test_history_is_newest_first_and_survives_a_gone_file(tmp_path):
     with Store(tmp_path / "db.sqlite") as store:
         _tracks(store, 2)
-        store.add_feedback("id0", "/m/0.flac", "like")
-        store.add_feedback("id1", "/m/1.flac", "skip", 12.0)
-        store.add_feedback("gone", "/m/old.flac", "skip")
+        store.add_act(Act("id0", "/m/0.flac", "like"))
+        store.add_act(Act("id1", "/m/1.flac", "skip", position_s=12.0))
+        store.add_act(Act("gone", "/m/old.flac", "skip"))
         events = store.history(10)
-        assert [(e.kind, e.identity) for e in events] == [("skip", "gone"), ("skip", "id1"), ("like", "id0")]
-        assert events[0].track is None and events[1].track.title == "Song 1" and events[1].position_s == 12.0
+        assert [(e.row.kind, e.row.identity) for e in events] == [("skip", "gone"), ("skip", "id1"), ("like", "id0")]
+        assert events[0].track is None and events[1].track.title == "Song 1" and events[1].row.position_s == 12.0
+        assert {e.row.source for e in events} == {"cli"} and not any(e.row.withdrawn for e in events)
         assert len(store.history(2)) == 2

@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 import torch
 
+from prefrec.checkpoint import BadCheckpoint, load_checkpoint, save_checkpoint
 from prefrec.errors import NotReady, PrefrecError
-from prefrec.features import mfcc, n_windows
+from prefrec.features import FEATURE_VERSION, mfcc, n_windows
 from prefrec.model import ModelConfig
 from prefrec.scoring import track_score, window_probabilities
 from prefrec.synth import render
-from prefrec.train import TrainConfig, fit, load_checkpoint, make_example, save_checkpoint
+from prefrec.train import TrainConfig, fit, make_example
 
 TINY = ModelConfig(channels=(8, 8), lstm_hidden=8)
 FAST = TrainConfig(max_epochs=8, windows_per_track=8)
@@ -51,23 +52,72 @@ def test_trained_model_separates_the_styles_on_held_out_tracks(examples):
 
 def test_checkpoint_round_trip_gives_identical_scores(examples, tmp_path):
     model, _ = fit(examples, [], model_config=TINY, config=FAST)
-    path = save_checkpoint(model, tmp_path / "m.pt", train_config=FAST)
-    loaded = load_checkpoint(path)
-    assert loaded.config == TINY
+    sha256 = save_checkpoint(model, tmp_path / "m.pt", train_config=FAST)
+    loaded = load_checkpoint(tmp_path / "m.pt", sha256=sha256)
+    assert loaded.model.config == TINY and loaded.train_config["max_epochs"] == FAST.max_epochs
     f = examples[0].features
-    np.testing.assert_array_equal(window_probabilities(model, f), window_probabilities(loaded, f))
-    assert not list(tmp_path.glob(".tmp-*"))  # the temporary file was renamed into place
+    np.testing.assert_array_equal(window_probabilities(model, f), window_probabilities(loaded.model, f))
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # the temporary file was renamed into place
 
 
-def test_checkpoint_loading_refuses_other_files_with_a_clear_message(tmp_path):
+def test_checkpoint_loading_refuses_other_files_with_a_clear_message(examples, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(PrefrecError, match="prefrec train"):
+    with pytest.raises(BadCheckpoint, match="prefrec train"):
         load_checkpoint(tmp_path / "junk.pt")
     torch.save({"format": "something-else"}, tmp_path / "other.pt")
-    with pytest.raises(PrefrecError, match="not a prefrec model"):
+    with pytest.raises(BadCheckpoint, match="not a prefrec model"):
         load_checkpoint(tmp_path / "other.pt")
-    with pytest.raises(NotReady, match="missing"):
+    with pytest.raises(BadCheckpoint, match="missing"):
         load_checkpoint(tmp_path / "absent.pt")
+    model, _ = fit(examples, [], model_config=TINY, config=FAST)
+    sha256 = save_checkpoint(model, tmp_path / "m.pt")
+    with pytest.raises(BadCheckpoint, match="hash differs"):  # altered after it was recorded
+        load_checkpoint(tmp_path / "m.pt", sha256=sha256[::-1])
+
+
+def _payload(model, **changes):
+    import json
+
+    payload = {"format": "prefrec-checkpoint", "format_version": 1, "feature_version": FEATURE_VERSION,
+               "model_config": json.dumps(model.config.to_json()), "train_config": "{}", "extra": "{}",
+               "state_dict": model.state_dict()}
+    payload.update(changes)
+    return payload
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"model_config": '{"channels": [100000000], "kernels": [3], "pools": [5]}'}, "configuration is invalid"),
+    ({"model_config": '{"lstm_hidden": 64, "secret": 1}'}, "configuration is invalid"),
+    ({"model_config": '{"version": 999}'}, "another version"),
+    ({"feature_version": -1}, "another version"),
+    ("nan", "not finite"),
+    ("extra weight", "do not fit"),
+    ("missing weight", "do not fit"),
+])
+def test_a_foreign_damaged_or_tampered_checkpoint_is_refused_before_use(examples, tmp_path, change, message):
+    model, _ = fit(examples, [], model_config=TINY, config=FAST)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    if change == "nan":
+        state["head.bias"][0] = float("nan")
+        payload = _payload(model, state_dict=state)
+    elif change == "extra weight":
+        payload = _payload(model, state_dict={**state, "smuggled": torch.zeros(3)})
+    elif change == "missing weight":
+        payload = _payload(model, state_dict={k: v for k, v in state.items() if k != "head.weight"})
+    else:
+        payload = _payload(model, **change)
+    torch.save(payload, tmp_path / "m.pt")
+    with pytest.raises(BadCheckpoint, match=message):
+        load_checkpoint(tmp_path / "m.pt")
+
+
+def test_a_model_with_weights_that_are_not_finite_is_never_saved(examples, tmp_path):
+    model, _ = fit(examples, [], model_config=TINY, config=FAST)
+    with torch.no_grad():
+        model.head.bias.fill_(float("inf"))
+    with pytest.raises(PrefrecError, match="not finite"):
+        save_checkpoint(model, tmp_path / "m.pt")
+    assert not list(tmp_path.iterdir())
 
 
 def test_training_needs_a_like_and_a_skip(examples):

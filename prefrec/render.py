@@ -1,0 +1,377 @@
+"""Output for people and scripts: text, JSON, M3U and progress bars. No torch, no numpy.
+
+Data goes to stdout, messages to stderr. Everything that comes from outside prefrec (tags, file
+names, what the listener typed) goes through `safe` before it reaches a terminal, so a file named
+with escape sequences cannot move the cursor, retitle the window or hide text; JSON escapes them
+itself, and an M3U playlist never lets a name start a new line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import unicodedata
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from prefrec.explain import mmss
+
+if TYPE_CHECKING:
+    from prefrec.errors import PrefrecError
+    from prefrec.service.control import ForgetResult, RateResult
+    from prefrec.service.learning import TrainResult
+    from prefrec.service.library import ScanReport
+    from prefrec.service.queries import Explanation, Recommendations, Similar
+    from prefrec.store import Ban, FeedbackEvent, Track
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def safe(text: object) -> str:
+    """`text` with control characters shown as escapes (\\x1b, \\r, \\x00, \\u202e…): safe to print
+    on a terminal, and always on one line."""
+    out = []
+    for c in str(text):
+        if unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS:
+            out.append(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def out(line: str = "") -> None:
+    typer.echo(line)
+
+
+def err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 window', '3 windows'."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+def ago(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return "just now"
+
+
+def use_color() -> bool:
+    """Colour only on a terminal, never when NO_COLOR is set (https://no-color.org) or TERM=dumb."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def rated(kind: str) -> str:
+    return {"like": "liked", "skip": "skipped", "forget": "forgot the rating of"}.get(kind, kind)
+
+
+def track_line(track: Track) -> str:
+    who = f"{safe(track.artist)} – " if track.artist else ""
+    album = f"  [{safe(track.album)}]" if track.album else ""
+    return f"{who}{safe(track.title)} ({mmss(track.duration_s)}){album}"
+
+
+def track_json(track: Track) -> dict[str, Any]:
+    return {"path": track.path, "title": track.title, "artist": track.artist, "album": track.album,
+            "duration": round(track.duration_s, 3)}
+
+
+def dump_json(data: Any) -> None:
+    out(json.dumps(data, indent=2))
+
+
+# -- scan and training ----------------------------------------------------------------------------
+
+
+def scan_report(report: ScanReport) -> None:
+    speed = report.analysed / report.seconds if report.seconds else 0.0
+    realtime = report.audio_seconds / report.seconds if report.seconds else 0.0
+    err(f"scanned {plural(report.found, 'audio file')}: {report.analysed} analysed, {report.unchanged} unchanged, "
+        f"{len(report.failed)} could not be used, {report.gone} gone ({report.seconds:.1f} s, "
+        f"{speed:.1f} tracks/s, {realtime:.0f}× real time)")
+    for path, reason in report.failed[:20]:
+        err(f"  skipped {safe(path)}: {safe(reason)}")
+    if len(report.failed) > 20:
+        err(f"  … and {len(report.failed) - 20} more (see `prefrec status`)")
+    if report.pretrained:
+        p = report.pretrained
+        err(f"learnt the sound of the library from {plural(p.n_tracks, 'track')} ({plural(p.steps, 'step')}, "
+            f"{p.seconds:.0f} s)")
+    if report.trained:
+        train_result(report.trained)
+    elif report.rescored:
+        err(f"scored {plural(report.rescored, 'new track')} with the current model")
+
+
+def train_result(result: TrainResult) -> None:
+    if result.rebuilt_because:
+        err(f"the previous model could not be used ({safe(result.rebuilt_because)}); rebuilt it")
+    err(f"trained on {plural(result.n_likes, 'like')} and {plural(result.n_skips, 'skip')} "
+        f"({plural(result.epochs, 'epoch')}, {result.train_s:.1f} s); ranked {plural(result.scored, 'track')} "
+        f"in {result.score_s:.1f} s")
+
+
+def progress_bar(label: str):
+    """A rich progress bar on stderr: done/total, tracks/s, × real time once audio is reported
+    (audio seconds analysed per wall-clock second) and ETA.
+
+    Returns (context, progress callback, per-result callback: adds an analysis result's duration_s).
+    """
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskProgressColumn,
+                               TextColumn, TimeRemainingColumn)
+    from rich.text import Text
+
+    class Speed(ProgressColumn):
+        def render(self, task):  # type: ignore[override]
+            elapsed = task.elapsed or 0.0
+            if elapsed < 0.5 or not task.completed:
+                return Text("– tracks/s")
+            audio_s = task.fields.get("audio_s", 0.0)
+            real_time = f"  {audio_s / elapsed:.0f}× real time" if audio_s else ""
+            return Text(f"{task.completed / elapsed:.1f} tracks/s{real_time}")
+
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                        Speed(), TextColumn("ETA"), TimeRemainingColumn(),
+                        console=Console(stderr=True), transient=True)
+    task = progress.add_task(label, total=None, audio_s=0.0)
+    audio = [0.0]
+
+    def update(done: int, total: int, _current: str) -> None:
+        progress.update(task, completed=done, total=total, audio_s=audio[0])
+
+    def on_result(result: Any) -> None:
+        audio[0] += getattr(result, "duration_s", 0.0)
+
+    return progress, update, on_result
+
+
+# -- ratings ---------------------------------------------------------------------------------------
+
+
+def rate_result(result: RateResult) -> None:
+    where = f" at {mmss(result.position_s)}" if result.position_s is not None else ""
+    err(f"{rated(result.kind)}{where}: {track_line(result.track)}")
+    err("run `prefrec train` (or let the daemon) to update the recommendations")
+
+
+def forget_result(result: ForgetResult) -> None:
+    if result.feedback_id is None:
+        err(f"nothing to forget: you have not rated {track_line(result.track)}")
+        return
+    was = result.withdrawn
+    if was is not None:
+        where = f" at {mmss(was.position_s)}" if was.position_s is not None else ""
+        err(f"forgot that you {rated(was.kind)} it{where}: {track_line(result.track)}")
+    else:
+        err(f"forgot what was seen of {track_line(result.track)} ({plural(result.rows, 'listening record')})")
+    err("run `prefrec train` (or let the daemon) to update the recommendations")
+
+
+def event_text(event: FeedbackEvent, rules: Any) -> str:
+    """What one log row says, in words: 'like', 'skip at 0:42', 'played 3:10 of 4:01, next: listen'."""
+    from prefrec.labels import describe_session
+
+    row = event.row
+    if row.kind == "skip" and row.position_s is not None:
+        return f"skip at {mmss(row.position_s)}"
+    if row.kind == "session":
+        session = row.session
+        assert session is not None
+        return (f"played {mmss(session.played_s)} of {mmss(session.duration_s)}, {session.end_reason}: "
+                f"{describe_session(session, rules)}")
+    if row.kind == "counts":
+        return f"counts: {plural(int(row.detail.get('plays', 0)), 'play')}, {plural(int(row.detail.get('skips', 0)), 'skip')}"
+    if row.kind == "forget_source":
+        return f"forgot everything from {safe(row.source)}"
+    return row.kind
+
+
+def history(events: list[FeedbackEvent], rules: Any, *, as_json: bool) -> None:
+    if as_json:
+        dump_json([{
+            "id": e.row.id, "kind": e.row.kind, "source": e.row.source, "at": e.row.position_s,
+            "time": round(e.row.when, 3), "withdrawn": e.row.withdrawn, "detail": e.row.detail or None,
+            **(track_json(e.track) if e.track else {"path": e.row.path or None, "title": None, "artist": None,
+                                                     "album": None, "duration": None}),
+        } for e in events])
+        return
+    if not events:
+        err("no ratings yet: `prefrec like TRACK` / `prefrec skip TRACK`")
+    for e in events:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.row.when))
+        if e.row.kind == "forget_source":
+            name = ""
+        else:
+            name = track_line(e.track) if e.track else f"{safe(e.row.path)} (no longer in the library)"
+        withdrawn = "  (withdrawn)" if e.row.withdrawn else ""
+        out(f"{when}  {safe(e.row.source):8s} {event_text(e, rules):24s}  {name}{withdrawn}")
+
+
+def bans(items: list[Ban], *, as_json: bool) -> None:
+    if as_json:
+        dump_json([{"kind": b.kind, "name": b.label, "since": round(b.created_at, 3)} for b in items])
+        return
+    if not items:
+        err("nothing is banned")
+    for b in items:
+        out(f"{b.kind:6s}  {safe(b.label)}")
+
+
+# -- queries ----------------------------------------------------------------------------------------
+
+
+def recommendations(recs: Recommendations, *, as_json: bool, m3u: bool) -> None:
+    if as_json:
+        dump_json([{"rank": r.rank, **track_json(r.track), "score": round(r.score, 6),
+                    "explore": bool(getattr(r, "explore", False)),
+                    "spread": None if r.spread is None else round(r.spread, 6)}
+                   for r in recs.items])
+    elif m3u:
+        text, skipped = m3u_playlist(recs)
+        out(text)
+        for path in skipped:
+            err(f"left out of the playlist: {safe(path)} (its name has a line break)")
+    else:
+        for r in recs.items:
+            mark = "  [explore: the model is unsure]" if getattr(r, "explore", False) else ""
+            out(f"{r.rank:3d}. {r.score:.3f}  {track_line(r.track)}{mark}")
+    if recs.message:
+        err(recs.message)
+    if recs.to_rate:
+        err("some tracks to start with:")
+        for track in recs.to_rate:
+            err(f"  {track_line(track)}\n    {safe(track.path)}")
+
+
+def m3u_playlist(recs: Recommendations) -> tuple[str, list[str]]:
+    """An extended M3U playlist (#EXTINF with whole seconds and "Artist - Title", then the path),
+    and the paths left out because a line break in their name would start a new entry."""
+    def clean(text: str) -> str:
+        return " ".join(safe(text).split())  # one line, no control characters
+
+    lines, skipped = ["#EXTM3U", "#PLAYLIST:prefrec recommendations"], []
+    for r in recs.items:
+        if any(c in r.track.path for c in "\r\n\x00"):
+            skipped.append(r.track.path)
+            continue
+        name = f"{r.track.artist} - {r.track.title}" if r.track.artist else r.track.title
+        if getattr(r, "explore", False):
+            lines.append("# explore: the model is unsure about this one")
+        lines += [f"#EXTINF:{round(r.track.duration_s)},{clean(name)}", r.track.path]
+    return "\n".join(lines), skipped
+
+
+def explanation(exp: Explanation, *, as_json: bool) -> None:
+    from prefrec.explain import color_sparkline, sparkline, time_axis
+
+    if as_json:
+        dump_json({
+            **track_json(exp.track), "score": exp.score, "rank": exp.rank, "ranked": exp.ranked_total,
+            "rating": None if exp.rating is None else {"kind": exp.rating.kind, "at": exp.rating.position_s},
+            "windows": [{"start": s, "end": e, "score": round(v, 6)} for s, e, v in exp.windows],
+            "best": [{"start": g.start_s, "end": g.end_s, "score": round(g.score, 6)} for g in exp.best],
+            "worst": [{"start": g.start_s, "end": g.end_s, "score": round(g.score, 6)} for g in exp.worst],
+            "similar_rated": [{**track_json(s.track), "similarity": round(s.similarity, 6),
+                               "rating": s.rating.kind if s.rating else None} for s in exp.similar],
+            "banned": None if exp.banned is None else {"kind": exp.banned.kind, "name": exp.banned.label},
+        })
+        return
+    scores = [v for _, _, v in exp.windows]
+    line = sparkline(scores)
+    shown = color_sparkline(scores) if use_color() else line
+    out(track_line(exp.track))
+    out(f"  {safe(exp.track.path)}")
+    rank = f"rank {exp.rank} of {exp.ranked_total}" if exp.rank else "not ranked"
+    score = f"{exp.score:.3f}" if exp.score is not None else "–"
+    rating = "no rating" if exp.rating is None else (
+        f"you {rated(exp.rating.kind)} it"
+        + (f" at {mmss(exp.rating.position_s)}" if exp.rating.position_s is not None else ""))
+    out(f"score {score} (mean of {plural(len(scores), 'window')}), {rank}; {rating}")
+    if exp.banned is not None:
+        out(f"banned ({exp.banned.kind} {safe(exp.banned.label)}): never recommended")
+    out()
+    out(f"  {shown}")
+    out(f"  {time_axis(exp.track.duration_s, len(line))}")
+    out()
+    out("best segments:  " + "   ".join(f"{mmss(g.start_s)}–{mmss(g.end_s)} {g.score:.2f}" for g in exp.best))
+    out("worst segments: " + "   ".join(f"{mmss(g.start_s)}–{mmss(g.end_s)} {g.score:.2f}" for g in exp.worst))
+    if exp.similar:
+        out()
+        out("closest rated tracks:")
+        for s in exp.similar:
+            rating = f"you {rated(s.rating.kind)} it" if s.rating else "not rated"
+            out(f"  {s.similarity:+.3f}  {track_line(s.track)}  ({rating})")
+
+
+def similar(seed: Track, items: list[Similar], *, as_json: bool) -> None:
+    if as_json:
+        dump_json([{"rank": i, **track_json(s.track), "similarity": round(s.similarity, 6),
+                    "rating": s.rating.kind if s.rating else None} for i, s in enumerate(items, start=1)])
+        return
+    err(f"closest to {track_line(seed)}:")
+    for i, s in enumerate(items, start=1):
+        rating = f"  (you {rated(s.rating.kind)} it)" if s.rating else ""
+        out(f"{i:3d}. {s.similarity:+.3f}  {track_line(s.track)}{rating}")
+
+
+def status(info: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        dump_json(info)
+        return
+    out(f"data:     {safe(info['home'])}")
+    out(f"library:  {info['tracks']} tracks, {info['analysed']} analysed, {info['pending']} pending, "
+        f"{info['errors']} could not be used, {info['gone']} gone")
+    out(f"feedback: {plural(info['feedback'], 'event')} ({info['likes']} liked, {info['skips']} skipped now)")
+    model = info["model"]
+    if model:
+        age = time.time() - model["created_at"]
+        stale = " — newer feedback: run `prefrec train`" if model["stale"] else ""
+        out(f"model:    #{model['id']}, trained {ago(age)} on {plural(model['rated_tracks'], 'rated track')}{stale}")
+    else:
+        out("model:    none yet (rate a few tracks, then `prefrec train`)")
+    out(f"daemon:   {daemon_line(info['daemon'], info.get('ranked_at'))}")
+    for item in info["error_files"][:10]:
+        out(f"  cannot use {safe(item['path'])}: {safe(item['reason'])}")
+    if len(info["error_files"]) > 10:
+        out(f"  … and {len(info['error_files']) - 10} more (`prefrec status --json` lists all)")
+    for item in info.get("flagged_files", [])[:10]:
+        out(f"  flagged {safe(item['path'])}: {safe(item['note'])}")
+
+
+def daemon_line(daemon: dict | None, ranked_at: float | None) -> str:
+    if daemon is None:
+        return "not running (start it with `prefrec daemon ~/Music`)"
+    ranked = f"rankings updated {ago(time.time() - ranked_at)}" if ranked_at else "no rankings yet"
+    line = (f"pid {daemon['pid']}, {daemon['state']}, {daemon['queue']} queued, "
+            f"watching with {daemon['watcher'] or '…'}; {ranked}")
+    if daemon["last_error"]:
+        line += f"\n  last error ({ago(time.time() - daemon['last_error_at'])}): {safe(daemon['last_error'])}"
+    return line
+
+
+# -- errors -----------------------------------------------------------------------------------------
+
+
+def error(exc: PrefrecError) -> None:
+    """One line naming what went wrong, then the candidates of an ambiguous name."""
+    from prefrec.errors import AmbiguousName, AmbiguousTrack
+
+    err(f"prefrec: {safe(exc)}")
+    if isinstance(exc, AmbiguousName):
+        for i, name in enumerate(exc.candidates[:20], start=1):
+            err(f"  {i}. {safe(name)}")
+        if len(exc.candidates) > 20:
+            err(f"  … and {len(exc.candidates) - 20} more")
+    if isinstance(exc, AmbiguousTrack):
+        shown = exc.candidates[:10]
+        for i, track in enumerate(shown, start=1):
+            err(f"  {i}. {track_line(track)}\n     {safe(track.path)}")
+        if len(exc.candidates) > len(shown):
+            err(f"  … and {len(exc.candidates) - len(shown)} more")

@@ -1,0 +1,174 @@
+"""Use-cases about the library on disk: scan, and the changes the daemon sees (moves, deletions)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefrec.errors import NotReady, UsageError
+from prefrec.library import FileEntry, discover
+from prefrec.service.base import Controller, Progress
+
+if TYPE_CHECKING:
+    from prefrec.service.learning import PretrainResult, TrainResult
+
+
+@dataclass
+class ScanReport:
+    found: int = 0
+    unchanged: int = 0
+    analysed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    gone: int = 0
+    audio_seconds: float = 0.0
+    seconds: float = 0.0
+    trained: TrainResult | None = None
+    rescored: int = 0
+    pretrained: PretrainResult | None = None
+
+
+
+def track_row(result: Any, entry: FileEntry) -> dict[str, Any]:
+    """The `tracks` row of an analysis.Analysed result for the file `entry` describes."""
+    from prefrec.features import FEATURE_VERSION
+
+    return {
+        "path": result.path, "identity": result.identity, "title": result.title,
+        "artist": result.artist, "album": result.album, "duration_s": result.duration_s,
+        "n_frames": result.n_frames, "truncated": int(result.truncated), "size": entry.size,
+        "mtime_ns": entry.mtime_ns, "feature_version": FEATURE_VERSION, "note": result.note,
+    }
+
+
+
+class LibraryController(Controller):
+    """Scan the folders, record what analysis found, follow moves and deletions."""
+
+    def sweep_stale_files(self) -> list[Path]:
+        """Delete prefrec's own temporary files that killed writers left in the feature cache and
+        models dir (fsutil.sweep_stale_temporaries); returns them. Called when a scan or the daemon
+        starts."""
+        from prefrec.fsutil import sweep_stale_temporaries
+
+        return [p for root in (self.settings.features_dir, self.settings.models_dir)
+                for p in sweep_stale_temporaries(root)]
+
+    def needs_analysis(self, entries: list[FileEntry]) -> list[FileEntry]:
+        """The entries to (re)analyse: files new or changed since last seen (size, mtime), and
+        files whose features are of another FEATURE_VERSION or missing from the cache (deleted, or
+        removed as damaged when last read). Scan and daemon both decide through this."""
+        from prefrec.features import FEATURE_VERSION
+
+        if len(entries) == 1:
+            known = {entries[0].path: self.store.file_state(entries[0].path)}
+        else:
+            known = self.store.known_files()
+        unchanged = [e for e in entries if known.get(e.path) == (e.size, e.mtime_ns)]
+        cache = self.cache
+        stale = self.store.stale_feature_paths(FEATURE_VERSION) | {
+            t.path for e in unchanged for t in self.store.tracks_by_path(e.path) if not cache.has(t.identity)}
+        return [e for e in entries if known.get(e.path) != (e.size, e.mtime_ns) or e.path in stale]
+
+    def scan(self, roots: list[str], *, progress: Progress | None = None, train: bool = True,
+             on_discovered: Callable[[int, int], None] | None = None,
+             on_result: Callable[[Any], None] | None = None) -> ScanReport:
+        """Analyse new and changed audio files under `roots`; then train/rescore if feedback exists.
+
+        on_discovered(to_analyse, unchanged) is called once the folders have been walked;
+        on_result(result) with each analysis.Analysed / analysis.Failed as it arrives. Results are
+        committed every few files, so a scan killed at any point resumes where it was.
+        """
+        from prefrec.analysis import Analysed, analyse_many
+
+        started = time.perf_counter()
+        for root in roots:
+            if not os.path.isdir(root):
+                raise UsageError(f"{root}: not a folder; give the folder(s) that hold your music")
+        roots = [os.path.realpath(r) for r in roots]
+        self.sweep_stale_files()
+        entries, skipped = discover(roots)
+        report = ScanReport(found=len(entries))
+        todo = self.needs_analysis(entries)
+        report.unchanged = len(entries) - len(todo)
+        if on_discovered:
+            on_discovered(len(todo), report.unchanged)
+        by_path = {e.path: e for e in todo}
+        self.store.set_meta("scan_pending", str(len(todo)))
+        batch: list[dict[str, Any]] = []
+        last_flush = time.monotonic()
+
+        def flush() -> None:
+            nonlocal last_flush
+            if batch:
+                self.store.record_analysed(batch)
+                batch.clear()
+            self.store.set_meta("scan_pending", str(len(todo) - report.analysed - len(report.failed)))
+            last_flush = time.monotonic()
+
+        done = 0
+        vanished: set[str] = set()
+        for result in analyse_many([e.path for e in todo], cache_root=self.settings.features_dir,
+                                   workers=self.settings.workers, timeout_s=self.settings.decode_timeout_s,
+                                   timeout_per_audio_s=self.settings.decode_timeout_per_audio_s,
+                                   memory_mb=self.settings.worker_memory_mb):
+            entry = by_path[result.path]
+            done += 1
+            if on_result:
+                on_result(result)
+            if isinstance(result, Analysed):
+                report.analysed += 1
+                report.audio_seconds += result.duration_s
+                batch.append(track_row(result, entry))
+            elif result.vanished:
+                vanished.add(result.path)
+                report.failed.append((result.path, result.reason))
+            else:
+                report.failed.append((result.path, result.reason))
+                self.store.record_failed(result.path, result.reason, entry.size, entry.mtime_ns)
+            if len(batch) >= 8 or time.monotonic() - last_flush > 1.0:
+                flush()
+            if progress:
+                progress(done, len(todo), result.path)
+        flush()
+        for path, reason in skipped:
+            report.failed.append((path, reason))
+        present = {e.path for e in entries if e.path not in vanished}
+        report.gone = self.store.mark_missing(present | {p for p, _ in skipped}, roots)
+        for path, reason in skipped:
+            self.store.record_failed(path, f"{path}: {reason}", 0, 0)
+        if train:
+            report.pretrained = self.core.learning.pretrain_if_needed()
+        if train and self.store.last_feedback_id():
+            try:
+                report.trained, report.rescored = self.core.learning.refresh_model(retrain=report.pretrained is not None)
+            except NotReady:
+                pass  # e.g. only likes so far: the scan itself succeeded, and status says why there is no model
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # -- changes the daemon sees in the folders ---------------------------------------------------
+
+    def record_analysis(self, result: Any, entry: FileEntry) -> None:
+        """Store one analysis.Analysed / analysis.Failed result for the file `entry` describes."""
+        from prefrec.analysis import Analysed
+
+        if isinstance(result, Analysed):
+            self.store.record_analysed([track_row(result, entry)])
+        else:
+            self.store.record_failed(result.path, result.reason, entry.size, entry.mtime_ns)
+
+    def moved(self, old: str, new: str) -> int:
+        """A file or folder was renamed/moved: its tracks keep their analysis and feedback."""
+        prefix = old.rstrip("/") + "/"
+        moves = [(p, new if p == old else new.rstrip("/") + "/" + p[len(prefix):])
+                 for p in self.store.paths_under(old)]
+        return self.store.move_paths(moves) if moves else 0
+
+    def removed(self, path: str) -> int:
+        """A file or folder was deleted: mark its tracks gone (their feedback stays)."""
+        return self.store.mark_missing(set(), [path])
+
