@@ -23,6 +23,15 @@ MPRIS_PLUGIN_PLACES = ("/usr/lib/mpv-mpris/mpris.so", "/etc/mpv/scripts/mpris.so
                        "/usr/lib/*/mpv/scripts/mpris.so", "/usr/share/mpv/scripts/mpris.so")
 
 
+def meaning(record, *, previous=None, rules=None) -> str:
+    """What prefrec.labels makes of a player's SessionRecord: 'listen', 'skip' or 'nothing'
+    (`previous`: the record of the previous session of the same music, for the repeat rule)."""
+    from prefrec.labels import Rules, classify
+
+    return classify(record.session(), rules or Rules(),
+                    previous_start=previous.session().started_at if previous is not None else None)
+
+
 class FakeClock:
     """Both clocks of prefrec.player.base.Clock, moved by hand (seconds)."""
 

@@ -12,9 +12,9 @@ from prefrec.player.mpd import (MpdAddress, MpdPlayer, NobodyListening, advance,
                                 send_message)
 from prefrec.player.queue import Policy
 from prefrec.player.runner import PlayerThread
-from prefrec.player.sessions import SessionRecord, classify
-from tests.player_helpers import (ListLibrary, MpdServer, Recorder, free_port, mpd_server, wait_for,  # noqa: F401
-                                  write_tracks)
+from prefrec.player.sessions import SessionRecord
+from tests.player_helpers import (ListLibrary, MpdServer, Recorder, free_port, meaning, mpd_server,  # noqa: F401
+                                  wait_for, write_tracks)
 
 
 # -- where MPD is ---------------------------------------------------------------------------------
@@ -67,18 +67,17 @@ def test_next_after_5_s_is_a_skip_eof_is_a_listen_stop_is_nothing(rig):
         [skip] = events.wait(SessionRecord)
         assert skip.song.path == str(paths[0]) and skip.end_reason == "next"
         assert 4.0 <= skip.end_position_s <= 5.5 and 4.0 <= skip.played_s <= 5.5
-        c = classify(skip.detail())
-        assert c.kind == "skip" and c.position_s == pytest.approx(skip.end_position_s, abs=0.01)
+        assert meaning(skip) == "skip" and skip.session().end_position_s == pytest.approx(skip.end_position_s, abs=0.01)
         # the second track plays through to the third
         _, listen = events.wait(SessionRecord, 2, timeout=20)
         assert listen.song.path == str(paths[1]) and listen.end_reason == "eof"
         assert listen.end_position_s == pytest.approx(12.0) and 11.0 <= listen.played_s <= 13.0
-        assert classify(listen.detail()).kind == "listen"
+        assert meaning(listen) == "listen"
         time.sleep(4)
         server.mpc("stop")
         *_, stopped = events.wait(SessionRecord, 3)
         assert stopped.song.path == str(paths[2]) and stopped.end_reason == "stop"
-        assert classify(stopped.detail()).kind == "nothing"
+        assert meaning(stopped) == "nothing"
         assert events.of(UnknownSong) == []
     finally:
         thread.stop()
@@ -124,7 +123,7 @@ def test_sendmessage_like_skip_and_ban_act_on_the_current_song(rig):
         assert skip.kind == "skip" and skip.song.path == str(paths[1]) and 3.0 <= skip.position_s <= 4.5
         wait_for(lambda: server.status().get("song") == "2", what="the skip to move MPD on")
         [session] = events.wait(SessionRecord)
-        assert session.end_reason == "next" and classify(session.detail()).kind == "skip"
+        assert session.end_reason == "next" and meaning(session) == "skip"
         server.mpc("sendmessage", "prefrec", "ban")
         *_, ban = events.wait(PlayerAct, 3)
         assert ban.kind == "ban" and ban.song.path == str(paths[2])
@@ -157,7 +156,7 @@ def test_killed_mpd_is_reconnected_and_the_session_ends_gone(rig):
         time.sleep(3.5)
         server.mpc("next")
         sessions = events.wait(SessionRecord, 2)
-        assert sessions[-1].end_reason == "next" and classify(sessions[-1].detail()).kind == "skip"
+        assert sessions[-1].end_reason == "next" and meaning(sessions[-1]) == "skip"
     finally:
         thread.stop()
 

@@ -9,8 +9,8 @@ import pytest
 from prefrec.player.base import Backoff, PlayerState, UnknownSong
 from prefrec.player.mpris import MprisPlayer, matches, now_playing, song_from_metadata, url_to_path
 from prefrec.player.runner import PlayerThread
-from prefrec.player.sessions import SessionRecord, classify
-from tests.player_helpers import ListLibrary, Mpv, Recorder, session_bus, wait_for, write_tracks  # noqa: F401
+from prefrec.player.sessions import SessionRecord
+from tests.player_helpers import ListLibrary, Mpv, Recorder, meaning, session_bus, wait_for, write_tracks  # noqa: F401
 
 
 def test_names_and_urls():
@@ -58,12 +58,11 @@ def test_sessions_from_mpv(session_bus, tracks, tmp_path):
         assert s.end_reason == "other" and 3.0 <= s.played_s <= 4.5  # the pause does not count
         assert len(s.pauses) == 1 and 1.0 <= s.pauses[0] <= 2.5
         assert len(s.seeks) == 1 and s.seeks[0][1] - s.seeks[0][0] == pytest.approx(3.0, abs=0.6)
-        c = classify(s.detail())
-        assert c.kind == "skip" and 5.5 <= c.position_s <= 8.0
+        assert meaning(s) == "skip" and 5.5 <= s.end_position_s <= 8.0
         # the second plays through
         _, listen = events.wait(SessionRecord, 2, timeout=25)
         assert listen.song.path == str(tracks[1]) and listen.end_reason == "eof"
-        assert classify(listen.detail()).kind == "listen"
+        assert meaning(listen) == "listen"
         # mpv quits: the open session ends 'gone', the client waits for another player
         time.sleep(1.0)
         mpv.close()
@@ -96,7 +95,7 @@ def test_waits_for_a_named_player_and_reports_unknown_songs(session_bus, tracks,
             wait_for(lambda: mpv.get("playlist-pos") == 1, what="Next through the CLI's one-shot")
             [first] = events.wait(SessionRecord)
             assert first.song.path == str(tracks[0]) and first.end_reason == "other" and first.seeks == ()
-            assert classify(first.detail()).kind == "skip"  # sessions of unknown songs still go out
+            assert meaning(first) == "skip"  # sessions of unknown songs still go out
             time.sleep(1.0)
         finally:
             mpv.close()

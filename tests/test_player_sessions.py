@@ -1,16 +1,24 @@
-"""SessionTracker and classify: player events -> sessions -> skip / listen / nothing (docs/feedback.md)."""
+"""SessionTracker: player events -> sessions, and what prefrec.labels makes of them (docs/feedback.md)."""
 
 from __future__ import annotations
 
 import pytest
 
 from prefrec.player.base import Song
-from prefrec.player.sessions import SessionRecord, SessionTracker, Thresholds, classify
-from tests.player_helpers import FakeClock
+from prefrec.labels import Rules, derive
+from prefrec.feedback import LogRow
+from prefrec.player.sessions import SessionRecord, SessionTracker
+from tests.player_helpers import FakeClock, meaning
 
 A = Song("1", "a.flac", "/music/a.flac", 200.0)
 B = Song("2", "b.flac", "/music/b.flac", 300.0)
 C = Song("3", "c.flac", "/music/c.flac", 600.0)
+
+
+def labels_of(record: SessionRecord):
+    row = LogRow(1, "x", record.song.path or "", "session", "mpd", None, record.ended_at,
+                 detail=record.session().to_json())
+    return derive([row]).get("x", [])
 
 
 @pytest.fixture
@@ -29,8 +37,7 @@ def test_next_after_5_s_is_a_skip_at_its_position(rig):
     assert (s.song, s.end_reason) == (A, "next")
     assert s.played_s == pytest.approx(5.2) and s.end_position_s == pytest.approx(5.2)
     assert s.started_at == pytest.approx(clock.epoch) and s.ended_at == pytest.approx(clock.epoch + 5.2)
-    c = classify(s.detail())
-    assert c.kind == "skip" and c.position_s == pytest.approx(5.2)
+    assert meaning(s) == "skip" and s.session().end_position_s == pytest.approx(5.2)
     assert tr.song == B and tr.position_now() == pytest.approx(0.0)
 
 
@@ -41,7 +48,7 @@ def test_played_through_is_a_listen_ending_at_eof(rig):
     tr.observe(B, "play", 0.0, reason="next")
     [s] = out
     assert s.end_reason == "eof" and s.end_position_s == 200.0
-    assert classify(s.detail()).kind == "listen"
+    assert meaning(s) == "listen"
 
 
 def test_stop_records_a_session_that_says_nothing(rig):
@@ -51,12 +58,12 @@ def test_stop_records_a_session_that_says_nothing(rig):
     tr.observe(A, "stop", None)
     [s] = out
     assert s.end_reason == "stop" and s.end_position_s == pytest.approx(30)
-    assert classify(s.detail()).kind == "nothing"
+    assert meaning(s) == "nothing"
     # a stop after the listen threshold is still a listen
     tr.observe(A, "play", 0.0)
     clock.advance(150)
     tr.observe(A, "stop", None)
-    assert out[1].played_s == pytest.approx(150) and classify(out[1].detail()).kind == "listen"
+    assert out[1].played_s == pytest.approx(150) and meaning(out[1]) == "listen"
 
 
 def test_under_3_s_is_nothing(rig):
@@ -65,10 +72,10 @@ def test_under_3_s_is_nothing(rig):
     clock.advance(2.5)
     tr.observe(B, "play", 0.0, reason="next")
     assert out[0].end_reason == "next"
-    assert classify(out[0].detail()).kind == "nothing"
+    assert meaning(out[0]) == "nothing"
     clock.advance(3.5)
     tr.observe(C, "play", 0.0, reason="next")
-    assert classify(out[1].detail()).kind == "skip"
+    assert meaning(out[1]) == "skip"
 
 
 def test_pause_counts_no_time_and_records_where(rig):
@@ -84,8 +91,8 @@ def test_pause_counts_no_time_and_records_where(rig):
     [s] = out
     assert s.played_s == pytest.approx(30) and s.end_position_s == pytest.approx(30)
     assert s.pauses == (20.0,) and s.seeks == ()
-    assert s.detail()["pauses"] == [20.0]
-    assert classify(s.detail()).kind == "skip" and classify(s.detail()).position_s == pytest.approx(30)
+    assert s.session().pauses == (20.0,)
+    assert meaning(s) == "skip" and s.session().end_position_s == pytest.approx(30)
 
 
 def test_forward_seek_is_recorded_and_excluded_from_a_listen(rig):
@@ -100,8 +107,9 @@ def test_forward_seek_is_recorded_and_excluded_from_a_listen(rig):
     [s] = out
     assert s.seeks == (pytest.approx((12.0, 40.0)),)
     assert s.played_s == pytest.approx(307) and s.end_position_s == pytest.approx(335.5)
-    c = classify(s.detail())
-    assert c.kind == "listen" and c.excluded == (pytest.approx((12.0, 40.0)),)
+    assert meaning(s) == "listen"
+    [label] = labels_of(s)
+    assert label.target == 1.0 and label.excluded_s == ((12.0, 40.0),)  # the windows jumped over
 
 
 def test_short_forward_and_backward_seeks(rig):
@@ -116,8 +124,7 @@ def test_short_forward_and_backward_seeks(rig):
     [s] = out
     assert [tuple(round(x, 3) for x in pair) for pair in s.seeks] == [(100.0, 105.0), (255.0, 50.0)]
     assert s.end_reason == "gone" and s.end_position_s == pytest.approx(110)
-    c = classify(s.detail())
-    assert c.kind == "listen" and c.excluded == ()  # 310 s played of 600 s
+    assert meaning(s) == "listen" and labels_of(s)[0].excluded_s == ()  # 310 s played of 600 s
     assert tr.song is None and tr.position_now() is None
 
 
@@ -142,22 +149,25 @@ def test_repeat_of_one_song_ends_a_session_and_starts_another(rig):
     first, second = out
     assert first.end_reason == "eof" and first.seeks == ()
     assert second.start_position_s == pytest.approx(0.3) and second.end_position_s == pytest.approx(50.3)
-    assert classify(first.detail()).kind == "listen"
-    # the repeat started right after the first ended: within the song's length, so nothing
-    assert classify(second.detail(), previous=first.detail()).kind == "nothing"
-    # the same session without a previous one would be a skip
-    assert classify(second.detail()).kind == "skip"
+    assert meaning(first) == "listen" and meaning(second, previous=first) == "skip"
 
 
-def test_repeat_rule_measures_from_the_previous_end(rig):
-    prev = {"started_at": 1000.0, "ended_at": 1200.0, "played_s": 200.0, "duration_s": 200.0}
-    now = {"duration_s": 200.0, "played_s": 150.0, "end_position_s": 150.0, "end_reason": "stop",
-           "seeks": [], "pauses": []}
-    assert classify({**now, "started_at": 1390.0}, previous=prev).kind == "nothing"
-    assert classify({**now, "started_at": 1401.0}, previous=prev).kind == "listen"
-    # without ended_at (an older row): its start plus the time it played
-    old = {k: v for k, v in prev.items() if k != "ended_at"}
-    assert classify({**now, "started_at": 1399.0}, previous=old).kind == "nothing"
+def test_a_replay_within_the_songs_length_means_nothing(rig):
+    clock, tr, out = rig
+    tr.observe(A, "play", 0.0)
+    clock.advance(30)
+    tr.observe(B, "play", 0.0, reason="next")
+    clock.advance(20)
+    tr.observe(A, "play", 0.0, reason="previous")  # back to A, 50 s after it started (A is 200 s)
+    clock.advance(150)
+    tr.observe(B, "play", 0.0, reason="next")
+    first, _, again = out
+    assert meaning(first) == "skip" and meaning(again) == "listen"
+    assert meaning(again, previous=first) == "nothing"  # the labels' repeat rule
+    rows = [LogRow(i, "a", "/music/a.flac", "session", "mpd", None, r.ended_at, detail=r.session().to_json())
+            for i, r in enumerate((first, again), start=1)]
+    [label] = derive(rows)["a"]  # only the first session labels A
+    assert label.target == 0.0 and label.skip_at_s == pytest.approx(30)
 
 
 def test_paused_then_next_does_not_count_paused_time(rig):
@@ -201,12 +211,12 @@ def test_unknown_duration_uses_four_minutes(rig):
     tr.observe(stream, "play", 0.0)
     clock.advance(239)
     tr.observe(A, "play", 0.0, reason="other")
-    assert out[0].end_reason == "other" and classify(out[0].detail()).kind == "skip"
+    assert out[0].end_reason == "other" and meaning(out[0]) == "skip"
     clock.advance(1)
     tr.observe(stream, "play", 0.0)
     clock.advance(241)
     tr.observe(A, "play", 0.0)
-    assert classify(out[2].detail()).kind == "listen"
+    assert meaning(out[2]) == "listen"
 
 
 def test_joined_mid_song(rig):
@@ -216,28 +226,33 @@ def test_joined_mid_song(rig):
     tr.observe(A, "play", 0.0, reason="next")
     [s] = out
     assert s.start_position_s == 400.0 and s.played_s == pytest.approx(200) and s.end_reason == "eof"
-    assert classify(s.detail()).kind == "nothing"  # 200 s of a 600 s song, never chose to move on
+    assert meaning(s) == "nothing"  # 200 s of a 600 s song, never chose to move on
 
 
-def test_thresholds_are_settings():
-    detail = {"duration_s": 100.0, "played_s": 40.0, "end_position_s": 40.0, "end_reason": "next",
-              "seeks": [[5.0, 12.0]], "pauses": [], "started_at": 0.0}
-    assert classify(detail).kind == "skip"
-    strict = Thresholds(skip_min_s=45.0)
-    assert classify(detail, thresholds=strict).kind == "nothing"
-    loose = Thresholds(listen_fraction=0.3, seek_min_s=5.0)
-    c = classify(detail, thresholds=loose)
-    assert c.kind == "listen" and c.excluded == ((5.0, 12.0),)
+def test_thresholds_are_settings(rig):
+    clock, tr, out = rig
+    tr.observe(Song("5", "d", "/d", 100.0), "play", 0.0)
+    clock.advance(40)
+    tr.observe(A, "play", 0.0, reason="next")
+    [s] = out
+    assert meaning(s) == "skip"
+    assert meaning(s, rules=Rules(skip_min_s=45.0)) == "nothing"
+    assert meaning(s, rules=Rules(listen_fraction=0.3)) == "listen"
 
 
-def test_detail_matches_the_contract(rig):
+def test_session_matches_the_contract(rig):
     clock, tr, out = rig
     tr.observe(A, "play", 0.0)
     clock.advance(1.23456)
     tr.gone()
-    d = out[0].detail()
-    assert set(d) >= {"duration_s", "played_s", "end_position_s", "end_reason", "seeks", "pauses", "started_at"}
+    d = out[0].session().to_json()
+    assert set(d) == {"duration_s", "played_s", "end_position_s", "end_reason", "seeks", "pauses", "started_at"}
     assert d["played_s"] == 1.235 and d["end_reason"] == "gone" and d["duration_s"] == 200.0
+    stream = Song("s", "http://x", None, None)
+    tr.observe(stream, "play", 0.0)
+    clock.advance(2)
+    tr.gone()
+    assert out[1].session().duration_s == 0.0  # unknown length
 
 
 def test_bad_state_is_refused(rig):

@@ -33,7 +33,7 @@ from urllib.parse import unquote, urlparse
 from prefrec.player.base import (ACT_KINDS, Backoff, Clock, Emit, Library, PlayerAct, PlayerClient, Song,
                                  UnknownSong)
 from prefrec.player.queue import Policy, QueueEntry, early_skip_demotions, plan, radio_order
-from prefrec.player.sessions import SessionRecord, SessionTracker, Thresholds, classify
+from prefrec.player.sessions import SessionRecord, SessionTracker
 
 log = logging.getLogger("prefrec.player.mpd")
 
@@ -299,14 +299,17 @@ class MpdPlayer(PlayerClient):
 
     def __init__(self, addresses: list[MpdAddress], library: Library, emit: Emit, *,
                  music_directory: str | None = None, autoqueue: Policy | None = None,
-                 thresholds: Thresholds | None = None, clock: Clock | None = None,
+                 radio_policy: Policy | None = None, rules: Any = None, clock: Clock | None = None,
                  backoff: Backoff | None = None, channel: str = CHANNEL) -> None:
         super().__init__(emit, clock=clock, backoff=backoff)
         self.addresses = addresses
         self.library = library
         self.music_directory = music_directory
         self.policy = autoqueue
-        self.thresholds = thresholds or Thresholds()
+        self.radio_policy = radio_policy or autoqueue or Policy()  # radio feeds the queue even without autoqueue
+        from prefrec.labels import Rules
+
+        self.rules = rules or Rules()  # what makes a session an early skip (prefrec.labels)
         self.channel = channel
         self.tracker = SessionTracker(self.source, self._session_ended, clock=self.clock)
         self.radio_seed: str | None = None
@@ -449,10 +452,12 @@ class MpdPlayer(PlayerClient):
         self._ended.append(record)
 
     def _flush_ended(self) -> None:
+        from prefrec.labels import classify
+
         ended, self._ended = self._ended, []
         for record in ended:
             self._emit(record)
-            if record.song.path and classify(record.detail(), thresholds=self.thresholds).kind == "skip":
+            if record.song.path and classify(record.session(), self.rules) == "skip":
                 self._pending_demote.append(record.song.path)
 
     # -- acts ---------------------------------------------------------------------------------------
@@ -507,7 +512,7 @@ class MpdPlayer(PlayerClient):
 
     def _queue_policy(self) -> Policy | None:
         """The autoqueue's policy; radio feeds the queue even when the autoqueue is off."""
-        return self.policy or (Policy() if self.radio_seed else None)
+        return self.policy or (self.radio_policy if self.radio_seed else None)
 
     async def refill(self, client: Any) -> None:
         """Bring the queue up to `policy.keep` songs after the current one."""

@@ -121,12 +121,11 @@ class MprisNowPlaying:
     player: str  # its bus name
 
 
-def now_playing(wanted: str | None = None, *, advance: bool = False, bus_address: str | None = None
-                ) -> MprisNowPlaying:
-    """One-shot, for the CLI: what the MPRIS player plays now; with `advance`, then `Next`.
-    Raises OSError when there is no bus or no player on it."""
+def _once(wanted: str | None, work: Any, bus_address: str | None) -> Any:
+    """Connect to the session bus, run `work(bus, player_name)` on the first matching player,
+    disconnect (one short conversation, for the CLI). Raises OSError (BusError)."""
 
-    async def once() -> MprisNowPlaying:
+    async def run() -> Any:
         from dbus_fast.aio import MessageBus
 
         bus = await MessageBus(bus_address=bus_address).connect()
@@ -134,23 +133,47 @@ def now_playing(wanted: str | None = None, *, advance: bool = False, bus_address
             names = await _players(bus, wanted)
             if not names:
                 raise BusError(f"no MPRIS player{' named ' + full_name(wanted) if wanted else ''} on the session bus")
-            name = names[0]
-            props = await _player_properties(bus, name)
-            song = song_from_metadata(props.get("Metadata") or {})
-            position = props.get("Position")
-            if advance and song is not None:
-                await _call(bus, name, OBJECT, PLAYER, "Next")
-            return MprisNowPlaying(song, STATES.get(props.get("PlaybackStatus", ""), "stop"),
-                                   float(position) / 1e6 if isinstance(position, (int, float)) else None, name)
+            return await work(bus, names[0])
         finally:
             bus.disconnect()
 
     try:
-        return asyncio.run(once())
-    except (OSError, asyncio.TimeoutError):
+        return asyncio.run(run())
+    except asyncio.TimeoutError as e:
+        raise BusError("the MPRIS player did not answer in time") from e
+    except OSError:
         raise
     except Exception as e:  # dbus-fast's own errors: no bus address, refused authentication
         raise BusError(f"D-Bus session bus: {e}") from e
+
+
+def now_playing(wanted: str | None = None, *, advance: bool = False, bus_address: str | None = None
+                ) -> MprisNowPlaying:
+    """What the MPRIS player plays now; with `advance`, then `Next`. Raises OSError."""
+
+    async def work(bus: Any, name: str) -> MprisNowPlaying:
+        props = await _player_properties(bus, name)
+        song = song_from_metadata(props.get("Metadata") or {})
+        position = props.get("Position")
+        if advance and song is not None:
+            await _call(bus, name, OBJECT, PLAYER, "Next")
+        return MprisNowPlaying(song, STATES.get(props.get("PlaybackStatus", ""), "stop"),
+                               float(position) / 1e6 if isinstance(position, (int, float)) else None, name)
+
+    return _once(wanted, work, bus_address)
+
+
+def advance(wanted: str | None, key: str, *, bus_address: str | None = None) -> bool:
+    """`Next`, if the song with `key` (Song.key) is still the current one; whether it moved on."""
+
+    async def work(bus: Any, name: str) -> bool:
+        song = song_from_metadata(await _get(bus, name, "Metadata") or {})
+        if song is None or song.key != key:
+            return False
+        await _call(bus, name, OBJECT, PLAYER, "Next")
+        return True
+
+    return _once(wanted, work, bus_address)
 
 
 class MprisPlayer(PlayerClient):

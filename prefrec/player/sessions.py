@@ -15,19 +15,20 @@ emits one `SessionRecord` per session when it ends:
 - `played_s` counts only the time spent playing; a pause records where it paused;
 - a reported position further than `seek_tolerance_s` from the estimate is a seek `[from, to]`.
 
-`classify` applies the rules of docs/feedback.md (rule set version 1) to one session.
-Pure logic: the clocks are injected, nothing here does I/O.
+What a session means (listen, skip at p, nothing) is decided later, at training time, by
+prefrec.labels from `SessionRecord.session()`. Pure logic: the clocks are injected, no I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from prefrec.player.base import Clock, Song, SystemClock
 
-END_REASONS = ("next", "previous", "other", "eof", "stop", "gone")
-MOVED_ON = ("next", "previous", "other")  # the listener chose another song
+if TYPE_CHECKING:
+    from prefrec.feedback import Session
+
 
 
 @dataclass(frozen=True)
@@ -41,22 +42,24 @@ class SessionRecord:
     start_position_s: float  # where in the song it started (0 unless joined mid-song)
     played_s: float  # time spent playing
     end_position_s: float
-    end_reason: str  # one of END_REASONS
+    end_reason: str  # next | previous | other | eof | stop | gone (prefrec.feedback.END_REASONS)
     seeks: tuple[tuple[float, float], ...] = ()  # (from_s, to_s)
     pauses: tuple[float, ...] = ()  # positions where it paused
 
-    def detail(self) -> dict[str, Any]:
-        """The `detail` JSON of a `session` row (docs/feedback.md), rounded to milliseconds."""
+    def session(self) -> Session:
+        """The `detail` of its `session` row (prefrec.feedback.Session), rounded to milliseconds;
+        an unknown length is 0."""
+        from prefrec.feedback import Session
+
         r = _ms
-        return {"duration_s": r(self.song.duration_s), "played_s": r(self.played_s),
-                "end_position_s": r(self.end_position_s), "end_reason": self.end_reason,
-                "seeks": [[r(a), r(b)] for a, b in self.seeks], "pauses": [r(p) for p in self.pauses],
-                "started_at": r(self.started_at), "ended_at": r(self.ended_at),
-                "start_position_s": r(self.start_position_s)}
+        return Session(started_at=r(self.started_at), duration_s=r(self.song.duration_s or 0.0),
+                       played_s=r(self.played_s), end_position_s=r(self.end_position_s),
+                       end_reason=self.end_reason, seeks=tuple((r(a), r(b)) for a, b in self.seeks),
+                       pauses=tuple(r(p) for p in self.pauses))
 
 
-def _ms(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 3)
+def _ms(value: float) -> float:
+    return round(float(value), 3)
 
 
 @dataclass
@@ -214,71 +217,3 @@ class SessionTracker:
             source=self.source, song=session.song, started_at=session.started_at, ended_at=self._clock.time(),
             start_position_s=session.start_position_s, played_s=session.played_s, end_position_s=end,
             end_reason=reason, seeks=tuple(session.seeks), pauses=tuple(session.pauses)))
-
-
-# -- classification (docs/feedback.md, labels rule set version 1) ---------------------------------
-
-RULES_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The rules' thresholds (settings): seconds unless named otherwise."""
-
-    skip_min_s: float = 3.0  # less played than this is an accidental start
-    listen_fraction: float = 0.5  # a listen: this fraction of the track played…
-    listen_min_s: float = 240.0  # …or this many seconds (the scrobbling rule)
-    seek_min_s: float = 10.0  # a forward seek this long keeps the windows jumped over out of a listen
-
-
-@dataclass(frozen=True)
-class Classification:
-    """What one session says: 'listen' (target 1), 'skip' at `position_s` (target 0) or
-    'nothing'; `why` in words; `excluded`: (from_s, to_s) spans a listen's label leaves out."""
-
-    kind: str
-    why: str
-    position_s: float | None = None
-    excluded: tuple[tuple[float, float], ...] = ()
-
-
-def listen_threshold_s(duration_s: float | None, t: Thresholds) -> float:
-    """Seconds of playing that make a listen: half the track or 4 minutes, whichever is less."""
-    if not duration_s:
-        return t.listen_min_s
-    return min(t.listen_fraction * duration_s, t.listen_min_s)
-
-
-def classify(detail: dict[str, Any], *, previous: dict[str, Any] | None = None,
-             thresholds: Thresholds | None = None) -> Classification:
-    """Classify one session's `detail` (docs/feedback.md); `previous`: the detail of the
-    previous session of the same music, if any (for the repeat rule).
-
-    A repeat is a session that started less than one track length after the previous session
-    of the same music ended (its `ended_at`, else its start plus its played time): measured from
-    the previous start, a song on repeat would never count as one."""
-    t = thresholds or Thresholds()
-    played = float(detail.get("played_s") or 0.0)
-    duration = detail.get("duration_s")
-    reason = detail.get("end_reason")
-    if played < t.skip_min_s:
-        return Classification("nothing", f"played {played:.1f} s, under {t.skip_min_s:g} s")
-    if previous is not None and duration:
-        ended = previous.get("ended_at")
-        if ended is None:
-            ended = float(previous["started_at"]) + float(previous.get("played_s") or 0.0)
-        gap = float(detail["started_at"]) - float(ended)
-        if gap < float(duration):
-            return Classification("nothing", "a repeat within the song's length")
-    threshold = listen_threshold_s(duration, t)
-    if played >= threshold:
-        excluded = tuple((float(a), float(b)) for a, b in detail.get("seeks") or () if b - a >= t.seek_min_s)
-        return Classification("listen", f"played {played:.0f} s of {_length(duration)}", excluded=excluded)
-    if reason in MOVED_ON:
-        position = float(detail.get("end_position_s") or 0.0)
-        return Classification("skip", f"moved on ({reason}) after {played:.0f} s", position_s=position)
-    return Classification("nothing", f"ended by {reason} after {played:.0f} s, under the listen threshold")
-
-
-def _length(duration: float | None) -> str:
-    return f"{float(duration):.0f} s" if duration else "an unknown length"
