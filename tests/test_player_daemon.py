@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import run_cli, run_json
 from tests.daemon_helpers import Daemon, query
-from tests.player_helpers import MpdServer, need, wait_for, write_tracks
+from tests.player_helpers import MpdServer, Mpv, need, session_bus, wait_for, write_tracks  # noqa: F401
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +179,104 @@ def test_cli_without_a_player_or_with_mpd_away(rig):
     assert proc.returncode == 1 and "cannot reach MPD" in proc.stderr
     assert acts(home) == []
     assert run_json(home, "ban", "--json") == []  # no player set: a bare ban lists the bans
+
+
+@pytest.fixture(scope="module")
+def trained(scanned, tmp_path_factory):
+    """The scanned library with two likes, two skips and a trained model: (music, home, paths)."""
+    music, home, paths = scanned
+    trained_home = tmp_path_factory.mktemp("player-trained") / "home"
+    shutil.copytree(home, trained_home)
+    for path, kind in zip(paths[:4], ("like", "skip", "like", "skip")):
+        run_cli(trained_home, kind, str(path))
+    run_cli(trained_home, "train")
+    return music, trained_home, paths
+
+
+def test_radio_queues_the_neighbours_of_a_track_until_off(trained, tmp_path):
+    need("mpd")
+    music, home0, paths = trained
+    home = tmp_path / "home"
+    shutil.copytree(home0, home)
+    server = MpdServer(tmp_path / "mpd", music)
+    server.start()
+    rel = {str(p): str(p.relative_to(music)) for p in paths}
+    try:
+        server.update()
+        server.mpc("add", rel[str(paths[5])])
+        settings = {"PREFREC_PLAYER": "mpd", "PREFREC_MPD_HOST": server.socket}
+        with Daemon(home, music, **settings) as daemon:  # no autoqueue: radio alone feeds the queue
+            daemon.wait_started()
+            wait_for(lambda: player_status(home, settings)["connected"], timeout=30, what="the daemon to follow MPD")
+            server.mpc("play", "1")
+            time.sleep(0.5)
+            assert len([1 for k, _ in server.raw("playlistinfo") if k == "file"]) == 1  # nothing added yet
+            proc = cli(home, settings, "radio", str(paths[0]))
+            assert "queueing tracks near" in proc.stderr
+            files = wait_for(lambda: (f := [v for k, v in server.raw("playlistinfo") if k == "file"])[1:] and f,
+                             what="the radio to queue tracks")
+            time.sleep(0.5)
+            files = [v for k, v in server.raw("playlistinfo") if k == "file"]
+            # the seed's neighbours, less the skipped tracks (1, 3), the seed and the song playing
+            assert files[0] == rel[str(paths[5])] and sorted(files[1:]) == sorted([rel[str(paths[2])], rel[str(paths[4])]])
+            scores = dict(query(home, "SELECT t.path, r.score FROM rankings r JOIN tracks t USING (identity)"))
+            queued = [str(music / f) for f in files[1:]]
+            assert [scores[p] for p in queued] == sorted((scores[p] for p in queued), reverse=True)  # by taste
+            proc = cli(home, settings, "radio", "--off")
+            assert "radio off" in proc.stderr
+            # off: the radio's songs go (the autoqueue is off, so nothing replaces them)
+            wait_for(lambda: len([1 for k, _ in server.raw("playlistinfo") if k == "file"]) == 1,
+                     what="the radio's songs to be taken out")
+            daemon.stop()
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("command", [["like"], ["skip"], ["status"], ["radio", "--off"]])
+def test_player_commands_stay_fast(rig, command):
+    """like/skip without a TRACK talk to MPD but never import torch, librosa or soundfile."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.test_cli import NO_TORCH
+
+    server, home, paths, settings = rig
+    server.mpc("play", "1")
+    time.sleep(0.5)
+    env = {**__import__("os").environ, **settings, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH, "--home", str(home), *command],
+                          capture_output=True, text=True, cwd=ROOT, env=env)
+    assert proc.stderr.rstrip().endswith("HEAVY="), proc.stderr
+    assert proc.returncode == (1 if command[0] == "radio" else 0), proc.stderr  # radio: no daemon listens
+
+
+def test_the_daemon_learns_from_an_mpris_player(scanned, tmp_path, session_bus):
+    music, home0, paths = scanned
+    home = tmp_path / "home"
+    shutil.copytree(home0, home)
+    settings = {"PREFREC_PLAYER": "mpris", "PREFREC_MPRIS_PLAYER": "mpv"}
+    mpv = Mpv(session_bus, paths[:3], tmp_path)
+    try:
+        with Daemon(home, music, **settings) as daemon:
+            daemon.wait_started()
+            wait_for(lambda: player_status(home, settings)["connected"], timeout=30, what="the daemon to follow mpv")
+            time.sleep(4.0)
+            mpv.command("playlist-next")
+            [s] = wait_for(lambda: sessions(home), what="the session mpv's next ended")
+            assert (s["path"], s["source"], s["end_reason"]) == (str(paths[0]), "mpris", "other")
+            assert 3.5 <= s["end_position_s"] <= 5.5
+            time.sleep(1.0)
+            cli(home, settings, "like")
+            time.sleep(2.0)
+            proc = cli(home, settings, "skip")
+            assert "moved the player on" in proc.stderr
+            wait_for(lambda: mpv.get("playlist-pos") == 2, what="mpv to move on after `prefrec skip`")
+            like, skip = acts(home)
+            assert like[:3] == (str(paths[1]), "like", "cli")
+            assert skip[:3] == (str(paths[1]), "skip", "cli") and 2.5 <= skip[3] <= 4.5
+            wait_for(lambda: len(sessions(home)) >= 2, what="the second session")
+            assert "mpris, connected since" in cli(home, settings, "status").stdout
+            daemon.stop()
+    finally:
+        mpv.close()

@@ -61,8 +61,8 @@ class StoreLibrary:
         return Candidate(track.path, score, track.artist, track.album, track.duration_s, similarity)
 
     def candidates(self, n: int) -> list[Candidate]:
-        """The recommendations, best first; before there is a ranking, unbanned tracks in an
-        order that changes daily (something to listen to, and so to learn from)."""
+        """The recommendations, best first; before there is a ranking, tracks neither banned nor
+        skipped, in an order that changes daily (something to listen to, and so to learn from)."""
         from prefrec.service.names import banned_by
         from prefrec.store import RecommendFilter
 
@@ -75,20 +75,23 @@ class StoreLibrary:
             if out:
                 return out
         bans = self.store.bans()
-        tracks = [t for t in self.store.tracks() if banned_by(t, bans) is None]
+        skipped = {i for i, r in self.store.ratings().items() if r.kind == "skip"}
+        tracks = [t for t in self.store.tracks() if banned_by(t, bans) is None and t.identity not in skipped]
         random.Random(int(time.time() // 86400)).shuffle(tracks)
         return [self._candidate(t, 0.5) for t in tracks[:n]]
 
     def neighbours(self, path: str, n: int) -> list[Candidate]:
+        """Nearest first; banned tracks and tracks you skipped left out."""
         from prefrec.service.names import banned_by
 
         track = self.track(path)
         if track is None:
             return []
         bans = self.store.bans()
+        skipped = {i for i, r in self.store.ratings().items() if r.kind == "skip"}
         out = []
         for near in self.service.queries.nearest(track, n):
-            if banned_by(near.track, bans) is None:
+            if banned_by(near.track, bans) is None and near.track.identity not in skipped:
                 rank = self.store.rank_of(near.track.identity)
                 out.append(self._candidate(near.track, rank[1] if rank else 0.0, near.similarity))
         return out

@@ -507,17 +507,28 @@ class MpdPlayer(PlayerClient):
                 for path in skipped:
                     near = await asyncio.to_thread(self.library.neighbours, path, policy.demote_neighbours)
                     self._demoted |= early_skip_demotions(near, n=policy.demote_neighbours)
-        if self._queue_policy() is not None:
+        if self._queue_policy() is not None or self._radio_changed:
             await self.refill(client)
+
+    async def _delete(self, client: Any, key: str) -> None:
+        """Take one of our own songs out of the queue (it may be gone already)."""
+        from mpd.base import CommandError
+
+        try:
+            await client.deleteid(key)
+        except CommandError:
+            pass
+        self._ours.discard(key)
 
     def _queue_policy(self) -> Policy | None:
         """The autoqueue's policy; radio feeds the queue even when the autoqueue is off."""
         return self.policy or (self.radio_policy if self.radio_seed else None)
 
     async def refill(self, client: Any) -> None:
-        """Bring the queue up to `policy.keep` songs after the current one."""
+        """Bring the queue up to `policy.keep` songs after the current one (with neither the
+        autoqueue nor radio on, only take out what radio had queued when it was switched off)."""
         policy = self._queue_policy()
-        if policy is None:
+        if policy is None and not self._radio_changed:
             return
         status = await client.status()
         if status.get("state") == "stop" or status.get("song") is None:
@@ -536,6 +547,11 @@ class MpdPlayer(PlayerClient):
         current = next((e for pos, e in entries if pos == current_pos), None)
         upcoming = [e for pos, e in entries if pos > current_pos]
         replace, self._radio_changed = self._radio_changed, False
+        if policy is None:  # radio switched off, no autoqueue: take its songs out, add nothing
+            for entry in upcoming:
+                if entry.ours:
+                    await self._delete(client, entry.key)
+            return
         if not replace and len(upcoming) >= policy.keep and not any(e.ours for e in upcoming):
             return  # full, and nothing of ours that may have gone wrong
         now = self.clock.time()
@@ -556,11 +572,7 @@ class MpdPlayer(PlayerClient):
         from mpd.base import CommandError
 
         for key in todo.remove:
-            try:
-                await client.deleteid(key)
-            except CommandError:
-                pass  # gone already
-            self._ours.discard(key)
+            await self._delete(client, key)
         for candidate in todo.add:
             uri = mapper.to_uri(candidate.path)
             if uri is None:
