@@ -365,7 +365,8 @@ def forget(track: str = typer.Argument(..., help=_TRACK_OPT_HELP)) -> None:
 def history(
     n: int = typer.Option(20, "-n", "--count", min=1, help="How many events."),
     as_json: bool = typer.Option(False, "--json", help="JSON list: id, kind, source, at, time, withdrawn, "
-                                 "detail, path, title, artist, album, duration."),
+                                 "detail, means (a session's listen/skip/nothing), path, title, artist, "
+                                 "album, duration."),
 ) -> None:
     """Your latest feedback, newest first: likes, skips, forgets, and what players saw, with the
     source of each (cli, mpd, mpris, import:NAME).

@@ -193,11 +193,20 @@ def event_text(event: FeedbackEvent, rules: Any) -> str:
     return row.kind
 
 
+def _session_means(event: FeedbackEvent, rules: Any) -> str | None:
+    """What the label rules make of a session row ('listen', 'skip', 'nothing'); None otherwise."""
+    from prefrec.labels import classify
+
+    session = event.row.session
+    return classify(session, rules) if session is not None else None
+
+
 def history(events: list[FeedbackEvent], rules: Any, *, as_json: bool) -> None:
     if as_json:
         dump_json([{
             "id": e.row.id, "kind": e.row.kind, "source": e.row.source, "at": e.row.position_s,
             "time": round(e.row.when, 3), "withdrawn": e.row.withdrawn, "detail": e.row.detail or None,
+            "means": _session_means(e, rules),
             **(track_json(e.track) if e.track else {"path": e.row.path or None, "title": None, "artist": None,
                                                      "album": None, "duration": None}),
         } for e in events])

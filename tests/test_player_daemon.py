@@ -104,6 +104,10 @@ def test_the_daemon_learns_from_mpd_and_the_cli_acts_on_the_song_playing_now(rig
         assert any("eof: listen" in line for line in mine)
         assert any("stop: nothing" in line for line in mine)
         assert any(" like " in f" {line} " for line in mine)
+        events = json.loads(cli(home, settings, "history", "--json").stdout)
+        means = [(e["source"], e["detail"]["end_reason"], e["means"]) for e in events if e["kind"] == "session"]
+        assert means[::-1] == [("mpd", "next", "skip"), ("mpd", "eof", "listen"), ("mpd", "next", "skip"),
+                               ("mpd", "stop", "nothing")]
         assert daemon.proc.poll() is None
         daemon.stop()
 
