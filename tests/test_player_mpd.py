@@ -310,3 +310,18 @@ def test_early_skip_demotes_neighbours_before_moving_on(mpd_server):
         assert act.kind == "skip" and act.song.path == str(paths[0])
     finally:
         thread.stop()
+
+
+def test_a_music_directory_reached_through_a_link_maps_to_the_librarys_paths(tmp_path):
+    from prefrec.player.mpd import UriMapper
+
+    real = tmp_path / "real"
+    paths = write_tracks(real, 2, seconds=1.0)
+    (tmp_path / "link").symlink_to(real)
+    library = ListLibrary(paths)
+    mapper = UriMapper(str(tmp_path / "link"), library, local=False)
+    uri = str(paths[0].relative_to(real))
+    assert mapper.to_path(uri) == str(paths[0])
+    assert mapper.to_uri(str(paths[1])) == str(paths[1].relative_to(real))
+    assert mapper.to_path("http://stream.example/x") is None and mapper.to_uri("/elsewhere/x.flac") is None
+    assert UriMapper(None, library, local=True).to_uri("/elsewhere/x.flac") == "/elsewhere/x.flac"  # socket: absolute

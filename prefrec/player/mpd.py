@@ -165,7 +165,9 @@ class UriMapper:
         if "://" in uri:
             return None
         if self.music_directory:
-            return posixpath.join(self.music_directory, uri)
+            path = posixpath.join(self.music_directory, uri)
+            # the library holds resolved paths: MPD's folder may be reached through a link
+            return path if self.library.knows(path) else os.path.realpath(path)
         if uri in self._known:
             return self._known[uri]
         missed = self._missed.get(uri)
@@ -182,7 +184,8 @@ class UriMapper:
 
     def to_uri(self, path: str) -> str | None:
         """What to `add` to MPD's queue for `path`, or None when MPD cannot be given it."""
-        for root in (self.music_directory, self.learnt_directory):
+        real = os.path.realpath(self.music_directory) if self.music_directory else None
+        for root in (self.music_directory, real, self.learnt_directory):
             if root and path.startswith(root.rstrip("/") + "/"):
                 return path[len(root.rstrip("/")) + 1:]
         return path if self.local else None
