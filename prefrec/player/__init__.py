@@ -12,3 +12,5 @@
 Nothing here touches the database: records go out through a callback, music comes in through
 `base.Library`. Nothing is imported at package import time.
 """
+
+STATE_KEY = "player_state"  # the `meta` key where the daemon keeps the player's state for `status`

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable
 
 from prefrec.errors import PrefrecError
+from prefrec.player import STATE_KEY
 from prefrec.player.base import Candidate, PlayerAct, PlayerState, UnknownSong
 from prefrec.player.sessions import SessionRecord
 
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("prefrec.player")
 
-STATE_KEY = "player_state"  # meta key of the JSON `status` shows
 
 
 class StoreLibrary:

@@ -325,7 +325,7 @@ class QueryController(Controller):
             return None
         import json
 
-        from prefrec.player.host import STATE_KEY
+        from prefrec.player import STATE_KEY
 
         info: dict[str, Any] = {"player": self.settings.player, "followed": False, "connected": False,
                                 "since": None, "retry_in_s": None, "detail": "", "unknown_songs": 0}
