@@ -441,9 +441,7 @@ def status(info: dict[str, Any], *, as_json: bool) -> None:
         f"{info['errors']} could not be used, {info['gone']} gone")
     out(f"feedback: {plural(info['feedback'], 'event')} ({info['likes']} liked, {info['skips']} skipped now)")
     if info.get("sources"):
-        out("sources:  " + ", ".join(
-            f"{safe(s['source'])} {s['rows']}" + (f" ({s['rows'] - s['live_rows']} withdrawn)" if s["live_rows"] < s["rows"] else "")
-            for s in info["sources"]))
+        out("sources:  " + ", ".join(source_text(s) for s in info["sources"]))
     model = info["model"]
     if model:
         age = time.time() - model["created_at"]
@@ -481,6 +479,12 @@ def player_line(player: dict[str, Any]) -> str:
         line += (f"; played {plural(player['unknown_songs'], 'song')} prefrec does not know "
                  "(not analysed yet, or outside the library)")
     return line
+
+
+def source_text(source: dict[str, Any]) -> str:
+    """'import:itunes 840 (12 withdrawn)': a feedback source and how many rows of the log it gave."""
+    withdrawn = source["rows"] - source["live_rows"]
+    return f"{safe(source['source'])} {source['rows']}" + (f" ({withdrawn} withdrawn)" if withdrawn else "")
 
 
 def daemon_line(daemon: dict | None, ranked_at: float | None) -> str:
