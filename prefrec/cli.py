@@ -375,8 +375,7 @@ def history(
     """
     with _service() as service:
         events = service.control.history(n)
-        rules = service.settings.label_rules()
-    render.history(events, rules, as_json=as_json)
+    render.history(events, as_json=as_json)
 
 
 # -- demo --------------------------------------------------------------------------------------

@@ -98,6 +98,17 @@ class ControlController(Controller):
         return ForgetResult(track, rating, feedback_id, len(live))
 
     def history(self, n: int = 20) -> list[FeedbackEvent]:
-        """The latest `n` rows of the feedback log (acts and observations, any source), newest first."""
-        return self.store.history(n)
+        """The latest `n` rows of the feedback log (acts and observations, any source), newest first;
+        each session with what the label rules make of it (a withdrawn one means nothing)."""
+        from dataclasses import replace
+
+        from prefrec.labels import session_meanings
+
+        events = self.store.history(n)
+        rules = self.settings.label_rules()
+        meanings: dict[int, str] = {}
+        for identity in {e.row.identity for e in events if e.row.kind == "session"}:
+            meanings.update(session_meanings(self.store.feedback_log(identity=identity), rules))
+        return [replace(e, means=meanings.get(e.row.id, "nothing")) if e.row.kind == "session" else e
+                for e in events]
 
