@@ -417,8 +417,7 @@ def history(
     """
     with _service() as service:
         events = service.control.history(n, source=source)
-        rules = service.settings.label_rules()
-    render.history(events, rules, as_json=as_json)
+    render.history(events, as_json=as_json)
 
 
 # -- demo --------------------------------------------------------------------------------------

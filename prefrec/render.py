@@ -276,18 +276,16 @@ def import_report(report: ImportReport, *, as_json: bool) -> None:
         err("run `prefrec train` (or let the daemon) to update the recommendations")
 
 
-def event_text(event: FeedbackEvent, rules: Any) -> str:
+def event_text(event: FeedbackEvent) -> str:
     """What one log row says, in words: 'like', 'skip at 0:42', 'played 3:10 of 4:01, next: listen'."""
-    from prefrec.labels import describe_session
-
     row = event.row
     if row.kind == "skip" and row.position_s is not None:
         return f"skip at {mmss(row.position_s)}"
     if row.kind == "session":
         session = row.session
         assert session is not None
-        return (f"played {mmss(session.played_s)} of {mmss(session.duration_s)}, {session.end_reason}: "
-                f"{describe_session(session, rules)}")
+        means = f"skip at {mmss(session.end_position_s)}" if event.means == "skip" else event.means
+        return f"played {mmss(session.played_s)} of {mmss(session.duration_s)}, {session.end_reason}: {means}"
     if row.kind == "counts":
         return f"counts: {plural(int(row.detail.get('plays', 0)), 'play')}, {plural(int(row.detail.get('skips', 0)), 'skip')}"
     if row.kind == "forget_source":
@@ -295,20 +293,12 @@ def event_text(event: FeedbackEvent, rules: Any) -> str:
     return row.kind
 
 
-def _session_means(event: FeedbackEvent, rules: Any) -> str | None:
-    """What the label rules make of a session row ('listen', 'skip', 'nothing'); None otherwise."""
-    from prefrec.labels import classify
-
-    session = event.row.session
-    return classify(session, rules) if session is not None else None
-
-
-def history(events: list[FeedbackEvent], rules: Any, *, as_json: bool) -> None:
+def history(events: list[FeedbackEvent], *, as_json: bool) -> None:
     if as_json:
         dump_json([{
             "id": e.row.id, "kind": e.row.kind, "source": e.row.source, "at": e.row.position_s,
             "time": round(e.row.when, 3), "withdrawn": e.row.withdrawn, "detail": e.row.detail or None,
-            "means": _session_means(e, rules),
+            "means": e.means,
             **(track_json(e.track) if e.track else {"path": e.row.path or None, "title": None, "artist": None,
                                                      "album": None, "duration": None}),
         } for e in events])
@@ -322,7 +312,7 @@ def history(events: list[FeedbackEvent], rules: Any, *, as_json: bool) -> None:
         else:
             name = track_line(e.track) if e.track else f"{safe(e.row.path)} (no longer in the library)"
         withdrawn = "  (withdrawn)" if e.row.withdrawn else ""
-        out(f"{when}  {safe(e.row.source):8s} {event_text(e, rules):24s}  {name}{withdrawn}")
+        out(f"{when}  {safe(e.row.source):8s} {event_text(e):24s}  {name}{withdrawn}")
 
 
 def bans(items: list[Ban], *, as_json: bool) -> None:

@@ -302,6 +302,7 @@ class FeedbackEvent:
 
     row: LogRow
     track: Track | None
+    means: str | None = None  # for a session: what the label rules make of it (labels.session_meanings)
 
 
 class Store:

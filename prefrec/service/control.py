@@ -102,11 +102,22 @@ class ControlController(Controller):
         return ForgetResult(track, rating, feedback_id, len(live))
 
     def history(self, n: int = 20, *, source: str | None = None) -> list[FeedbackEvent]:
-        """The latest `n` rows of the feedback log (acts and observations; of one `source` if
-        given: 'cli', 'mpd', 'import:itunes' or just 'itunes'), newest first."""
+        """The latest `n` rows of the feedback log (acts and observations; of one `source` if given:
+        'cli', 'mpd', 'import:itunes' or just 'itunes'), newest first; each session with what the
+        label rules make of it (a withdrawn one means nothing)."""
+        from dataclasses import replace
+
+        from prefrec.labels import session_meanings
+
         if source is not None and source not in ("cli", "mpd", "mpris") and not source.startswith("import:"):
             source = f"import:{source}"
-        return self.store.history(n, source=source)
+        events = self.store.history(n, source=source)
+        rules = self.settings.label_rules()
+        meanings: dict[int, str] = {}
+        for identity in {e.row.identity for e in events if e.row.kind == "session"}:
+            meanings.update(session_meanings(self.store.feedback_log(identity=identity), rules))
+        return [replace(e, means=meanings.get(e.row.id, "nothing")) if e.row.kind == "session" else e
+                for e in events]
 
     def import_source(self, source: str, *, dry_run: bool = False, as_opinion: str | None = None,
                       music_dir: str | None = None, format: str | None = None) -> ImportReport:
