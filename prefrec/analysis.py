@@ -52,6 +52,7 @@ class Analysed:
     n_frames: int
     truncated: bool
     note: str = ""
+    mbid: str = ""  # MusicBrainz recording id from the tags, '' when none
     fingerprint: str = ""  # Chromaprint items of its first sound, base64 (fingerprint.py); '' if none
 
 
@@ -193,7 +194,8 @@ def analyse_file(path: str, cache_root: str, *, on_length: "Callable[[float], No
         fingerprint = fingerprinter.finish()
         return Analysed(path, info.identity, tags.title, tags.artist, tags.album,
                         featuriser.n_samples / SAMPLE_RATE, int(features.shape[1]), info.truncated,
-                        "; ".join(notes), base64.b64encode(fingerprint).decode("ascii") if fingerprint else "")
+                        "; ".join(notes), tags.mbid,
+                        base64.b64encode(fingerprint).decode("ascii") if fingerprint else "")
     except MemoryError:
         return Failed(path, f"{path}: ran out of memory while analysing it (worker memory limit)")
     except Exception as exc:  # noqa: BLE001 - a bad file must never stop a scan

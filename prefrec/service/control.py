@@ -1,8 +1,9 @@
-"""Use-cases by which the listener steers: rate, forget, ban, history."""
+"""Use-cases by which the listener steers: rate, forget, ban, history, import."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prefrec.errors import UnknownName, UsageError
 from prefrec.feedback import Act
@@ -17,7 +18,10 @@ from prefrec.service.names import (
     select,
     track_label,
 )
-from prefrec.store import Ban, FeedbackEvent, Rating, Track, normalize_text
+from prefrec.store import Ban, FeedbackEvent, FeedbackSource, Rating, Track, normalize_text
+
+if TYPE_CHECKING:
+    from prefrec.service.importing import ImportReport
 
 
 @dataclass(frozen=True)
@@ -165,8 +169,44 @@ class ControlController(Controller):
         return ForgetResult(track, rating, ids[-1], sum(len(r) for r in live.values()), nothing_left,
                             running_daemon_pid(self.settings.home))
 
-    def history(self, n: int = 20) -> list[FeedbackEvent]:
-        """The latest `n` rows of the feedback log (acts and observations, any source), newest first."""
+    def history(self, n: int = 20, *, source: str | None = None) -> list[FeedbackEvent]:
+        """The latest `n` rows of the feedback log (acts and observations; of one `source` if given:
+        'cli', 'mpd', 'import:itunes' or just 'itunes'), newest first; each session with what the
+        label rules make of it (a withdrawn one means nothing)."""
+        from dataclasses import replace
+
+        from prefrec.labels import session_meanings
+
+        if source is not None and source not in ("cli", "mpd", "mpris") and not source.startswith("import:"):
+            source = f"import:{source}"
         ensure_scanned(self.store)
-        return self.store.history(n)
+        events = self.store.history(n, source=source)
+        rules = self.settings.label_rules()
+        meanings: dict[int, str] = {}
+        for identity in {e.row.identity for e in events if e.row.kind == "session"}:
+            meanings.update(session_meanings(self.store.feedback_log(identity=identity), rules))
+        return [replace(e, means=meanings.get(e.row.id, "nothing")) if e.row.kind == "session" else e
+                for e in events]
+
+    def import_source(self, source: str, *, dry_run: bool = False, as_opinion: str | None = None,
+                      music_dir: str | None = None, format: str | None = None) -> ImportReport:
+        """Import ratings and counts from another program or a playlist (see service.importing)."""
+        from prefrec.service.importing import run_import
+
+        if as_opinion is not None and as_opinion not in ("like", "skip"):
+            raise UsageError(f"--as {as_opinion}: say like or skip")
+        return run_import(self.store, source, dry_run=dry_run, as_opinion=as_opinion,  # type: ignore[arg-type]
+                          music_dir=music_dir, format=format)
+
+    def forget_source(self, name: str) -> FeedbackSource:
+        """Withdraw everything an import gave, as one event (nothing is deleted)."""
+        from prefrec.service.importing import forget_source
+
+        forgotten = forget_source(self.store, name)
+        if not self.store.has_live_feedback():  # nothing left to learn from: set the ranking aside
+            self.store.clear_rankings()
+        return forgotten
+
+    def feedback_sources(self) -> list[FeedbackSource]:
+        return self.store.feedback_sources()
 
