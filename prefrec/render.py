@@ -164,9 +164,10 @@ class Stages:
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if stage not in self.tasks:
-            for task in self.tasks.values():  # an earlier stage is over
-                self.progress.update(task, total=self.progress.tasks[task].completed or 1,
-                                     completed=self.progress.tasks[task].completed or 1)
+            for task in self.progress.tasks:  # an earlier stage is over
+                if task.total is None or task.completed < task.total:
+                    self.progress.update(task.id, total=task.total or task.completed, completed=task.total
+                                         or task.completed)
             self.tasks[stage] = self.progress.add_task(STAGE_LABELS.get(stage, stage), total=None,
                                                        unit=STAGE_UNITS.get(stage, "steps"), audio_s=0.0)
         self.progress.update(self.tasks[stage], completed=done, total=max(total, done),
