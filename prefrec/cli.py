@@ -578,11 +578,10 @@ def demo(
                 render.err(f"  skip {t.title}")
             render.err("4/5 training")
             result = service.learning.train()
-            render.err(f"  {result.epochs} epochs in {result.train_s:.1f} s; ranked {result.scored} tracks")
+            render.err(f"  {render.plural(result.epochs, 'epoch')} in {result.train_s:.1f} s; "
+                       f"ranked {render.plural(result.scored, 'track')}")
             render.err("5/5 recommendations (unrated tracks, best first):")
-            # One artist per style here: the usual cap of 2 per artist would fill ranks 3-6 with
-            # the disliked styles, so the demo shows the plain ranking.
-            recs = service.queries.recommend(10, diversify=False)
+            recs = service.queries.recommend(10)
             render.recommendations(recs, as_json=False, m3u=False)
             if recs.items:
                 render.out()

@@ -5,10 +5,11 @@ or a re-encode at another bitrate is different music to it. Chromaprint (the fin
 AcoustID) is built to survive exactly these: it describes how the chroma (the energy of the 12
 pitch classes) changes over time, as one 32-bit item about every 0.12 s.
 
-The analysis worker feeds the audio it already decoded (mono 22050 Hz) to libchromaprint through
-ctypes, from the first sound (leading silence skipped, so encoder delay and padding do not shift
-it) for FINGERPRINT_S seconds: about 14 ms of CPU per track, against about 70 ms for running
-`fpcalc`, which decodes the file a second time. Two files are the same recording when, at the
+The analysis worker feeds the audio it already decoded (mono 22050 Hz, resampled with soxr to the
+11025 Hz Chromaprint works at) to libchromaprint through ctypes, from the first sound (leading
+silence skipped, so encoder delay and padding do not shift it) for FINGERPRINT_S seconds: a few
+milliseconds of CPU per track, against about 70 ms for running `fpcalc`, which decodes the file a
+second time (bench/RESULTS.md). Two files are the same recording when, at the
 best alignment within MAX_SHIFT items, at most MATCH_BIT_ERRORS of their fingerprints' bits differ
 over at least MIN_OVERLAP items (a copy cut short matches the start of the whole). Measured on 31 tracks of the real-music corpus (bench/RESULTS.md):
 re-encodes to mp3 128k and opus 48k differ in at most 1.5% and 5.6% of bits, copies cut in half
@@ -42,6 +43,7 @@ MIN_ITEMS = 16  # a fingerprint shorter than this (about 2 s) matches nothing
 N_KEYS = 16  # min-hash keys per fingerprint
 COMMON_KEY = 50  # a key held by more identities than this (silence, a test tone) finds nothing
 _ALGORITHM = 1  # CHROMAPRINT_ALGORITHM_TEST2, the default of fpcalc and AcoustID
+CHROMAPRINT_RATE = 11025  # what Chromaprint works at: resampled here with soxr (3x cheaper than its own)
 
 
 @lru_cache(maxsize=1)
@@ -82,10 +84,15 @@ class Fingerprinter:
         self.remaining = int(seconds * rate)
         self.started = False
         self._ctx: int | None = None
+        self._resampler = None
         lib = _library()
         if lib is not None:
             self._ctx = lib.chromaprint_new(_ALGORITHM)
-            lib.chromaprint_start(self._ctx, rate, 1)
+            lib.chromaprint_start(self._ctx, CHROMAPRINT_RATE, 1)
+            if rate != CHROMAPRINT_RATE:
+                import soxr
+
+                self._resampler = soxr.ResampleStream(rate, CHROMAPRINT_RATE, 1, dtype="float32", quality="HQ")
 
     def feed(self, block: "np.ndarray") -> None:
         import numpy as np
@@ -100,15 +107,28 @@ class Fingerprinter:
             self.started = True
         block = block[: self.remaining]
         self.remaining -= int(block.shape[0])
-        pcm = np.ascontiguousarray(np.clip(block * 32767.0, -32768, 32767).astype("<i2"))
-        _library().chromaprint_feed(self._ctx, pcm.ctypes.data, int(pcm.shape[0]))
+        self._feed(block, last=self.remaining <= 0)
+
+    def _feed(self, block: "np.ndarray", *, last: bool) -> None:
+        """Hand mono float32 audio at self.rate to Chromaprint, at CHROMAPRINT_RATE."""
+        import numpy as np
+
+        if self._resampler is not None:
+            block = self._resampler.resample_chunk(np.ascontiguousarray(block, dtype=np.float32), last=last)
+        if block.size:
+            pcm = np.ascontiguousarray(np.clip(block * 32767.0, -32768, 32767).astype("<i2"))
+            _library().chromaprint_feed(self._ctx, pcm.ctypes.data, int(pcm.shape[0]))
 
     def finish(self) -> bytes | None:
+        import numpy as np
+
         lib = _library()
         if self._ctx is None or lib is None or not self.started:
             self.close()
             return None
         try:
+            if self.remaining > 0:  # the track ended before FINGERPRINT_S: flush the resampler
+                self._feed(np.zeros(0, dtype=np.float32), last=True)
             lib.chromaprint_finish(self._ctx)
             items = ctypes.POINTER(ctypes.c_uint32)()
             size = ctypes.c_int()

@@ -263,9 +263,11 @@ def _fit(examples: list[Example], library_features: list[np.ndarray], model_conf
     n_likes = sum(1 for e in examples if e.label == 1.0)
     n_skips = len(examples) - n_likes
     if n_likes == 0 or n_skips == 0:
+        from prefrec.render import plural
+
         raise NotReady(
-            f"training needs at least one liked and one skipped track (have {n_likes} likes, "
-            f"{n_skips} skips): rate more with `prefrec like` / `prefrec skip`"
+            f"training needs at least one liked and one skipped track (have {plural(n_likes, 'like')}, "
+            f"{plural(n_skips, 'skip')}): rate more with `prefrec like` / `prefrec skip`"
         )
     if init is not None:
         mean, std = init.mfcc_mean.numpy().copy(), init.mfcc_std.numpy().copy()

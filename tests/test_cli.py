@@ -218,10 +218,18 @@ def trained_once(scanned_library, tmp_path_factory):
                                      ["skip", "Plucks Study 3", "--at", "4"], ["explain", "Plucks Study 4"],
                                      ["recommend", "--explore", "0.3", "--artist", "nylon", "--m3u"],
                                      ["history"], ["ban", "--artist", "pixel fox"], ["ban", "Plucks Study 2"],
-                                     ["forget", "Plucks Study 1"], ["unban", "--artist", "nylon"]])
-def test_fast_commands_do_not_import_torch_or_librosa(trained_once, tmp_path, command):
+                                     ["forget", "Plucks Study 1"], ["unban", "--artist", "nylon"],
+                                     ["search", "plucks", "study"], ["list", "--json", "--unrated"],
+                                     ["like", "--album", "plucks sessions 2"], ["skip", "wind", "study", "2"],
+                                     ["explain", "plucks", "study", "4", "--json"], ["first day", "recommend"],
+                                     ["first day", "recommend", "--json", "-n", "5"]])
+def test_fast_commands_do_not_import_torch_or_librosa(trained_once, scanned_library, tmp_path, command):
     home = tmp_path / "home"
-    shutil.copytree(trained_once[0], home)
+    if command[0] == "first day":  # before any rating: the starter set
+        shutil.copytree(scanned_library[1], home)
+        command = command[1:]
+    else:
+        shutil.copytree(trained_once[0], home)
     if command[0] == "unban":
         run_cli(home, "ban", "--artist", "nylon")
     proc = subprocess.run([sys.executable, "-c", NO_TORCH, "--home", str(home), *command],

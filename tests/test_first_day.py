@@ -159,3 +159,18 @@ def test_the_starter_set_is_offered_in_every_format(library, command):
         assert proc.stdout.count("#EXTINF:") == 3 and "starter set" in proc.stdout
     else:
         assert "starter set" in proc.stderr and proc.stdout.count("–") >= 3
+
+
+def test_counts_in_messages_agree_with_their_nouns():
+    from prefrec.errors import NotReady
+    from prefrec.train import fit, make_example
+    from prefrec.trainer import TrainerOutcome
+
+    one_like = [make_example("a", np.zeros((20, 500), dtype=np.float32), "like", None)]
+    with pytest.raises(NotReady, match=r"have 1 like, 0 skips\)"):
+        fit(one_like, [])
+    done = TrainerOutcome(0, [{"event": "pretrained", "tracks": 1, "steps": 1, "seconds": 2.0},
+                              {"event": "trained", "likes": 1, "skips": 2, "train_s": 1.0, "scored": 1, "model_id": 3},
+                              {"event": "scored", "tracks": 1}, {"event": "done"}])
+    assert done.message == ("pretrained on 1 track (1 step, 2 s); trained on 1 like and 2 skips in 1.0 s, "
+                              "ranked 1 track (model #3); scored 1 new track")
