@@ -259,6 +259,21 @@ def test_segments_are_spread_over_the_track_and_short_tracks_still_get_three():
     short = pick_segments([0.2, 0.5, 0.4, 0.3], window_bounds_s(50 * 11))
     assert len(short) == 3 and short[0].start_s == 1.0
     assert pick_segments([0.5], window_bounds_s(100), best=False)[0].end_s == 2.0
+    # worst segments never overlap the best ones, even when that leaves fewer of them
+    assert pick_segments(scores, bounds, best=False, avoid=best) == []  # 40 s: no 8 s window clear of them
+    long_bounds = window_bounds_s(50 * 80)  # 80 s: 73 windows
+    long_scores = [0.5 + 0.4 * ((i * 7) % 11) / 11 for i in range(73)]
+    best = pick_segments(long_scores, long_bounds)
+    worst = pick_segments(long_scores, long_bounds, best=False, avoid=best)
+    assert len(worst) == 3 and all(w.end_s <= b.start_s or w.start_s >= b.end_s for w in worst for b in best)
+    assert pick_segments([0.2, 0.5, 0.4, 0.3], window_bounds_s(50 * 11), best=False, avoid=short) == []
+
+
+def test_flat_scores_are_told_apart_from_scores_that_move():
+    from prefrec.explain import is_flat
+
+    assert is_flat([0.51, 0.53, 0.52], spread=0.05) and is_flat([], spread=0.05)
+    assert not is_flat([0.2, 0.6, 0.5], spread=0.05)
 
 
 def test_similar_ranks_tracks_of_the_same_style_nearest(library):
