@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from prefrec.cache import FeatureCache  # noqa: E402
 from prefrec.checkpoint import load_checkpoint  # noqa: E402
 from prefrec.pretrain import PretrainConfig, _segments, sound_embeddings  # noqa: E402
-from prefrec.starter import starter_order  # noqa: E402
+from prefrec.starter import library_groups, starter_order  # noqa: E402
 
 
 def farthest_points(vectors: np.ndarray, count: int, start: int) -> list[int]:
@@ -47,25 +47,30 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     conn = sqlite3.connect(args.home / "prefrec.sqlite")
-    rows = conn.execute("SELECT identity, min(path) FROM tracks WHERE gone = 0 GROUP BY identity ORDER BY 2").fetchall()
+    rows = conn.execute("SELECT identity, min(path), artist FROM tracks WHERE gone = 0 GROUP BY identity "
+                        "ORDER BY 2").fetchall()
     stored = [r[0] for r in conn.execute("SELECT s.identity FROM starter s ORDER BY s.position")]
     conn.close()
-    source_of = {identity: Path(path).parent.name for identity, path in rows}
+    source_of = {identity: Path(path).parent.name for identity, path, _ in rows}
     sources = set(source_of.values())
     print(f"{len(rows)} tracks from {len(sources)} sources in {args.home}\n")
     print("| order | sources covered by 13 | by 20 |\n|---|--:|--:|")
     if stored:
-        print(f"| as recommend offers it (sound, artists, folders) | {len({source_of[i] for i in stored[:13]})} "
+        print(f"| stored by the scan | {len({source_of[i] for i in stored[:13]})} "
               f"| {len({source_of[i] for i in stored[:20]})} |")
     cache = FeatureCache(args.home / "features")
     model = load_checkpoint(args.home / "models" / "pretrained.pt").model.eval()
     config = PretrainConfig()
-    features = [cache.load(identity) for identity, _ in rows]
+    features = [cache.load(identity) for identity, _, _ in rows]
     segments = [_segments(f, config.segments_per_track, config.segment_frames) for f in features]
     mean = model.mfcc_mean.numpy()
     embeddings = sound_embeddings(model, segments, mean)
     stats = np.stack([np.concatenate([f.mean(1), f.std(1), np.diff(f, axis=1).std(1)]) for f in features])
-    source = np.array([source_of[i] for i, _ in rows])
+    source = np.array([source_of[i] for i, _, _ in rows])
+    layout = library_groups([p for _, p, _ in rows], [a for _, _, a in rows])
+    order = starter_order(embeddings, layout, count=20)
+    print(f"| as recommend offers it: sound within the library's layout (top folders, folders, artists) "
+          f"| {len(set(source[order[:13]]))} | {len(set(source[order[:20]]))} |")
     rng = np.random.default_rng(args.seed)
     cover: dict[str, list[tuple[int, int]]] = {k: [] for k in ("embeddings", "statistics", "farthest", "random")}
     for _ in range(args.subsets):

@@ -29,7 +29,7 @@ def test_the_starter_order_represents_every_cluster_of_sound_before_repeating_on
     assert np.linalg.norm(vectors[first] - vectors[members].mean(axis=0)) <= np.median(spread)
 
 
-def test_the_starter_order_spreads_over_artists_then_folders_before_sound():
+def test_the_starter_order_spreads_over_top_folders_then_folders_before_sound():
     rng = np.random.default_rng(4)
     vectors = rng.normal(size=(30, 8))
     groups = [(f"artist {i % 3}", f"folder {i % 6}") for i in range(30)]  # 3 artists, 2 folders each
@@ -37,6 +37,19 @@ def test_the_starter_order_spreads_over_artists_then_folders_before_sound():
     assert {groups[i][0] for i in order[:3]} == {"artist 0", "artist 1", "artist 2"}
     assert {groups[i][1] for i in order[:6]} == {f"folder {k}" for k in range(6)}
     assert starter_order(np.zeros((0, 8)), []) == []
+
+
+def test_library_groups_follow_the_layout_whatever_the_tags():
+    from prefrec.starter import library_groups
+
+    nested = library_groups(["/m/Artist A/Album 1/01.ogg", "/m/Artist A/Album 2/01.ogg", "/m/Artist B/X/01.ogg"],
+                            ["A", "Various", None])
+    assert [g[0] for g in nested] == ["/m/Artist A", "/m/Artist A", "/m/Artist B"]
+    assert [g[1] for g in nested] == ["/m/Artist A/Album 1", "/m/Artist A/Album 2", "/m/Artist B/X"]
+    sources = library_groups(["/c/flare/a.ogg", "/c/nexuiz/b.ogg"], ["Some Composer", None])
+    assert [g[0] for g in sources] == ["/c/flare", "/c/nexuiz"]
+    flat = library_groups(["/m/a.ogg", "/m/b.ogg"], ["X", "Y"])
+    assert [g[0] for g in flat] == ["/m", "/m"] and [g[2] for g in flat] == ["x", "y"]
 
 
 def test_withdrawing_every_rating_sets_the_ranking_aside_and_brings_the_starter_set_back(library):

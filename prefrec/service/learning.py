@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from prefrec.errors import NotReady, PrefrecError
 from prefrec.service.base import Controller, Progress
-from prefrec.store import ModelRow, normalize_text
+from prefrec.store import ModelRow
 
 if TYPE_CHECKING:
     from prefrec.checkpoint import Checkpoint
@@ -238,23 +237,19 @@ class LearningController(Controller):
 
     def _choose_starter(self, identities: list[str], embeddings: Any) -> None:
         """Store the starter set's order (prefrec.starter) over these tracks and their sound
-        embeddings float32 [n, H], grouped by artist (else the folder above their folder) and
-        folder; at most starter.MAX_POINTS of them, a fixed-seed sample of a larger library."""
+        embeddings float32 [n, H], grouped by top folder, folder and artist; at most
+        starter.MAX_POINTS of them, a fixed-seed sample of a larger library."""
         import numpy as np
 
-        from prefrec.starter import MAX_POINTS, starter_order
+        from prefrec.starter import MAX_POINTS, library_groups, starter_order
 
         tracks = {t.identity: t for t in self.store.tracks()}
         keep = [k for k, identity in enumerate(identities) if identity in tracks]
         if len(keep) > MAX_POINTS:
             rng = np.random.default_rng(self.settings.train_seed)
             keep = sorted(int(k) for k in rng.choice(keep, MAX_POINTS, replace=False))
-        groups = []
-        for k in keep:
-            track = tracks[identities[k]]
-            folder = os.path.dirname(track.path)
-            groups.append((f"artist:{normalize_text(track.artist)}" if track.artist
-                           else f"folder:{os.path.dirname(folder)}", folder))
+        chosen = [tracks[identities[k]] for k in keep]
+        groups = library_groups([t.path for t in chosen], [t.artist for t in chosen])
         order = starter_order(embeddings[keep], groups)
         self.store.set_starter([identities[keep[i]] for i in order])
 
