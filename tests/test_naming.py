@@ -177,9 +177,10 @@ def test_search_and_list_show_score_rating_and_flags(lib):
 
 def test_every_command_says_to_scan_first_before_any_scan(tmp_path):
     home = tmp_path / "home"
+    (tmp_path / "list.m3u").write_text("#EXTM3U\n/m/a.ogg\n")
     for args in (["recommend"], ["recommend", "--json"], ["like", "x"], ["skip", "a", "b"], ["explain", "x"],
                  ["similar", "x"], ["search", "x"], ["list"], ["train"], ["forget", "x"], ["history"],
-                 ["ban", "--artist", "x"]):
+                 ["ban", "--artist", "x"], ["import", str(tmp_path / "list.m3u")]):
         code, out, err = invoke(home, *args)
         assert code == 1 and "run `prefrec scan" in err, (args, code, err)
     code, out, err = invoke(home, "status")

@@ -195,6 +195,7 @@ class ControlController(Controller):
 
         if as_opinion is not None and as_opinion not in ("like", "skip"):
             raise UsageError(f"--as {as_opinion}: say like or skip")
+        ensure_scanned(self.store)  # entries are matched to the analysed library
         return run_import(self.store, source, dry_run=dry_run, as_opinion=as_opinion,  # type: ignore[arg-type]
                           music_dir=music_dir, format=format)
 
