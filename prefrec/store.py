@@ -191,7 +191,7 @@ MIGRATIONS: list[str] = [
         identity TEXT PRIMARY KEY,
         recording TEXT NOT NULL,
         fingerprint BLOB
-    ) WITHOUT ROWID;
+    );
     CREATE INDEX recordings_recording ON recordings(recording);
     CREATE TABLE fingerprint_keys (
         key INTEGER NOT NULL,
