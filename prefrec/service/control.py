@@ -179,7 +179,8 @@ class ControlController(Controller):
 
         if source is not None and source not in ("cli", "mpd", "mpris") and not source.startswith("import:"):
             source = f"import:{source}"
-        ensure_scanned(self.store)
+        if not self.store.last_feedback_id():  # nothing said yet: maybe nothing scanned either
+            ensure_scanned(self.store)
         events = self.store.history(n, source=source)
         rules = self.settings.label_rules()
         meanings: dict[int, str] = {}
