@@ -711,11 +711,12 @@ class Store:
 
     # -- recordings: files of the same music ------------------------------------------------------
 
-    def unfingerprinted_paths(self) -> set[str]:
-        """Paths of present tracks whose music has no recordings row yet (analysed before
-        fingerprints existed): a scan analyses them again to fingerprint them."""
+    def unfingerprinted_paths(self, path: str | None = None) -> set[str]:
+        """Paths of present tracks (or just `path`) whose music has no recordings row yet (analysed
+        before fingerprints existed): a scan analyses them again to fingerprint them."""
+        where, params = ("AND t.path = ?", (path,)) if path is not None else ("", ())
         return {r[0] for r in self._read("SELECT t.path FROM tracks t LEFT JOIN recordings r ON r.identity = "
-                                         "t.identity WHERE t.gone = 0 AND r.identity IS NULL")}
+                                         f"t.identity WHERE t.gone = 0 AND r.identity IS NULL {where}", params)}
 
     def known_recordings(self, identities: list[str]) -> set[str]:
         """Those of `identities` that already have a recordings row."""

@@ -75,7 +75,7 @@ class LibraryController(Controller):
         stale = self.store.stale_feature_paths(FEATURE_VERSION) | {
             t.path for e in unchanged for t in self.store.tracks_by_path(e.path) if not cache.has(t.identity)}
         if fingerprint.available():  # music analysed before fingerprints existed gets one
-            stale |= self.store.unfingerprinted_paths()
+            stale |= self.store.unfingerprinted_paths(entries[0].path if len(entries) == 1 else None)
         return [e for e in entries if known.get(e.path) != (e.size, e.mtime_ns) or e.path in stale]
 
     def scan(self, roots: list[str], *, progress: Progress | None = None, train: bool = True,
