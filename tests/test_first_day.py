@@ -4,6 +4,7 @@ like/skip say who retrains, and progress is labelled by stage and fits 80 column
 
 import io
 import json
+import sqlite3
 
 import numpy as np
 import pytest
@@ -70,6 +71,17 @@ def test_withdrawing_every_rating_sets_the_ranking_aside_and_brings_the_starter_
     assert "set aside" in run_cli(home, "status").stdout
     code, _, err = invoke(home, "explain", str(tracks[1].path))
     assert code == 1 and "no model yet" in err
+    # a ranking published meanwhile (a training that started before the forget) is set aside by the
+    # next training attempt, which has nothing to learn from
+    conn = sqlite3.connect(home / "prefrec.sqlite")
+    conn.execute("INSERT INTO meta(key, value) VALUES ('ranked_model_id', '1')")
+    conn.execute("INSERT INTO rankings(identity, model_id, score) SELECT identity, 1, 0.5 FROM tracks")
+    conn.commit()
+    conn.close()
+    assert run_json(home, "status", "--json")["model"]["in_use"] is True
+    code, _, err = invoke(home, "train")
+    assert code == 1 and "no feedback yet" in err
+    assert run_json(home, "status", "--json")["model"]["in_use"] is False
     # and the next rating starts over: only a like so far, so more tracks to rate meanwhile
     run_cli(home, "like", str(tracks[0].path))
     proc = run_cli(home, "recommend")

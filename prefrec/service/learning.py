@@ -131,6 +131,8 @@ class LearningController(Controller):
         rules = self.settings.label_rules()
         labels = derive(self._music_log(), rules)
         if not labels:
+            if not self.store.has_live_feedback():  # every rating withdrawn (perhaps while a training ran)
+                self.store.clear_rankings()
             raise NotReady("no feedback yet: rate a few tracks with `prefrec like` / `prefrec skip` first")
         cache = self.cache
         examples = []
