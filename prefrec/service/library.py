@@ -111,8 +111,11 @@ class LibraryController(Controller):
         def flush() -> None:
             nonlocal last_flush
             if batch:
-                self.store.record_analysed(batch)
+                # Recordings first: a scan killed between the two writes then finds the tracks
+                # missing and analyses them again, instead of finding tracks without a recording
+                # and analysing them again forever after.
                 self.link_recordings(analysed)
+                self.store.record_analysed(batch)
                 batch.clear()
                 analysed.clear()
             self.store.set_meta("scan_pending", str(len(todo) - report.analysed - len(report.failed)))
@@ -218,8 +221,8 @@ class LibraryController(Controller):
         from prefrec.analysis import Analysed
 
         if isinstance(result, Analysed):
+            self.link_recordings([result])  # first, as in scan
             self.store.record_analysed([track_row(result, entry)])
-            self.link_recordings([result])
         else:
             self.store.record_failed(result.path, result.reason, entry.size, entry.mtime_ns)
 
