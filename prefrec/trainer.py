@@ -160,12 +160,17 @@ def main(home: str, parent_pid: int, status_fd: int, mode: str = "full") -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from prefrec.config import load_settings
     from prefrec.errors import NotReady, PrefrecError
+
+    try:
+        settings = load_settings(home)
+    except PrefrecError as exc:
+        _report(status_fd, "failed", message=str(exc))
+        return 1
+    os.nice(max(0, settings.nice - os.nice(0)))  # before the heavy imports; scoring workers inherit it
     from prefrec.service import Service
     from prefrec.service.learning import TrainerBusy
 
     try:
-        settings = load_settings(home)
-        os.nice(max(0, settings.nice - os.nice(0)))  # scoring workers inherit it
         with Service(settings) as service:
             pretrained = None
             if mode == "full" and service.store.latest_model():
