@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import sqlite3
@@ -143,9 +144,17 @@ def build_library(home: Path, library: Path, n_tracks: int) -> None:
     with Service(settings) as service:
         for start in range(0, len(rows), 1000):
             service.store.record_analysed(rows[start:start + 1000])
+        rated: set[int] = set()
         for k in range(N_RATINGS):  # likes of the liked styles, skips of others (a quarter at 1:00)
             like = k < N_RATINGS // 2
             i = N_STYLES * k + (LIKED_STYLES[k % 2] if like else 2 + k % (N_STYLES - 2))
+            if n_tracks < N_STYLES * N_RATINGS:  # a small smoke-test library: every other track
+                like, i = k % 2 == 0, k
+            if i >= n_tracks - 2:
+                break
+            if i in rated:
+                continue
+            rated.add(i)
             service.store.add_act(Act(_identity(i), rows[i]["path"], "like" if like else "skip",
                                       position_s=60.0 if not like and k % 4 == 1 else None))
         started = time.perf_counter()
@@ -339,7 +348,8 @@ def copy_home(base: Path, home: Path, config: dict[str, object]) -> None:
     src.backup(dst)
     src.close()
     dst.close()
-    shutil.copytree(base / "models", home / "models")
+    if (base / "models").is_dir():
+        shutil.copytree(base / "models", home / "models")
     (home / "features").symlink_to(base / "features")
     if config:
         (home / "config.toml").write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in config.items()))
@@ -375,12 +385,16 @@ def _settled(home: Path) -> bool:
             and int(ranked[0]) == latest[0] and latest[1] == last)
 
 
-def _last_feedback_id(home: Path) -> int:
+def _scalar(home: Path, sql: str) -> int:
     conn = _db(home)
     try:
-        return int(conn.execute("SELECT coalesce(max(id), 0) FROM feedback").fetchone()[0])
+        return int(conn.execute(sql).fetchone()[0])
     finally:
         conn.close()
+
+
+def _last_feedback_id(home: Path) -> int:
+    return _scalar(home, "SELECT coalesce(max(id), 0) FROM feedback")
 
 
 def _unrated(home: Path, count: int) -> list[int]:
@@ -390,12 +404,9 @@ def _unrated(home: Path, count: int) -> list[int]:
         total = conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
     finally:
         conn.close()
-    picks, i = [], 7
-    while len(picks) < count:
-        i = (i * 7919 + 13) % total
-        if _identity(i) not in rated and i not in picks:
-            picks.append(i)
-    return picks
+    candidates = [i for i in range(total) if _identity(i) not in rated]
+    random.Random(7).shuffle(candidates)
+    return candidates[:count] if len(candidates) >= count else [*candidates, *range(count - len(candidates))]
 
 
 def wait_for(predicate, timeout_s: float, what: str, poll_s: float = 0.1) -> float:
@@ -467,11 +478,7 @@ def run_daemon_phase(v: Variant, library: Path, *, ratings: int, idle_s: float) 
 
 
 def _latest_model_id(home: Path) -> int:
-    conn = _db(home)
-    try:
-        return int(conn.execute("SELECT coalesce(max(id), 0) FROM models").fetchone()[0])
-    finally:
-        conn.close()
+    return _scalar(home, "SELECT coalesce(max(id), 0) FROM models")
 
 
 LATENCY_COMMANDS = {

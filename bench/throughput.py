@@ -134,16 +134,22 @@ def profile(files: list[str], home: Path) -> None:
     """
     from prefrec.analysis import analyse_file
 
+    import resource
+
     analyse_file(files[0], str(home / "warm"))  # imports and first-call set-up outside the profile
     profiler = cProfile.Profile(time.process_time)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     profiler.enable()
     for f in files:
         analyse_file(f, str(home / "features"))
     profiler.disable()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ffmpeg_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)  # decoders run as children
     stats = pstats.Stats(profiler)
     total = stats.total_tt  # type: ignore[attr-defined]
     stages = {
-        "decode (libsndfile/vorbis)": ("buffer_read_into", "_cdata_io", "soundfile"),
+        "decode (libsndfile/vorbis)": ("buffer_read_into", "_cdata_io", "soundfile",
+                                       "BufferedReader", "_stream_ffmpeg"),  # ffmpeg's pipe, for m4a
         "mono mixdown + NaN check": ("_mix_down",),
         "resample to 22050 (soxr)": ("resample_chunk", "soxr"),
         "FFT (scipy rfft)": ("rfft", "_pocketfft", "pocketfft", "c2r", "r2c"),
@@ -159,11 +165,19 @@ def profile(files: list[str], home: Path) -> None:
             if any(k in func or k in filename for k in keys):
                 found[stage] += tt
                 break
-    print(f"\nprofile of one worker over {len(files)} files ({total:.1f} s of CPU time, self time by stage):")
+    audio = sum(audio_seconds(f) for f in files)
+    print(f"\nprofile of one worker over {len(files)} files, {audio / 60:.0f} min of audio ({total:.1f} s of CPU "
+          f"time, self time by stage; {1000 * total / audio:.2f} ms per audio second):")
+    if ffmpeg_s:
+        print(f"  {'(ffmpeg decoder processes)':30s} {ffmpeg_s:7.2f} s  (not in the total: its own process)")
     for stage, t in sorted(found.items(), key=lambda kv: -kv[1]):
         print(f"  {stage:30s} {t:7.2f} s  {100 * t / total:5.1f}%")
     rest = total - sum(found.values())
     print(f"  {'other':30s} {rest:7.2f} s  {100 * rest / total:5.1f}%")
+    decoding = sum(found[k] for k in ("decode (libsndfile/vorbis)", "mono mixdown + NaN check",
+                                      "resample to 22050 (soxr)")) + ffmpeg_s
+    print(f"  CPU-time prediction of scan / decode: {decoding / (total + ffmpeg_s):.3f} "
+          f"(what the decoder does of all a worker and its decoder do)")
 
 
 def main() -> None:

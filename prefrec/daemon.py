@@ -482,7 +482,7 @@ class Daemon:
             return False
         if not (("head_update" in model.config and last_id != self.full_tried_id) or self.library_changed):
             return False
-        _count, newest = service.store.feedback_after(0)
+        _count, newest = service.store.feedback_after(max(0, last_id - 1))  # the newest event alone: cheap
         if newest is not None and time.time() - newest < self.settings.full_retrain_quiet_s:
             return False
         if self.settings.defer_full_retrain_on_battery:
