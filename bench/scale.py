@@ -315,14 +315,18 @@ class Variant:
     work: Path
     config: dict[str, object] = field(default_factory=dict)
     results: dict[str, object] = field(default_factory=dict)
+    threads: int = 0  # OMP_NUM_THREADS for its processes (0: unset, torch's default)
 
     @property
     def home(self) -> Path:
         return self.work / f"home-{self.name}"
 
     def env(self) -> dict[str, str]:
-        return {**{k: v for k, v in os.environ.items() if not k.startswith("PREFREC_")},
-                "PYTHONPATH": str(self.root), "SCALE_ROOT": str(self.root), "NO_COLOR": "1"}
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("PREFREC_")},
+               "PYTHONPATH": str(self.root), "SCALE_ROOT": str(self.root), "NO_COLOR": "1"}
+        if self.threads:
+            env["OMP_NUM_THREADS"] = str(self.threads)
+        return env
 
     def prefrec(self, home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run([sys.executable, "-m", "prefrec", "--home", str(home), *args], env=self.env(),
@@ -410,16 +414,16 @@ def _unrated(home: Path, count: int) -> list[int]:
 
 
 def wait_for(predicate, timeout_s: float, what: str, poll_s: float = 0.1) -> float:
-    """Seconds until predicate() held; SystemExit after timeout_s."""
+    """Seconds until predicate() held; TimeoutError after timeout_s."""
     started = time.perf_counter()
     while not predicate():
         if time.perf_counter() - started > timeout_s:
-            raise SystemExit(f"timed out after {timeout_s:.0f} s waiting for {what}")
+            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
         time.sleep(poll_s)
     return time.perf_counter() - started
 
 
-def run_daemon_phase(v: Variant, library: Path, *, ratings: int, idle_s: float) -> None:
+def run_daemon_phase(v: Variant, library: Path, *, ratings: int, idle_s: float, timeout_s: float = 900.0) -> None:
     log = open(v.work / f"daemon-{v.name}.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "prefrec", "--home", str(v.home), "daemon", str(library)],
                             env=v.env(), cwd=v.work, stdout=log, stderr=subprocess.STDOUT)
@@ -438,7 +442,8 @@ def run_daemon_phase(v: Variant, library: Path, *, ratings: int, idle_s: float) 
             cpu_before, t_before = watch.cpu_s(), time.perf_counter()
             v.prefrec(v.home, kind, _title(i), *(["--at", "1:00"] if kind == "skip" else []))
             fid = _last_feedback_id(v.home)
-            wait_for(lambda: _ranked_feedback_id(v.home) >= fid, 900, f"[{v.name}] the ranking to reflect {kind} #{fid}")
+            wait_for(lambda: _ranked_feedback_id(v.home) >= fid, timeout_s,
+                     f"[{v.name}] the ranking to reflect {kind} #{fid}")
             fresh.append(time.perf_counter() - t_before)  # from the start of the command
             wait_for(lambda: _settled(v.home) and not watch.trainer_alive, 900, f"[{v.name}] idle again")
             span = time.perf_counter() - t_before
@@ -518,9 +523,23 @@ def _size_mb(path: Path) -> float:
     return total / 1e6
 
 
-def run_variant(v: Variant, base: Path, library: Path, big_base: Path | None, args: argparse.Namespace) -> None:
+def run_variant(v: Variant, base: Path, library: Path, big_base: Path | None, args: argparse.Namespace,
+                phases: set[str]) -> None:
     print(f"[{v.name}] {v.root} (load {os.getloadavg()[0]:.2f})", file=sys.stderr)
     copy_home(base, v.home, v.config)
+    if "rescore" in phases:
+        run_rescore(v)
+    if "daemon" in phases:
+        try:
+            run_daemon_phase(v, library, ratings=args.ratings, idle_s=args.idle_s, timeout_s=args.timeout_s)
+        except TimeoutError as exc:
+            print(f"  [{v.name}] {exc}", file=sys.stderr)
+            v.results["timed_out"] = str(exc)
+    if "latency" in phases:
+        run_latency(v, base, big_base, args)
+
+
+def run_rescore(v: Variant) -> None:
     out = json.loads(v.child("_train", str(v.home)).strip().splitlines()[-1])
     v.results.update({"rescore_s": out["score_s"], "finetune_s": out["train_s"], "train_wall_s": out["wall_s"],
                       "rescore_cpu_s": out.get("score_cpu_s"),
@@ -528,11 +547,14 @@ def run_variant(v: Variant, base: Path, library: Path, big_base: Path | None, ar
                       "rescore_load": os.getloadavg()[0]})
     print(f"  [{v.name}] fine-tune {out['train_s']:.1f} s, rescore of {out['scored']} tracks {out['score_s']:.1f} s "
           f"(load {os.getloadavg()[0]:.2f})", file=sys.stderr)
-    run_daemon_phase(v, library, ratings=args.ratings, idle_s=args.idle_s)
-    i = _unrated(v.home, 1)[0]
-    lat = time_commands(v, v.home, {k: f(i) for k, f in LATENCY_COMMANDS.items()}, args.repeat)
-    v.results.update({f"latency_10k_{k}_s": t for k, t in lat.items()})
-    v.results["latency_10k_s"] = max(lat.values())
+
+
+def run_latency(v: Variant, base: Path, big_base: Path | None, args: argparse.Namespace) -> None:
+    if _ranked_feedback_id(v.home) >= 0:  # (a variant measured for latency alone has no ranking here)
+        i = _unrated(v.home, 1)[0]
+        lat = time_commands(v, v.home, {k: f(i) for k, f in LATENCY_COMMANDS.items()}, args.repeat)
+        v.results.update({f"latency_10k_{k}_s": t for k, t in lat.items()})
+        v.results["latency_10k_s"] = max(lat.values())
     v.results["db_mb"] = (v.home / "prefrec.sqlite").stat().st_size / 1e6
     v.results["features_mb"] = _size_mb(base / "features")
     v.results["other_cache_mb"] = sum(_size_mb(p) for p in v.home.iterdir()
@@ -604,6 +626,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/prefrec-scale"))
     parser.add_argument("--full-retrain-quiet-s", type=float, default=60.0,
                         help="this checkout's deferred full retrain, shortened for the benchmark")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="OMP_NUM_THREADS for both variants (1 keeps torch's threads from spinning on a "
+                             "loaded machine; 0: torch's default)")
+    parser.add_argument("--phases", default="rescore,daemon,latency", help="what to measure for this checkout")
+    parser.add_argument("--baseline-phases", default="rescore,daemon,latency", help="what to measure for the baseline")
+    parser.add_argument("--timeout-s", type=float, default=900.0, help="longest wait for one rating to be ranked")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--build-only", action="store_true", help="build the libraries, measure nothing")
     args = parser.parse_args()
@@ -631,14 +659,17 @@ def main() -> None:
         return
     variants = []
     if args.baseline:
-        variants.append(Variant("baseline", args.baseline.resolve(), work))
-    variants.append(Variant("this", ROOT, work, {"full_retrain_quiet_s": args.full_retrain_quiet_s}))
+        variants.append(Variant("baseline", args.baseline.resolve(), work, threads=args.threads))
+    variants.append(Variant("this", ROOT, work, {"full_retrain_quiet_s": args.full_retrain_quiet_s},
+                            threads=args.threads))
     load_before = os.getloadavg()
     for v in variants:
-        run_variant(v, base, library, big_base, args)
+        phases = args.baseline_phases if v.name == "baseline" else args.phases
+        run_variant(v, base, library, big_base, args, set(phases.split(",")))
     load_after = os.getloadavg()
     out = sys.stderr if args.json else sys.stdout
-    print(f"\n{args.tracks} tracks of {TRACK_S / 60:.0f} min; {args.ratings} ratings; load before "
+    print(f"\n{args.tracks} tracks of {TRACK_S / 60:.0f} min; {args.ratings} ratings; OMP_NUM_THREADS "
+          f"{args.threads or 'unset'}; load before "
           f"{load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, after {load_after[0]:.2f} "
           f"{load_after[1]:.2f} {load_after[2]:.2f} (1/5/15 min), {os.cpu_count()} cores\n", file=out)
     print_table(variants, out)
