@@ -100,15 +100,28 @@ def scan(
 # -- feedback ----------------------------------------------------------------------------------
 
 
-def _rate(track: str, kind: str, at: Optional[str]) -> None:
+_NOW_HELP = ("A path, or words from the title/artist/file name; none: the song your player plays now "
+             "(player = \"mpd\" or \"mpris\" in config.toml).")
+
+
+def _rate(track: Optional[str], kind: str, at: Optional[str]) -> None:
     with _service() as service:
-        result = service.control.rate(track, kind, at=at)
+        if track is None:
+            if at is not None:
+                from prefrec.errors import UsageError
+
+                raise UsageError("--at goes with a TRACK; without one the player says where you are")
+            result, moved = service.player.rate_current(kind)
+        else:
+            result, moved = service.control.rate(track, kind, at=at), False
     render.rate_result(result)
+    if moved:
+        render.err("moved the player on to the next song")
 
 
 @app.command()
-def like(track: str = typer.Argument(..., help="A path, or words from the title/artist/file name.")) -> None:
-    """Tell prefrec you like a track.
+def like(track: Optional[str] = typer.Argument(None, help=_NOW_HELP, show_default=False)) -> None:
+    """Tell prefrec you like a track (none named: the song playing now).
 
     Example: prefrec like "kind of blue so what"
     """
@@ -117,14 +130,34 @@ def like(track: str = typer.Argument(..., help="A path, or words from the title/
 
 @app.command()
 def skip(
-    track: str = typer.Argument(..., help="A path, or words from the title/artist/file name."),
+    track: Optional[str] = typer.Argument(None, help=_NOW_HELP, show_default=False),
     at: Optional[str] = typer.Option(None, "--at", help="Where you skipped it: 1:23 or 83 (seconds)."),
 ) -> None:
-    """Tell prefrec you skipped a track (optionally where: what you heard before counts most).
+    """Tell prefrec you skipped a track, optionally where: what you heard before counts most (none
+    named: the song playing now, at where it is, and the player moves on).
 
     Example: prefrec skip ~/Music/noise.mp3 --at 0:42
     """
     _rate(track, "skip", at)
+
+
+@app.command()
+def radio(
+    track: Optional[str] = typer.Argument(None, help="The track to start from (default: the song playing now).",
+                                          show_default=False),
+    off: bool = typer.Option(False, "--off", help="Back to plain recommendations."),
+) -> None:
+    """With MPD: fill the queue with tracks near TRACK, ranked by your taste, until `--off`.
+    The daemon's MPD client does the queueing (`prefrec daemon` with player = "mpd").
+
+    Example: prefrec radio "so what"
+    """
+    with _service() as service:
+        seed = service.player.radio(track, off=off)
+    if seed is None:
+        render.err("radio off: the queue gets your recommendations again")
+    else:
+        render.err(f"radio: queueing tracks near {render.track_line(seed)}")
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -245,18 +278,24 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 
 
 @app.command()
-def daemon(library: list[Path] = typer.Argument(..., help="Folder(s) holding your music.")) -> None:
-    """Run in the foreground: watch the folders, analyse what changes, retrain after feedback.
+def daemon(
+    library: list[Path] = typer.Argument(..., help="Folder(s) holding your music."),
+    autoqueue: Optional[bool] = typer.Option(None, "--autoqueue/--no-autoqueue", show_default=False,
+                                             help="Keep MPD's queue filled with recommendations "
+                                                  "(default: the autoqueue setting)."),
+) -> None:
+    """Run in the foreground: watch the folders, analyse what changes, retrain after feedback,
+    and learn from your music player (player = "mpd" or "mpris" in config.toml).
 
     Stop it with Ctrl-C or SIGTERM; SIGHUP reloads config.toml. Logs go to stderr and to
     DATA_DIR/logs/daemon.log. One daemon per data dir.
 
-    Example: prefrec daemon ~/Music
+    Example: prefrec daemon ~/Music --autoqueue
     """
     from prefrec.config import load_settings
     from prefrec.daemon import run_daemon
 
-    raise typer.Exit(run_daemon(load_settings(_state.home), [str(p) for p in library]))
+    raise typer.Exit(run_daemon(load_settings(_state.home), [str(p) for p in library], autoqueue=autoqueue))
 
 
 # -- control -----------------------------------------------------------------------------------
@@ -271,19 +310,28 @@ def ban(
     artist: Optional[str] = typer.Option(None, "--artist", help="Ban every track of this artist.",
                                          show_default=False),
     album: Optional[str] = typer.Option(None, "--album", help="Ban every track of this album.", show_default=False),
-    as_json: bool = typer.Option(False, "--json", help="With nothing to ban: list the bans as JSON."),
+    list_bans: bool = typer.Option(False, "--list", help="List the bans."),
+    as_json: bool = typer.Option(False, "--json", help="With --list: the bans as JSON."),
 ) -> None:
-    """Never recommend a track, an artist or an album (with no argument: list the bans).
+    """Never recommend a track, an artist or an album. With nothing named: the song your player
+    plays now (and the player moves on), or the list of bans when no player is set up.
 
     Example: prefrec ban --artist "kenny g"
     """
+    moved = False
     with _service() as service:
-        if track is None and artist is None and album is None:
+        nothing_named = track is None and artist is None and album is None
+        if list_bans or (nothing_named and service.settings.player == "none"):
             render.bans(service.control.bans(), as_json=as_json)
             return
-        banned, added = service.control.ban(track, artist=artist, album=album)
+        if nothing_named:
+            banned, added, moved = service.player.ban_current()
+        else:
+            banned, added = service.control.ban(track, artist=artist, album=album)
     render.err(f"{'banned' if added else 'already banned'} {banned.kind} {render.safe(banned.label)}: it will "
                "not be recommended (`prefrec unban` lifts it)")
+    if moved:
+        render.err("moved the player on to the next song")
 
 
 @app.command()
@@ -302,22 +350,65 @@ def unban(
 
 
 @app.command()
-def forget(track: str = typer.Argument(..., help=_TRACK_OPT_HELP)) -> None:
+def forget(
+    track: Optional[str] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    source: Optional[str] = typer.Option(None, "--source", help="Instead of a track: withdraw everything an "
+                                         "import gave (itunes, beets, m3u:NAME.m3u8…; see `prefrec status`).",
+                                         show_default=False),
+) -> None:
     """Withdraw what prefrec knows of your taste for a track: your rating, and the plays and skips a
-    player saw (recorded as an event in the feedback log; nothing is deleted).
+    player saw; or, with --source, everything one import gave (recorded as an event in the feedback
+    log; nothing is deleted).
 
-    Example: prefrec forget "so what"
+    Example: prefrec forget "so what"; prefrec forget --source itunes
     """
+    from prefrec.errors import UsageError
+
+    if (track is None) == (source is None):
+        raise UsageError("name a TRACK or --source NAME (one of them)")
     with _service() as service:
+        if source is not None:
+            render.forget_source_result(service.control.forget_source(source))
+            return
         result = service.control.forget(track)
     render.forget_result(result)
+
+
+@app.command("import")
+def import_(
+    source: str = typer.Argument(..., help="A playlist (.m3u/.m3u8), an iTunes Library.xml, a beets, Strawberry, "
+                                 "Clementine or MPD sticker database, a ListenBrainz export, or mpd://HOST:PORT."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List every entry: how it matched (or the closest "
+                                 "track when it did not) and what it would add. Writes nothing."),
+    as_kind: Optional[str] = typer.Option(None, "--as", metavar="like|skip", help="Playlists: record every entry "
+                                          "as a like (the default) or a skip.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="The match report as JSON: source, summary, entries "
+                                 "(how, track, closest, says, adds)."),
+    music_dir: Optional[Path] = typer.Option(None, "--music-dir", help="The source's music folder, when it keeps "
+                                             "only relative paths and does not say where (MPD, beets without "
+                                             "its config.yaml).", show_default=False),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Do not detect the format: m3u, itunes, beets, "
+                                      "strawberry, clementine, listenbrainz, mpd.", show_default=False),
+) -> None:
+    """Bring in ratings and play counts you already have elsewhere. Importing again adds only what
+    changed; every imported event names its source (`prefrec forget --source NAME` withdraws them).
+
+    Example: prefrec import ~/Music/favourites.m3u8 --dry-run
+    """
+    with _service() as service:
+        report = service.control.import_source(source, dry_run=dry_run, as_opinion=as_kind,
+                                               music_dir=str(music_dir) if music_dir else None, format=fmt)
+    render.import_report(report, as_json=as_json)
 
 
 @app.command()
 def history(
     n: int = typer.Option(20, "-n", "--count", min=1, help="How many events."),
     as_json: bool = typer.Option(False, "--json", help="JSON list: id, kind, source, at, time, withdrawn, "
-                                 "detail, path, title, artist, album, duration."),
+                                 "detail, means (a session's listen/skip/nothing), path, title, artist, "
+                                 "album, duration."),
+    source: Optional[str] = typer.Option(None, "--source", help="Only events from this source: cli, mpd, "
+                                         "mpris, or an import (itunes, m3u:NAME.m3u8…).", show_default=False),
 ) -> None:
     """Your latest feedback, newest first: likes, skips, forgets, and what players saw, with the
     source of each (cli, mpd, mpris, import:NAME).
@@ -325,9 +416,8 @@ def history(
     Example: prefrec history -n 50
     """
     with _service() as service:
-        events = service.control.history(n)
-        rules = service.settings.label_rules()
-    render.history(events, rules, as_json=as_json)
+        events = service.control.history(n, source=source)
+    render.history(events, as_json=as_json)
 
 
 # -- demo --------------------------------------------------------------------------------------
