@@ -1,7 +1,7 @@
 """Scale and freshness (DESIGN.md benchmark 4, issue 15): a 10,000-track library, measured side by
 side for this checkout and a baseline checkout (e.g. main at the commit the work started from).
 
-    .venv/bin/python bench/scale.py --baseline /work/wt/scale-baseline [--tracks 10000] [--big 100000]
+    .venv/bin/python bench/scale.py --baseline MAIN_CHECKOUT [--tracks 10000] [--big 100000]
                                     [--ratings 5] [--idle-s 60] [--repeat 5] [--work DIR] [--json]
 
 The library: `--tracks` tracks of 3 minutes whose features are synthetic (12 "styles": a per-style
