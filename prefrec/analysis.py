@@ -52,6 +52,8 @@ class Analysed:
     n_frames: int
     truncated: bool
     note: str = ""
+    mbid: str = ""  # MusicBrainz recording id from the tags, '' when none
+    fingerprint: str = ""  # Chromaprint items of its first sound, base64 (fingerprint.py); '' if none
 
 
 @dataclass(frozen=True)
@@ -153,10 +155,14 @@ def analyse_file(path: str, cache_root: str, *, on_length: "Callable[[float], No
     on_length(seconds) is called as soon as the file's stated playing time is known (from its tags'
     stream info before decoding, else from the decoder's header), so a deadline can grow with it.
     """
+    import base64
+
     from prefrec.audio import StreamInfo, read_tags, stream
     from prefrec.cache import FeatureCache
+    from prefrec.fingerprint import Fingerprinter
 
     p = Path(path)
+    fingerprinter = Fingerprinter(SAMPLE_RATE)
     try:
         st = os.stat(p)
         if st.st_size == 0 and stat.S_ISREG(st.st_mode):
@@ -173,6 +179,7 @@ def analyse_file(path: str, cache_root: str, *, on_length: "Callable[[float], No
                 if not tags.length_s and on_length:
                     on_length(header_s)
             featuriser.push(block)
+            fingerprinter.feed(block)
         if featuriser.n_samples == 0:
             raise PrefrecError(f"{path}: holds no audio samples (empty, header-only or cut before the audio)")
         if info.nonfinite >= info.source_frames:
@@ -184,9 +191,11 @@ def analyse_file(path: str, cache_root: str, *, on_length: "Callable[[float], No
         notes = [info.problem] if info.truncated else []
         if info.nonfinite:
             notes.append(f"{info.nonfinite} NaN/infinite samples replaced by silence")
+        fingerprint = fingerprinter.finish()
         return Analysed(path, info.identity, tags.title, tags.artist, tags.album,
                         featuriser.n_samples / SAMPLE_RATE, int(features.shape[1]), info.truncated,
-                        "; ".join(notes))
+                        "; ".join(notes), tags.mbid,
+                        base64.b64encode(fingerprint).decode("ascii") if fingerprint else "")
     except MemoryError:
         return Failed(path, f"{path}: ran out of memory while analysing it (worker memory limit)")
     except Exception as exc:  # noqa: BLE001 - a bad file must never stop a scan
@@ -195,6 +204,8 @@ def analyse_file(path: str, cache_root: str, *, on_length: "Callable[[float], No
         if isinstance(exc, PrefrecError):
             return Failed(path, str(exc))
         return Failed(path, f"{path}: analysis failed ({type(exc).__name__}: {exc})")
+    finally:
+        fingerprinter.close()
 
 
 # -- worker processes --------------------------------------------------------------------------
@@ -213,8 +224,10 @@ def _worker_main(task_fd: int, result_fd: int, cache_root: str, memory_mb: int, 
     import soxr  # noqa: F401
 
     from prefrec.features import _mfcc_matrices
+    from prefrec.fingerprint import available
 
     _mfcc_matrices()
+    available()  # loads libchromaprint before the address space is measured
     _limit_memory(memory_mb)
     with os.fdopen(task_fd, "r", encoding="utf-8") as tasks, os.fdopen(result_fd, "wb", buffering=0) as out:
 

@@ -17,6 +17,7 @@ from prefrec.errors import PrefrecError
 
 if TYPE_CHECKING:
     from prefrec.service import Service
+    from prefrec.service.names import Chooser
 
 EXIT_CODES = ("Exit codes: 0 success; 1 error (unknown track or name, no model yet, unreadable file, "
               "database trouble); 2 usage error or ambiguous track/name (candidates are listed); "
@@ -82,10 +83,9 @@ def scan(
 
     Example: prefrec scan ~/Music
     """
-    progress, update, on_result = render.progress_bar("analysing")
-    with _service(workers=workers) as service, progress:
-        report = service.library.scan([str(p) for p in library], progress=update, train=not no_train,
-                              on_result=on_result)
+    with _service(workers=workers) as service, render.Stages() as stages:
+        report = service.library.scan([str(p) for p in library], progress=stages, train=not no_train,
+                                      on_result=stages.on_result)
     if as_json:
         render.dump_json({
             "found": report.found, "analysed": report.analysed, "unchanged": report.unchanged,
@@ -97,34 +97,129 @@ def scan(
         render.scan_report(report)
 
 
+# -- naming tracks -----------------------------------------------------------------------------
+
+_TRACK_HELP = ("A path, a folder, a file:// URI, or words from the title/artist/album/file name "
+               "(no quotes needed). On a terminal, several matches let you pick one.")
+
+
+def _chooser() -> "Chooser | None":
+    """A prompt that lets the listener pick one of several matching tracks, when stdin and stderr
+    are a terminal; None otherwise (then an ambiguous name lists the candidates and exits 2)."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+
+    def choose(query: str, candidates: list) -> Any:
+        import click
+
+        shown = candidates[:20]
+        render.candidates(f"{render.safe(repr(query))} matches {len(candidates)} tracks:", shown, len(candidates))
+        while True:
+            try:
+                answer = typer.prompt(f"which one? [1-{len(shown)}, Enter to cancel]", default="",
+                                      show_default=False, err=True)
+            except click.exceptions.Abort:
+                render.err("")
+                return None
+            if not answer.strip():
+                return None
+            if answer.strip().isdigit() and 1 <= int(answer) <= len(shown):
+                return shown[int(answer) - 1]
+            render.err(f"give a number from 1 to {len(shown)}, or press Enter to cancel")
+
+    return choose
+
+
+def _targets(track: Optional[list[str]]) -> tuple[list[str], bool]:
+    """The TRACK arguments, with `-` replaced by the lines of stdin (paths or file:// URIs, as
+    players and scripts give them); and whether stdin was read."""
+    args = list(track or [])
+    if "-" not in args:
+        return args, False
+    lines = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+    if not lines:
+        from prefrec.errors import UsageError
+
+        raise UsageError("`-` reads paths from stdin, one per line, but stdin was empty")
+    out: list[str] = []
+    for arg in args:
+        out += lines if arg == "-" else [arg]
+    return out, True
+
+
 # -- feedback ----------------------------------------------------------------------------------
 
 
-def _rate(track: str, kind: str, at: Optional[str]) -> None:
+_NOW = " None named: the song your player plays now (player = \"mpd\" or \"mpris\" in config.toml)."
+
+
+def _rate(track: Optional[list[str]], kind: str, at: Optional[str], artist: Optional[str],
+          album: Optional[str]) -> None:
+    targets, from_stdin = _targets(track)
     with _service() as service:
-        result = service.control.rate(track, kind, at=at)
+        if not targets and artist is None and album is None:
+            if at is not None:
+                from prefrec.errors import UsageError
+
+                raise UsageError("--at goes with a TRACK; without one the player says where you are")
+            result, moved = service.player.rate_current(kind)
+        else:
+            result = service.control.rate(targets, kind, at=at, artist=artist, album=album,
+                                          choose=None if from_stdin else _chooser(), paths_only=from_stdin)
+            moved = False
     render.rate_result(result)
+    if moved:
+        render.err("moved the player on to the next song")
 
 
 @app.command()
-def like(track: str = typer.Argument(..., help="A path, or words from the title/artist/file name.")) -> None:
-    """Tell prefrec you like a track.
+def like(
+    track: Optional[list[str]] = typer.Argument(None, help=_TRACK_HELP + " Several paths or a folder like them all; "
+                                                "`-` reads paths from stdin." + _NOW, show_default=False),
+    artist: Optional[str] = typer.Option(None, "--artist", help="Like every track of this artist.", show_default=False),
+    album: Optional[str] = typer.Option(None, "--album", help="Like every track of this album.", show_default=False),
+) -> None:
+    """Tell prefrec you like a track (or several: paths, a folder, an album, an artist; none named:
+    the song playing now).
 
-    Example: prefrec like "kind of blue so what"
+    Example: prefrec like kind of blue so what
     """
-    _rate(track, "like", None)
+    _rate(track, "like", None, artist, album)
 
 
 @app.command()
 def skip(
-    track: str = typer.Argument(..., help="A path, or words from the title/artist/file name."),
+    track: Optional[list[str]] = typer.Argument(None, help=_TRACK_HELP + " Several paths or a folder skip them all; "
+                                                "`-` reads paths from stdin." + _NOW, show_default=False),
     at: Optional[str] = typer.Option(None, "--at", help="Where you skipped it: 1:23 or 83 (seconds)."),
+    artist: Optional[str] = typer.Option(None, "--artist", help="Skip every track of this artist.", show_default=False),
+    album: Optional[str] = typer.Option(None, "--album", help="Skip every track of this album.", show_default=False),
 ) -> None:
-    """Tell prefrec you skipped a track (optionally where: what you heard before counts most).
+    """Tell prefrec you skipped a track, optionally where: what you heard before counts most (none
+    named: the song playing now, at where it is, and the player moves on).
 
     Example: prefrec skip ~/Music/noise.mp3 --at 0:42
     """
-    _rate(track, "skip", at)
+    _rate(track, "skip", at, artist, album)
+
+
+@app.command()
+def radio(
+    track: Optional[str] = typer.Argument(None, help="The track to start from (default: the song playing now).",
+                                          show_default=False),
+    off: bool = typer.Option(False, "--off", help="Back to plain recommendations."),
+) -> None:
+    """With MPD: fill the queue with tracks near TRACK, ranked by your taste, until `--off`.
+    The daemon's MPD client does the queueing (`prefrec daemon` with player = "mpd").
+
+    Example: prefrec radio "so what"
+    """
+    with _service() as service:
+        seed = service.player.radio(track, off=off)
+    if seed is None:
+        render.err("radio off: the queue gets your recommendations again")
+    else:
+        render.err(f"radio: queueing tracks near {render.track_line(seed)}")
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -136,9 +231,8 @@ def train() -> None:
 
     Example: prefrec train
     """
-    progress, update, _ = render.progress_bar("scoring")
-    with _service() as service, progress:
-        result = service.learning.train(progress=update)
+    with _service() as service, render.Stages() as stages:
+        result = service.learning.train(progress=stages)
     render.train_result(result)
 
 
@@ -156,9 +250,11 @@ def evaluate(
 
     Example: prefrec evaluate --plot quality.png
     """
-    progress, update, _ = render.progress_bar("evaluating")
     with _service() as service:
-        with progress:
+        with render.Stages() as stages:
+            def update(done: int, total: int, _grouping: str) -> None:
+                stages("evaluating", 100 * done // max(total, 1), 100)
+
             result = service.learning.evaluate(repeats=repeats, progress=update)
         render.evaluation(result.to_json(), as_json=as_json)
         if plot is not None:
@@ -195,63 +291,115 @@ def recommend(
     album: Optional[str] = typer.Option(None, "--album", help="Only albums whose name contains this."),
     min_duration: Optional[str] = typer.Option(None, "--min-duration", help="Shortest track: 90 or 1:30."),
     max_duration: Optional[str] = typer.Option(None, "--max-duration", help="Longest track: 600 or 10:00."),
+    folder: Optional[str] = typer.Option(None, "--folder", help="Only tracks in this folder (a path, or the name "
+                                         "of a folder of the library).", show_default=False),
+    include_flagged: bool = typer.Option(False, "--include-flagged", help="Also files shorter than a window (8 s), "
+                                         "truncated, or with damaged (NaN) samples."),
 ) -> None:
-    """Unrated tracks, best first (at most 2 per artist or album in the top 20; banned ones never).
+    """Unrated tracks, best first: one file per recording, at most 2 per artist, album (or folder,
+    untagged) in the top 20 among tracks of comparable score, banned ones never. Before your first
+    rating: a starter set spread over the library, to rate.
 
     Example: prefrec recommend -n 10 --explore 0.2 --max-duration 6:00 --m3u > tonight.m3u
     """
     from prefrec.store import RecommendFilter
 
-    filters = RecommendFilter(artist=artist, album=album, min_duration_s=_duration("--min-duration", min_duration),
-                              max_duration_s=_duration("--max-duration", max_duration))
     with _service() as service:
+        from prefrec.service.names import resolve_folder
+
+        filters = RecommendFilter(artist=artist, album=album,
+                                  min_duration_s=_duration("--min-duration", min_duration),
+                                  max_duration_s=_duration("--max-duration", max_duration),
+                                  folder=resolve_folder(service.store, folder) if folder is not None else None,
+                                  include_flagged=include_flagged)
         recs = service.queries.recommend(n, diversify=not no_diversify, explore=explore, filters=filters)
     render.recommendations(recs, as_json=as_json, m3u=m3u)
 
 
 @app.command()
 def explain(
-    track: str = typer.Argument(..., help="A path, or words from the title/artist/file name."),
+    track: list[str] = typer.Argument(..., help=_TRACK_HELP),
     as_json: bool = typer.Option(False, "--json", help="Every window's start, end and score as JSON."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw window scores over time above the "
-                                        "MFCC image, best segment marked, as a PNG (needs prefrec[plot]).",
-                                        show_default=False),
-    clip: Optional[Path] = typer.Option(None, "--clip", help="Also write the best-scoring 8 s as a WAV file.",
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the score curve over time above the "
+                                        "track's spectrogram, best segment and your skip marked: .png, .pdf or "
+                                        ".svg (needs prefrec[plot]).", show_default=False),
+    clip: Optional[Path] = typer.Option(None, "--clip", help="Also cut the best-scoring 8 s out of the original "
+                                        "file at its own quality (.wav, .flac, or the file's own format).",
                                         show_default=False),
 ) -> None:
     """Why a track scores as it does: window scores over time, best and worst segments, rank, your
     rating and the closest tracks you rated.
 
-    Example: prefrec explain "so what" --plot so-what.png --clip best.wav
+    Example: prefrec explain so what --plot so-what.pdf --clip best.wav
     """
-    from prefrec.explain import mmss
+    from prefrec.explain import mmss, plot_format
 
+    if plot is not None:
+        plot_format(plot)  # refuse an unknown extension before any work
     with _service() as service:
-        exp = service.queries.explain(track)
+        exp = service.queries.explain(" ".join(track), choose=_chooser())
         render.explanation(exp, as_json=as_json)
         if plot is not None:
             service.queries.plot(exp, plot)
             render.err(f"plot written to {render.safe(plot)}")
         if clip is not None:
-            segment = service.queries.clip(exp, clip)
+            segment, how = service.queries.clip(exp, clip)
             render.err(f"best segment {mmss(segment.start_s)}–{mmss(segment.end_s)} ({segment.score:.2f}) "
-                       f"written to {render.safe(clip)}")
+                       f"written to {render.safe(clip)} ({render.CLIP_HOW[how]})")
 
 
 @app.command()
 def similar(
-    track: str = typer.Argument(..., help="A path, or words from the title/artist/file name."),
+    track: list[str] = typer.Argument(..., help=_TRACK_HELP),
     n: int = typer.Option(10, "-n", "--count", min=1, help="How many tracks."),
     as_json: bool = typer.Option(False, "--json", help="JSON list: rank, path, title, artist, album, "
                                  "duration, similarity, rating."),
 ) -> None:
     """Tracks that sound closest to TRACK, by the model's learnt features.
 
-    Example: prefrec similar "so what" -n 5
+    Example: prefrec similar so what -n 5
     """
     with _service() as service:
-        seed, items = service.queries.similar(track, n)
+        seed, items = service.queries.similar(" ".join(track), n, choose=_chooser())
     render.similar(seed, items, as_json=as_json)
+
+
+@app.command()
+def search(
+    words: list[str] = typer.Argument(..., help="Words from titles, artists, albums or file names (whole words; "
+                                      "case and accents ignored)."),
+    n: int = typer.Option(50, "-n", "--count", min=1, help="At most this many tracks."),
+    as_json: bool = typer.Option(False, "--json", help="JSON list: path, title, artist, album, duration, score, "
+                                 "rating, flags, copies."),
+) -> None:
+    """Find tracks by name, with their score, your rating and flags (exit 1 with suggestions when
+    nothing matches).
+
+    Example: prefrec search battle theme
+    """
+    with _service() as service:
+        items = service.queries.search(" ".join(words), limit=n)
+    render.listing(items, as_json=as_json)
+
+
+@app.command("list")
+def list_tracks(
+    artist: Optional[str] = typer.Option(None, "--artist", help="Only artists whose name contains this."),
+    album: Optional[str] = typer.Option(None, "--album", help="Only albums whose name contains this."),
+    folder: Optional[str] = typer.Option(None, "--folder", help="Only tracks in this folder (a path, or the name "
+                                         "of a folder of the library).", show_default=False),
+    unrated: bool = typer.Option(False, "--unrated", help="Only tracks you have not rated."),
+    flagged: bool = typer.Option(False, "--flagged", help="Only flagged files (too short, truncated, NaN samples)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON list: path, title, artist, album, duration, score, "
+                                 "rating, flags, copies."),
+) -> None:
+    """Browse the library by path, with each track's score, your rating and flags.
+
+    Example: prefrec list --folder ~/Music/field-recordings --unrated
+    """
+    with _service() as service:
+        items = service.queries.browse(artist=artist, album=album, folder=folder, unrated=unrated, flagged=flagged)
+    render.listing(items, as_json=as_json)
 
 
 @app.command()
@@ -269,50 +417,66 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 
 
 @app.command()
-def daemon(library: list[Path] = typer.Argument(..., help="Folder(s) holding your music.")) -> None:
-    """Run in the foreground: watch the folders, analyse what changes, retrain after feedback.
+def daemon(
+    library: list[Path] = typer.Argument(..., help="Folder(s) holding your music."),
+    autoqueue: Optional[bool] = typer.Option(None, "--autoqueue/--no-autoqueue", show_default=False,
+                                             help="Keep MPD's queue filled with recommendations "
+                                                  "(default: the autoqueue setting)."),
+) -> None:
+    """Run in the foreground: watch the folders, analyse what changes, retrain after feedback,
+    and learn from your music player (player = "mpd" or "mpris" in config.toml).
 
     Stop it with Ctrl-C or SIGTERM; SIGHUP reloads config.toml. Logs go to stderr and to
     DATA_DIR/logs/daemon.log. One daemon per data dir.
 
-    Example: prefrec daemon ~/Music
+    Example: prefrec daemon ~/Music --autoqueue
     """
     from prefrec.config import load_settings
     from prefrec.daemon import run_daemon
 
-    raise typer.Exit(run_daemon(load_settings(_state.home), [str(p) for p in library]))
+    raise typer.Exit(run_daemon(load_settings(_state.home), [str(p) for p in library], autoqueue=autoqueue))
 
 
 # -- control -----------------------------------------------------------------------------------
 
 
-_TRACK_OPT_HELP = "A path, or words from the title/artist/album/file name."
+_TRACK_OPT_HELP = "A path, or words from the title/artist/album/file name (no quotes needed)."
 
 
 @app.command()
 def ban(
-    track: Optional[str] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    track: Optional[list[str]] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
     artist: Optional[str] = typer.Option(None, "--artist", help="Ban every track of this artist.",
                                          show_default=False),
     album: Optional[str] = typer.Option(None, "--album", help="Ban every track of this album.", show_default=False),
-    as_json: bool = typer.Option(False, "--json", help="With nothing to ban: list the bans as JSON."),
+    list_bans: bool = typer.Option(False, "--list", help="List the bans."),
+    as_json: bool = typer.Option(False, "--json", help="With --list: the bans as JSON."),
 ) -> None:
-    """Never recommend a track, an artist or an album (with no argument: list the bans).
+    """Never recommend a track, an artist or an album. With nothing named: the song your player
+    plays now (and the player moves on), or the list of bans when no player is set up.
 
     Example: prefrec ban --artist "kenny g"
     """
+    moved = False
     with _service() as service:
-        if track is None and artist is None and album is None:
+        nothing_named = track is None and artist is None and album is None
+        if list_bans or (nothing_named and service.settings.player == "none"):
             render.bans(service.control.bans(), as_json=as_json)
             return
-        banned, added = service.control.ban(track, artist=artist, album=album)
+        if nothing_named:
+            banned, added, moved = service.player.ban_current()
+        else:
+            banned, added = service.control.ban(" ".join(track) if track else None, artist=artist, album=album,
+                                                choose=_chooser())
     render.err(f"{'banned' if added else 'already banned'} {banned.kind} {render.safe(banned.label)}: it will "
                "not be recommended (`prefrec unban` lifts it)")
+    if moved:
+        render.err("moved the player on to the next song")
 
 
 @app.command()
 def unban(
-    track: Optional[str] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    track: Optional[list[str]] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
     artist: Optional[str] = typer.Option(None, "--artist", help="Lift the ban on this artist.", show_default=False),
     album: Optional[str] = typer.Option(None, "--album", help="Lift the ban on this album.", show_default=False),
 ) -> None:
@@ -321,27 +485,71 @@ def unban(
     Example: prefrec unban --album "christmas hits"
     """
     with _service() as service:
-        lifted = service.control.unban(track, artist=artist, album=album)
+        lifted = service.control.unban(" ".join(track) if track else None, artist=artist, album=album,
+                                       choose=_chooser())
     render.err(f"unbanned {lifted.kind} {render.safe(lifted.label)}")
 
 
 @app.command()
-def forget(track: str = typer.Argument(..., help=_TRACK_OPT_HELP)) -> None:
+def forget(
+    track: Optional[list[str]] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    source: Optional[str] = typer.Option(None, "--source", help="Instead of a track: withdraw everything an "
+                                         "import gave (itunes, beets, m3u:NAME.m3u8…; see `prefrec status`).",
+                                         show_default=False),
+) -> None:
     """Withdraw what prefrec knows of your taste for a track: your rating, and the plays and skips a
-    player saw (recorded as an event in the feedback log; nothing is deleted).
+    player saw; or, with --source, everything one import gave (recorded as an event in the feedback
+    log; nothing is deleted).
 
-    Example: prefrec forget "so what"
+    Example: prefrec forget "so what"; prefrec forget --source itunes
+    """
+    from prefrec.errors import UsageError
+
+    if (track is None) == (source is None):
+        raise UsageError("name a TRACK or --source NAME (one of them)")
+    with _service() as service:
+        if source is not None:
+            render.forget_source_result(service.control.forget_source(source))
+            return
+        result = service.control.forget(" ".join(track or []), choose=_chooser())
+    render.forget_result(result)
+
+
+@app.command("import")
+def import_(
+    source: str = typer.Argument(..., help="A playlist (.m3u/.m3u8), an iTunes Library.xml, a beets, Strawberry, "
+                                 "Clementine or MPD sticker database, a ListenBrainz export, or mpd://HOST:PORT."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List every entry: how it matched (or the closest "
+                                 "track when it did not) and what it would add. Writes nothing."),
+    as_kind: Optional[str] = typer.Option(None, "--as", metavar="like|skip", help="Playlists: record every entry "
+                                          "as a like (the default) or a skip.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="The match report as JSON: source, summary, entries "
+                                 "(how, track, closest, says, adds)."),
+    music_dir: Optional[Path] = typer.Option(None, "--music-dir", help="The source's music folder, when it keeps "
+                                             "only relative paths and does not say where (MPD, beets without "
+                                             "its config.yaml).", show_default=False),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Do not detect the format: m3u, itunes, beets, "
+                                      "strawberry, clementine, listenbrainz, mpd.", show_default=False),
+) -> None:
+    """Bring in ratings and play counts you already have elsewhere. Importing again adds only what
+    changed; every imported event names its source (`prefrec forget --source NAME` withdraws them).
+
+    Example: prefrec import ~/Music/favourites.m3u8 --dry-run
     """
     with _service() as service:
-        result = service.control.forget(track)
-    render.forget_result(result)
+        report = service.control.import_source(source, dry_run=dry_run, as_opinion=as_kind,
+                                               music_dir=str(music_dir) if music_dir else None, format=fmt)
+    render.import_report(report, as_json=as_json)
 
 
 @app.command()
 def history(
     n: int = typer.Option(20, "-n", "--count", min=1, help="How many events."),
     as_json: bool = typer.Option(False, "--json", help="JSON list: id, kind, source, at, time, withdrawn, "
-                                 "detail, path, title, artist, album, duration."),
+                                 "detail, means (a session's listen/skip/nothing), path, title, artist, "
+                                 "album, duration."),
+    source: Optional[str] = typer.Option(None, "--source", help="Only events from this source: cli, mpd, "
+                                         "mpris, or an import (itunes, m3u:NAME.m3u8…).", show_default=False),
 ) -> None:
     """Your latest feedback, newest first: likes, skips, forgets, and what players saw, with the
     source of each (cli, mpd, mpris, import:NAME).
@@ -349,9 +557,8 @@ def history(
     Example: prefrec history -n 50
     """
     with _service() as service:
-        events = service.control.history(n)
-        rules = service.settings.label_rules()
-    render.history(events, rules, as_json=as_json)
+        events = service.control.history(n, source=source)
+    render.history(events, as_json=as_json)
 
 
 # -- demo --------------------------------------------------------------------------------------
@@ -383,9 +590,8 @@ def demo(
         library = write_library(music, ["pads", "drums", "chiptune"], tracks_per_style, seed=7)
         with Service(load_settings(home)) as service:
             render.err("2/5 scanning")
-            progress, update, on_result = render.progress_bar("analysing")
-            with progress:
-                report = service.library.scan([str(music)], progress=update, on_result=on_result)
+            with render.Stages() as stages:
+                report = service.library.scan([str(music)], progress=stages, on_result=stages.on_result)
             render.scan_report(report)
             render.err("3/5 rating: the listener likes pads and skips drums (one of them 10 s in)")
             liked = [t for t in library if t.style == "pads"][:2]
@@ -398,11 +604,10 @@ def demo(
                 render.err(f"  skip {t.title}")
             render.err("4/5 training")
             result = service.learning.train()
-            render.err(f"  {result.epochs} epochs in {result.train_s:.1f} s; ranked {result.scored} tracks")
+            render.err(f"  {render.plural(result.epochs, 'epoch')} in {result.train_s:.1f} s; "
+                       f"ranked {render.plural(result.scored, 'track')}")
             render.err("5/5 recommendations (unrated tracks, best first):")
-            # One artist per style here: the usual cap of 2 per artist would fill ranks 3-6 with
-            # the disliked styles, so the demo shows the plain ranking.
-            recs = service.queries.recommend(10, diversify=False)
+            recs = service.queries.recommend(10)
             render.recommendations(recs, as_json=False, m3u=False)
             if recs.items:
                 render.out()

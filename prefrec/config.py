@@ -58,6 +58,14 @@ class Settings:
     settle_s: float = setting(3.0, minimum=0, help="a new file is analysed once stable this long")
     quiet_period_s: float = setting(10.0, minimum=0, help="retrain this long after the latest feedback…")
     train_after_events: int = setting(20, minimum=1, help="…or as soon as this many feedback events wait")
+    fast_updates: bool = setting(True, help="after new feedback refit only the model's head on stored window "
+                                 "representations (seconds), leaving the full fine-tune for a quiet spell")
+    full_retrain_quiet_s: float = setting(900.0, minimum=0, help="the full fine-tune and rescore of every track wait "
+                                          "for this long without new feedback")
+    defer_full_retrain_on_battery: bool = setting(True, help="on battery, keep to head updates and leave the full "
+                                                  "fine-tune for when the machine is on mains power")
+    nice: int = setting(10, minimum=0, maximum=19, help="CPU priority of the daemon's training and scoring "
+                        "(0 normal, 19 lowest)")
     rescan_interval_s: float = setting(3600.0, minimum=1, help="full rescan of the folders, to recover missed events")
     watch: str = setting("auto", choices=("auto", "polling"), help="how the daemon watches the folders")
     poll_interval_s: float = setting(5.0, minimum=0.1, help="how often the polling watcher looks")
@@ -66,6 +74,24 @@ class Settings:
     listen_fraction: float = setting(0.5, minimum=0.05, maximum=1, help="a listen: this fraction of the track…")
     listen_min_s: float = setting(240.0, minimum=1, help="…or this many seconds played")
     seek_min_s: float = setting(10.0, minimum=0, help="a forward seek this long keeps skipped windows out of a listen")
+    # The music player the daemon follows (prefrec/player/, README "With your music player"):
+    player: str = setting("none", choices=("none", "mpd", "mpris"), help="the player the daemon learns from")
+    mpd_host: str = setting("", help="MPD's host, socket path or password@host (default: $MPD_HOST, "
+                                     "else the usual sockets, else localhost)")
+    mpd_port: int = setting(0, minimum=0, maximum=65535, help="MPD's port (0: $MPD_PORT, else 6600)")
+    mpd_password: str = setting("", secret=True, help="MPD's password, if it asks for one")
+    mpd_music_directory: str = setting("", help="MPD's music_directory, when prefrec cannot ask MPD "
+                                                "(over TCP MPD does not tell)")
+    mpris_player: str = setting("", help="the MPRIS player to follow, e.g. vlc (default: the first on the bus)")
+    autoqueue: bool = setting(False, help="keep MPD's queue filled with recommendations")
+    autoqueue_keep: int = setting(3, minimum=1, maximum=100, help="songs kept queued after the current one")
+    autoqueue_cooldown_h: float = setting(8.0, minimum=0, help="no song queued again within this many hours")
+    # What is recommended (prefrec/service/queries.py):
+    diversity_margin: float = setting(0.1, minimum=0, maximum=1,
+                                      help="recommend spreads artists, albums and folders only among tracks "
+                                      "scoring within this of each other")
+    flat_scores: float = setting(0.05, minimum=0, maximum=1,
+                                 help="explain calls a track's window scores flat when they span less than this")
 
     def label_rules(self):  # -> prefrec.labels.Rules
         """The label rule set with this listener's thresholds."""
@@ -81,6 +107,11 @@ class Settings:
     @property
     def features_dir(self) -> Path:
         return self.home / "features"
+
+    @property
+    def reps_dir(self) -> Path:
+        """Stored window representations for head-only updates (prefrec.reps)."""
+        return self.home / "reps"
 
     @property
     def models_dir(self) -> Path:

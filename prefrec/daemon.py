@@ -185,9 +185,11 @@ def _start_observer(roots: list[str], handler: Any, settings: Settings) -> tuple
 class Daemon:
     """The daemon's state and main loop; run() blocks until SIGTERM/SIGINT."""
 
-    def __init__(self, settings: Settings, roots: list[str]) -> None:
+    def __init__(self, settings: Settings, roots: list[str], *, autoqueue: bool | None = None) -> None:
         self.settings = settings
         self.roots = roots
+        self.autoqueue = autoqueue  # `daemon --autoqueue` over the setting
+        self.player: Any = None  # (PlayerThread, PlayerHost) while a player is followed
         self.inbox = _Inbox()
         self.pending: dict[str, _Pending] = {}
         self.running: dict[str, FileEntry] = {}  # path -> the file as it was when its analysis started
@@ -201,6 +203,9 @@ class Daemon:
         self.untrainable_feedback_id = -1  # training said NotReady/failed at this feedback; wait for more
         self.rescore = True  # tracks may lack scores from the current model (checked when idle)
         self.trainer_for_id = 0  # the newest feedback id when the training child started
+        self.full_tried_id = -1  # the newest feedback id when the last full fine-tune started
+        self.library_changed = False  # tracks were analysed since the last full fine-tune
+        self.deferred_on_battery = False
         self.watcher = ""
         self.last_error: str | None = None
         self.last_error_at: float | None = None
@@ -263,6 +268,7 @@ class Daemon:
                 log.info("removed %d temporary file%s left by interrupted writes", len(swept),
                          "" if len(swept) == 1 else "s")
             self.publish_state(service, force=True)
+            self._start_player()
             while not self.stop.is_set():
                 try:
                     self.step(service)
@@ -423,16 +429,18 @@ class Daemon:
             service.library.record_analysis(result, entry)
             if isinstance(result, Analysed):
                 log.info("analysed %s (%.0f s)", path, result.duration_s)
-                self.rescore = True
+                self.rescore = self.library_changed = True
             else:
                 log.warning("could not use %s", result.reason)
 
     # -- learning ------------------------------------------------------------------------------
 
     def _learn(self, service: Service) -> None:
-        """Start the training child when feedback waits (quiet period or N events), or when new
-        tracks need scores; reap it when it ends. After a failure, wait before trying again
-        (back-off from TRAIN_BACKOFF_S doubling to TRAIN_BACKOFF_MAX_S), so nothing loops."""
+        """Start the training child when feedback waits (quiet period or N events): a head update
+        (seconds); when new tracks need scores; or, in a quiet spell after head updates or library
+        changes, the full fine-tune (deferred on battery if so set). Reap it when it ends. After a
+        failure, wait before trying again (back-off from TRAIN_BACKOFF_S doubling to
+        TRAIN_BACKOFF_MAX_S), so nothing loops."""
         if self.trainer is not None:
             outcome = self.trainer.poll()
             if outcome is None:
@@ -444,21 +452,52 @@ class Daemon:
         last_id = service.store.last_feedback_id()
         model = service.store.latest_model()
         trained_up_to = model.last_feedback_id if model else 0
-        start = False
+        mode = None
         if last_id > trained_up_to and last_id != self.untrainable_feedback_id:
             waiting, newest = service.store.feedback_after(trained_up_to)
             quiet = newest is None or time.time() - newest >= self.settings.quiet_period_s
-            start = quiet or waiting >= self.settings.train_after_events
+            if quiet or waiting >= self.settings.train_after_events:
+                mode = "update"
+        elif not self.pending and not self.running and self._full_wanted(service, model, last_id):
+            mode = "full"
         elif self.rescore and not self.pending and not self.running:
             self.rescore = False
-            start = service.learning.needs_scoring()
-        if start:
+            mode = "update" if service.learning.needs_scoring() else None
+        if mode:
             self.rescore = False
             waiting = last_id - trained_up_to
-            log.info("retraining on %d new feedback event%s", waiting, "" if waiting == 1 else "s") if waiting \
-                else log.info("scoring new tracks with the current model")
-            self.trainer = TrainerProcess(self.settings.home, self.settings.home / TRAIN_LOG_NAME)
+            if mode == "full":
+                self.full_tried_id, self.library_changed = last_id, False
+                log.info("full fine-tune in a quiet spell")
+            elif waiting:
+                log.info("%s on %d new feedback event%s", "updating" if self.settings.fast_updates else "retraining",
+                         waiting, "" if waiting == 1 else "s")
+            else:
+                log.info("scoring new tracks with the current model")
+            self.trainer = TrainerProcess(self.settings.home, self.settings.home / TRAIN_LOG_NAME, mode)
             self.trainer_for_id = last_id
+
+    def _full_wanted(self, service: Service, model: Any, last_id: int) -> bool:
+        """Whether to run the full fine-tune now: the newest model is a head update (or the library
+        changed since the last full run), nothing was rated for `full_retrain_quiet_s`, and the
+        machine is not on battery (when `defer_full_retrain_on_battery`)."""
+        if model is None:
+            return False
+        if not (("head_update" in model.config and last_id != self.full_tried_id) or self.library_changed):
+            return False
+        _count, newest = service.store.feedback_after(max(0, last_id - 1))  # the newest event alone: cheap
+        if newest is not None and time.time() - newest < self.settings.full_retrain_quiet_s:
+            return False
+        if self.settings.defer_full_retrain_on_battery:
+            from prefrec.power import on_battery
+
+            if on_battery():
+                if not self.deferred_on_battery:
+                    log.info("on battery: the full fine-tune waits for mains power (head updates go on)")
+                self.deferred_on_battery = True
+                return False
+        self.deferred_on_battery = False
+        return True
 
     def _trainer_ended(self, service: Service, outcome: TrainerOutcome) -> None:
         self.rescore = True  # tracks analysed while it ran may have missed its scoring
@@ -496,18 +535,49 @@ class Daemon:
         if any(getattr(fresh, k) != getattr(self.settings, k) for k in analysis):
             self._requeue_running()
             self._stop_pool()
+        player_keys = [k for k in changed if k.startswith(("player", "mpd_", "mpris_", "autoqueue"))
+                       or k in ("skip_min_s", "listen_fraction", "listen_min_s", "seek_min_s")]
         self.settings = fresh
+        if player_keys:
+            self._stop_player()
+            self._start_player()
         self.next_rescan = min(self.next_rescan, time.monotonic() + fresh.rescan_interval_s)
         self.untrainable_feedback_id = -1
+        from prefrec.config import schema
+
+        secret = {k for k, f in schema().items() if f.metadata.get("secret")}
         log.info("SIGHUP: settings reloaded (%s)",
-                 ", ".join(f"{k}={v}" for k, v in sorted(changed.items())) or "nothing changed")
+                 ", ".join(f"{k}={'***' if k in secret else v}" for k, v in sorted(changed.items()))
+                 or "nothing changed")
 
     def _requeue_running(self) -> None:
         for path, entry in self.running.items():
             self.pending[path] = _Pending(entry.size, entry.mtime_ns, 0.0)
         self.running.clear()
 
+    def _start_player(self) -> None:
+        """Follow the configured player on threads of its own (prefrec.player.host): it records
+        sessions and acts itself, in short transactions, so they reach the database within a
+        second even while this loop is busy; the loop sees them through the log's ids."""
+        from prefrec.player.host import start_player
+
+        try:
+            self.player = start_player(self.settings, autoqueue=self.autoqueue)
+        except Exception as exc:  # noqa: BLE001 - the daemon never depends on a player
+            log.exception("could not start following the player")
+            self.error(f"player: {type(exc).__name__}: {exc}")
+
+    def _stop_player(self) -> None:
+        from prefrec.player.host import stop_player
+
+        try:
+            stop_player(self.player)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("while stopping the player client: %s", exc)
+        self.player = None
+
     def _shutdown(self, service: Service, observer: Any) -> None:
+        self._stop_player()
         if observer is not None:
             observer.stop()
         if self.trainer is not None:
@@ -538,7 +608,7 @@ def _setup_logging(home: Path) -> None:
     logging.getLogger("watchdog").setLevel(logging.WARNING)
 
 
-def run_daemon(settings: Settings, roots: list[str]) -> int:
+def run_daemon(settings: Settings, roots: list[str], *, autoqueue: bool | None = None) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT; returns the exit code.
 
     Raises LockHeld when another daemon holds the data dir, UsageError for a bad folder.
@@ -556,7 +626,7 @@ def run_daemon(settings: Settings, roots: list[str]) -> int:
                        f"stop it first (kill {exc.pid}) or use another --home", exc.pid) from None
     try:
         _setup_logging(settings.home)
-        return Daemon(settings, [os.path.realpath(r) for r in roots]).run()
+        return Daemon(settings, [os.path.realpath(r) for r in roots], autoqueue=autoqueue).run()
     finally:
         lock.release()
 

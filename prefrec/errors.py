@@ -61,3 +61,7 @@ class AmbiguousName(PrefrecError):
 
 class MissingExtra(PrefrecError):
     """An optional feature needs a package that is not installed (e.g. matplotlib for --plot)."""
+
+
+class ImportSourceError(PrefrecError):
+    """A source to import could not be read, or is in no format prefrec understands."""

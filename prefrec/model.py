@@ -111,7 +111,8 @@ class TasteModel(nn.Module):
 
     Two entry points: forward(windows, wide) for a batch of windows, track_outputs(mfcc) for a
     whole track (scoring). Both return (logits, embeddings); sigmoid(logits) is the calibrated
-    window probability. Training reaches the two parts through embed/deep_logits/wide_logits.
+    window probability. Training reaches the two parts through encode/deep_logits/wide_logits;
+    head updates and stored representations through represent/head_logits/embed.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -160,23 +161,64 @@ class TasteModel(nn.Module):
         """mfcc: [B, n_mfcc, T] raw MFCCs -> the same standardised per coefficient (the CNN's input)."""
         return (mfcc - self.mfcc_mean[None, :, None]) / self.mfcc_std[None, :, None]
 
-    def _lstm(self, seq: torch.Tensor) -> torch.Tensor:
-        """seq: [N, L, C] CNN outputs of N windows -> embeddings [N, H] (the LSTM's final state)."""
-        out, _ = self.lstm(self.dropout(seq))  # [N, L, H]
-        return out[:, -1, :]  # [N, H]: the model's learnt features
+    # The window scorer in two halves, so the head can be refitted and applied on stored window
+    # representations (prefrec.reps) without running the CNN and LSTM again:
+    #   represent(seq, wide) -> reps [N, D]: everything the head reads about each window, the LSTM's
+    #     final state [N, H] and (config.wide) the window's statistics, standardised [N, n_wide];
+    #   head_logits(reps) -> calibrated logits [N], embed(reps) -> [N, H].
+    # Only the head's parameters (names starting with one of HEAD_PREFIX) are trained on reps; the
+    # blend and calibration buffers stay with the encoder (a head update keeps them).
+    HEAD_PREFIX = ("head.", "wide_weight", "wide_bias")
 
-    def embed(self, windows: torch.Tensor) -> torch.Tensor:
-        """windows: [B, n_mfcc, 400] raw MFCCs of B windows, each alone -> embeddings [B, H]."""
+    def encode(self, windows: torch.Tensor) -> torch.Tensor:
+        """windows: [B, n_mfcc, 400] raw MFCCs of B windows, each alone -> the LSTM's final states [B, H]."""
         feats = self.cnn(self.standardise(windows))  # [B, C, L]
         return self._lstm(feats.transpose(1, 2))  # [B, H]
 
-    def deep_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """embeddings [N, H] -> the deep part's raw logits [N]."""
-        return self.head(self.dropout(embeddings)).squeeze(-1)
+    def _lstm(self, seq: torch.Tensor) -> torch.Tensor:
+        """seq: [N, L, C] CNN outputs of N windows -> the LSTM's final states [N, H] (learnt features)."""
+        out, _ = self.lstm(self.dropout(seq))  # [N, L, H]
+        return out[:, -1, :]  # [N, H]
+
+    def standardise_wide(self, wide: torch.Tensor) -> torch.Tensor:
+        """wide [N, n_wide] raw statistics (stats.wide_inputs) -> standardised over the library."""
+        return (wide - self.wide_mean) / self.wide_std
+
+    def represent(self, seq: torch.Tensor, wide: torch.Tensor | None = None) -> torch.Tensor:
+        """seq: [N, L, C] CNN outputs of N windows; wide: [N, n_wide] their raw statistics (needed
+        when config.wide) -> the head's inputs [N, D], D = H + n_wide."""
+        states = self._lstm(seq)  # [N, H]
+        if not self.config.wide:
+            return states
+        if wide is None:
+            raise ValueError("this model needs the windows' statistics (stats.wide_inputs)")
+        return torch.cat([states, self.standardise_wide(wide.to(states.dtype))], dim=1)  # [N, H + n_wide]
+
+    def head_logits(self, reps: torch.Tensor) -> torch.Tensor:
+        """reps: [N, D] (represent's output) -> calibrated logits [N]."""
+        deep, wide = self.head_parts(reps)
+        return self.calibrate(self.blended(deep, wide))
+
+    def head_parts(self, reps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """reps: [N, D] -> (raw deep logits [N], raw wide logits [N] or None without config.wide)."""
+        hidden = self.config.lstm_hidden
+        deep = self.deep_logits(reps[:, :hidden])
+        return deep, (self._wide_linear(reps[:, hidden:]) if self.config.wide else None)
+
+    def embed(self, reps: torch.Tensor) -> torch.Tensor:
+        """reps: [N, D] -> the windows' embeddings [N, H] (the LSTM's states, for `similar`)."""
+        return reps[:, : self.config.lstm_hidden]
+
+    def deep_logits(self, states: torch.Tensor) -> torch.Tensor:
+        """states [N, H] (the LSTM's) -> the deep part's raw logits [N]."""
+        return self.head(self.dropout(states)).squeeze(-1)
+
+    def _wide_linear(self, standardised: torch.Tensor) -> torch.Tensor:
+        return standardised @ self.wide_weight + self.wide_bias
 
     def wide_logits(self, wide: torch.Tensor) -> torch.Tensor:
         """wide [N, n_wide] raw statistics (stats.wide_inputs) -> the wide part's raw logits [N]."""
-        return ((wide - self.wide_mean) / self.wide_std) @ self.wide_weight + self.wide_bias
+        return self._wide_linear(self.standardise_wide(wide))
 
     def blended(self, deep: torch.Tensor, wide: torch.Tensor | None) -> torch.Tensor:
         """Raw deep [N] and wide [N] logits -> the uncalibrated window logit [N]."""
@@ -194,19 +236,14 @@ class TasteModel(nn.Module):
         """windows: [B, n_mfcc, 400] raw MFCCs of B windows, each alone; wide: [B, n_mfcc * 6] their
         statistics (stats.wide_inputs rows; needed when config.wide) -> (calibrated logits [B],
         embeddings [B, H])."""
-        if self.config.wide and wide is None:
-            raise ValueError("this model needs the windows' statistics (stats.wide_inputs)")
-        emb = self.embed(windows)  # [B, H]
-        deep = self.deep_logits(emb)  # [B]
-        wide_part = self.wide_logits(wide) if self.config.wide else None  # [B]
-        return self.calibrate(self.blended(deep, wide_part)), emb
+        feats = self.cnn(self.standardise(windows))  # [B, C, L]
+        reps = self.represent(feats.transpose(1, 2), wide)  # [B, D]
+        return self.head_logits(reps), self.embed(reps)
 
-    def track_parts(self, mfcc: torch.Tensor, *, batch: int = 2048) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """mfcc: [n_mfcc, T] a whole track -> (raw deep logits [n], raw wide logits [n] or None,
-        embeddings [n, H]) for its n = n_windows(T) windows, with one CNN pass for the whole track.
-
-        A track shorter than a window is zero-padded (in standardised units) to 400 frames.
-        """
+    def track_representations(self, mfcc: torch.Tensor, *, batch: int = 2048) -> torch.Tensor:
+        """mfcc: [n_mfcc, T] a whole track -> the head's inputs [n_windows(T), D], with one CNN pass
+        for the whole track. A track shorter than a window is zero-padded (in standardised units)
+        to 400 frames."""
         config = self.config
         count = n_windows(mfcc.shape[1])
         x = (mfcc - self.mfcc_mean[:, None]) / self.mfcc_std[:, None]  # [n_mfcc, T]
@@ -218,17 +255,23 @@ class TasteModel(nn.Module):
         if feats.shape[1] < needed:  # cannot happen with valid convs; guards the invariant
             raise AssertionError(f"CNN output {feats.shape[1]} shorter than {needed}")
         seqs = feats.unfold(1, length, step)[:, :count, :].permute(1, 2, 0)  # [n_windows, L, C]
-        emb = torch.cat([self._lstm(seqs[i : i + batch]) for i in range(0, len(seqs), batch)])  # [n, H]
-        wide = None
+        stats = None
         if config.wide:
             from prefrec.stats import wide_inputs
 
-            stats = torch.from_numpy(wide_inputs(mfcc.detach().cpu().numpy()))  # [n, n_wide]
-            wide = self.wide_logits(stats)  # [n]
-        return self.deep_logits(emb), wide, emb
+            stats = torch.from_numpy(wide_inputs(mfcc.detach().cpu().numpy()))  # [n_windows, n_wide]
+        return torch.cat([self.represent(seqs[i : i + batch], None if stats is None else stats[i : i + batch])
+                          for i in range(0, len(seqs), batch)])  # [n_windows, D]
+
+    def track_parts(self, mfcc: torch.Tensor, *, batch: int = 2048) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """mfcc: [n_mfcc, T] a whole track -> (raw deep logits [n], raw wide logits [n] or None,
+        embeddings [n, H]) for its n = n_windows(T) windows."""
+        reps = self.track_representations(mfcc, batch=batch)
+        deep, wide = self.head_parts(reps)
+        return deep, wide, self.embed(reps)
 
     def track_outputs(self, mfcc: torch.Tensor, *, batch: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
         """mfcc: [n_mfcc, T] a whole track -> (calibrated logits [n_windows(T)], embeddings
         [n_windows(T), H]), equal to forward() on every window alone with its statistics."""
-        deep, wide, emb = self.track_parts(mfcc, batch=batch)
-        return self.calibrate(self.blended(deep, wide)), emb
+        reps = self.track_representations(mfcc, batch=batch)  # [n_windows, D]
+        return self.head_logits(reps), self.embed(reps)  # [n_windows], [n_windows, H]

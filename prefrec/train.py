@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -58,6 +58,8 @@ class TrainConfig:
     folds: int = 5  # out-of-fold fits for the calibration and the separation check
     blend_tracks: int = 64  # library tracks sampled for the blend's standardisation...
     blend_windows: int = 16  # ...and windows of each
+    # A head-only update (fit_head) on stored representations: full-batch steps from the current head.
+    head_steps: int = 200
 
 
 @dataclass(frozen=True)
@@ -120,18 +122,22 @@ def make_example(identity: str, features: np.ndarray, kind: str, position_s: flo
 def example_from_label(label: "Label", features: np.ndarray) -> Example:
     """An Example from a derived label (prefrec.labels) and the track's features [n_mfcc, T]:
     a skip counts the windows heard before its position, a listen leaves out seeked-over spans."""
+    return Example(label.identity, features, label.target, label_window_weights(label, features.shape[1]),
+                   label.weight, label.explicit)
+
+
+def label_window_weights(label: "Label", n_frames: int) -> np.ndarray:
+    """Which windows of a track of n_frames frames a label counts, float32 [n_windows] in 0..1."""
     from prefrec.features import window_bounds_s
 
-    n_frames = features.shape[1]
     if label.target == 0.0:
-        weights = skip_window_weights(n_frames, label.skip_at_s)
-    else:
-        weights = np.ones(n_windows(n_frames), dtype=np.float32)
-        if label.excluded_s:
-            for i, (start, end) in enumerate(window_bounds_s(n_frames)):
-                if any(start < b and end > a for a, b in label.excluded_s):
-                    weights[i] = 0.0
-    return Example(label.identity, features, label.target, weights, label.weight, label.explicit)
+        return skip_window_weights(n_frames, label.skip_at_s)
+    weights = np.ones(n_windows(n_frames), dtype=np.float32)
+    if label.excluded_s:
+        for i, (start, end) in enumerate(window_bounds_s(n_frames)):
+            if any(start < b and end > a for a, b in label.excluded_s):
+                weights[i] = 0.0
+    return weights
 
 
 def normalisation(features: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -225,9 +231,10 @@ def _padded_window(features: np.ndarray, index: int, mean: np.ndarray) -> np.nda
 
 
 def _fit_deep(examples: list[Example], model_config: ModelConfig, config: TrainConfig, sample: LibrarySample,
-              init: TasteModel | None, seed: int) -> tuple[TasteModel, list[float]]:
+              init: TasteModel | None, seed: int,
+              on_epoch: Callable[[], None] | None = None) -> tuple[TasteModel, list[float]]:
     """The deep part: CNN+LSTM+head trained on the windows' labels for config.epochs epochs.
-    Returns the model and its mean weighted training loss per epoch."""
+    Returns the model and its mean weighted training loss per epoch; on_epoch() after each epoch."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = TasteModel(model_config)
@@ -256,19 +263,23 @@ def _fit_deep(examples: list[Example], model_config: ModelConfig, config: TrainC
         for start in range(0, len(order), config.batch_windows):
             idx = order[start : start + config.batch_windows]
             optimiser.zero_grad()
-            logits = model.deep_logits(model.embed(x[idx]))  # [b]
+            logits = model.deep_logits(model.encode(x[idx]))  # [b]
             loss = (loss_fn(logits, y[idx]) * w[idx]).sum() / w[idx].sum().clamp(min=1e-9)
             loss.backward()
             optimiser.step()
             total += float(loss.detach()) * float(w[idx].sum())
         losses.append(total / max(float(w.sum()), 1e-9))
+        if on_epoch:
+            on_epoch()
     return model.eval(), losses
 
 
-def _fit_wide(model: TasteModel, examples: list[Example], wide_of: dict[str, np.ndarray], c: float) -> None:
+def _fit_wide(model: TasteModel, examples: list[Example] | list[RepExample],
+              standardised: Callable[[Example | RepExample], np.ndarray], c: float) -> None:
     """The wide part: weighted L2 logistic regression of every counted window's statistics
-    (standardised as the model does), each track weighing its label's weight and the classes
-    balanced, so that C means what it means for the baseline's one row per track."""
+    (standardised(example) [n_windows, n_wide], standardised as the model does), each track
+    weighing its label's weight and the classes balanced, so that C means what it means for the
+    baseline's one row per track."""
     from prefrec.evaluation import fit_logistic
 
     totals = _class_totals(examples)
@@ -279,10 +290,10 @@ def _fit_wide(model: TasteModel, examples: list[Example], wide_of: dict[str, np.
         if not len(counted) or ex.weight <= 0:
             continue
         share = ex.weights[counted].astype(np.float64)
-        rows.append(wide_of[ex.identity][counted])
+        rows.append(standardised(ex)[counted])
         targets.append(np.full(len(counted), ex.label))
         weights.append(share / share.sum() * ex.weight * (total / 2.0) / totals[ex.label])
-    x = (np.concatenate(rows) - model.wide_mean.numpy()) / model.wide_std.numpy()
+    x = np.concatenate(rows)
     coef, intercept = fit_logistic(x, np.concatenate(targets), c=c, weights=np.concatenate(weights))
     with torch.no_grad():
         model.wide_weight.copy_(torch.from_numpy(coef.astype(np.float32)))
@@ -292,7 +303,7 @@ def _fit_wide(model: TasteModel, examples: list[Example], wide_of: dict[str, np.
 def _set_blend(model: TasteModel, sample: LibrarySample) -> None:
     """Standardise the deep and wide logits over the library sample's windows."""
     with torch.inference_mode():
-        emb = torch.cat([model.embed(torch.from_numpy(sample.windows[i : i + 512]))
+        emb = torch.cat([model.encode(torch.from_numpy(sample.windows[i : i + 512]))
                          for i in range(0, len(sample.windows), 512)])
         deep = model.deep_logits(emb).double()
         wide = model.wide_logits(torch.from_numpy(sample.wide)).double() if model.config.wide else torch.zeros(1)
@@ -309,32 +320,49 @@ def _class_totals(examples: list[Example]) -> dict[float, float]:
 
 def fit(examples: list[Example], library: Sequence[np.ndarray] | LibrarySample, *,
         model_config: ModelConfig | None = None, config: TrainConfig | None = None,
-        init: TasteModel | None = None, _wide_of: dict[str, np.ndarray] | None = None) -> tuple[TasteModel, TrainReport]:
+        init: TasteModel | None = None, progress: Callable[[int, int], None] | None = None,
+        _wide_of: dict[str, np.ndarray] | None = None) -> tuple[TasteModel, TrainReport]:
     """Train a TasteModel on labelled tracks (uncalibrated: see fit_calibrated).
 
     library: feature arrays [n_mfcc, T] of (a sample of) the whole library, or a LibrarySample
     made from them; with none, the rated tracks stand in. init: a pretrained model
     (pretrain.pretrain) to fine-tune; its config replaces model_config. Raises NotReady without at
-    least one like and one skip.
+    least one like and one skip. progress(epochs done, epochs in all) after each epoch of each seed.
     """
     config = config or TrainConfig()
     model_config = init.config if init is not None else (model_config or ModelConfig())
-    _check_classes(examples)
+    _class_counts(examples)
     if not isinstance(library, LibrarySample):
         library = library_sample(list(library) or [e.features for e in examples], model_config=model_config,
                                  config=config, init=init)
     wide_of = _wide_of if _wide_of is not None else _wide_inputs(examples, model_config)
+    seeds = _seeds(config, init)
+    count = {"done": 0}
+
+    def on_epoch() -> None:
+        count["done"] += 1
+        if progress:
+            progress(count["done"], seeds * config.epochs)
+
     with torch_threads(config.threads):
-        return _fit(examples, library, model_config, config, init, wide_of)
+        return _fit(examples, library, model_config, config, init, wide_of, on_epoch)
 
 
-def _check_classes(examples: list[Example]) -> tuple[int, int]:
+def _seeds(config: TrainConfig, init: TasteModel | None) -> int:
+    """Deep fits averaged into one model: the soup's seeds when fine-tuning, else one."""
+    return max(1, config.soup_seeds) if init is not None else 1
+
+
+def _class_counts(examples: list) -> tuple[int, int]:
+    """(likes, skips) among Examples or RepExamples; NotReady without at least one of each."""
     n_likes = sum(1 for e in examples if e.label == 1.0)
     n_skips = len(examples) - n_likes
     if n_likes == 0 or n_skips == 0:
+        from prefrec.render import plural
+
         raise NotReady(
-            f"training needs at least one liked and one skipped track (have {n_likes} likes, "
-            f"{n_skips} skips): rate more with `prefrec like` / `prefrec skip`"
+            f"training needs at least one liked and one skipped track (have {plural(n_likes, 'like')}, "
+            f"{plural(n_skips, 'skip')}): rate more with `prefrec like` / `prefrec skip`"
         )
     return n_likes, n_skips
 
@@ -346,15 +374,17 @@ def _wide_inputs(examples: list[Example], model_config: ModelConfig) -> dict[str
 
 
 def _fit(examples: list[Example], sample: LibrarySample, model_config: ModelConfig, config: TrainConfig,
-         init: TasteModel | None, wide_of: dict[str, np.ndarray]) -> tuple[TasteModel, TrainReport]:
+         init: TasteModel | None, wide_of: dict[str, np.ndarray],
+         on_epoch: Callable[[], None] | None = None) -> tuple[TasteModel, TrainReport]:
     started = time.perf_counter()
-    n_likes, n_skips = _check_classes(examples)
-    seeds = max(1, config.soup_seeds) if init is not None else 1
-    fits = [_fit_deep(examples, model_config, config, sample, init, config.seed + i) for i in range(seeds)]
+    n_likes, n_skips = _class_counts(examples)
+    fits = [_fit_deep(examples, model_config, config, sample, init, config.seed + i, on_epoch)
+            for i in range(_seeds(config, init))]
     model = average_weights([m for m, _ in fits])
     if model_config.wide:
         model.set_wide_normalisation(torch.from_numpy(sample.wide_mean), torch.from_numpy(sample.wide_std))
-        _fit_wide(model, examples, wide_of, config.wide_c)
+        mean, std = model.wide_mean.numpy(), model.wide_std.numpy()
+        _fit_wide(model, examples, lambda ex: (wide_of[ex.identity] - mean) / std, config.wide_c)
     _set_blend(model, sample)
     return model, TrainReport(len(examples), n_likes, n_skips, config.epochs, time.perf_counter() - started,
                               losses=fits[0][1])
@@ -362,17 +392,19 @@ def _fit(examples: list[Example], sample: LibrarySample, model_config: ModelConf
 
 def fit_calibrated(examples: list[Example], library: Sequence[np.ndarray] | LibrarySample, *,
                    model_config: ModelConfig | None = None, config: TrainConfig | None = None,
-                   init: TasteModel | None = None) -> tuple[TasteModel, TrainReport]:
+                   init: TasteModel | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> tuple[TasteModel, TrainReport]:
     """fit(), calibrated: `config.folds` out-of-fold fits (a track's labels all on one side)
     predict each explicitly rated track; calibration (scale, bias) is fitted on those predictions
     and set on the model fitted on everything. The report carries the out-of-fold ROC-AUC with a
-    95% interval (bootstrap over tracks), or None with fewer than 2 explicit likes and 2 skips."""
+    95% interval (bootstrap over tracks), or None with fewer than 2 explicit likes and 2 skips.
+    progress(epochs done, epochs in all) after each epoch of every fit."""
     from prefrec.calibration import fit_calibration
     from prefrec.evaluation import assign_folds, auc, bootstrap, usable_folds
 
     config = config or TrainConfig()
     model_config = init.config if init is not None else (model_config or ModelConfig())
-    _check_classes(examples)
+    _class_counts(examples)
     started = time.perf_counter()
     if not isinstance(library, LibrarySample):
         library = library_sample(list(library) or [e.features for e in examples], model_config=model_config,
@@ -383,18 +415,32 @@ def fit_calibrated(examples: list[Example], library: Sequence[np.ndarray] | Libr
     labels = np.array([explicit[i].label for i in identities])
     oof: list[np.ndarray] = []
     oof_labels: list[float] = []
+    held_out: list[set[str]] = []
     if labels.sum() >= 2 and len(labels) - labels.sum() >= 2:
         folds = assign_folds(identities, labels, config.folds, config.seed)
         for f in usable_folds(folds, labels):
             held = {identities[i] for i in np.flatnonzero(folds == f)}
-            rest = [e for e in examples if e.identity not in held]
-            if len({e.label for e in rest}) < 2:
-                continue
-            fold_model, _ = fit(rest, library, config=config, init=init, model_config=model_config, _wide_of=wide_of)
-            for identity in sorted(held):
-                oof.append(raw_window_logits(fold_model, explicit[identity].features))
-                oof_labels.append(explicit[identity].label)
-    model, report = fit(examples, library, config=config, init=init, model_config=model_config, _wide_of=wide_of)
+            if len({e.label for e in examples if e.identity not in held}) == 2:
+                held_out.append(held)
+    per_fit = _seeds(config, init) * config.epochs
+    count = {"done": 0}
+
+    def step(done: int, of: int) -> None:
+        if progress:
+            progress(count["done"] + done, (len(held_out) + 1) * per_fit)
+
+    def fitted(part: list[Example]) -> tuple[TasteModel, TrainReport]:
+        out = fit(part, library, config=config, init=init, model_config=model_config, progress=step,
+                  _wide_of=wide_of)
+        count["done"] += per_fit
+        return out
+
+    for held in held_out:
+        fold_model, _ = fitted([e for e in examples if e.identity not in held])
+        for identity in sorted(held):
+            oof.append(raw_window_logits(fold_model, explicit[identity].features))
+            oof_labels.append(explicit[identity].label)
+    model, report = fitted(examples)
     if oof:
         calibration = fit_calibration(oof, oof_labels)
         scores = np.array([float(np.mean(1.0 / (1.0 + np.exp(-z)))) for z in oof])
@@ -417,6 +463,70 @@ def raw_window_logits(model: TasteModel, features: np.ndarray) -> np.ndarray:
 
 
 ENCODER_PREFIXES = ("mfcc_mean", "mfcc_std", "cnn.", "lstm.")
+
+
+@dataclass(frozen=True)
+class RepExample:
+    """A labelled track as its stored window representations (prefrec.reps): reps float32
+    [n_windows, D], label 1.0 / 0.0, window weights [n_windows] and the track's weight (as Example)."""
+
+    identity: str
+    reps: np.ndarray
+    label: float
+    weights: np.ndarray
+    weight: float = 1.0
+
+
+def fit_head(model: TasteModel, examples: list[RepExample], *, config: TrainConfig | None = None
+             ) -> tuple[TasteModel, TrainReport]:
+    """A copy of `model` whose head alone is refitted on stored representations of rated tracks;
+    its encoder (standardisation, CNN, LSTM) is untouched, so the representations stay valid.
+
+    As fit does, in two parts: the deep head (on the LSTM states in the representations) takes
+    `config.head_steps` full-batch AdamW steps from the current head, the loss weighing tracks and
+    classes as fit does (each track its label's weight in total, each class half); the wide part
+    (on the standardised statistics in the representations) is refitted as fit fits it. The blend
+    and the calibration stay the model's. Seconds on a few hundred ratings. Raises NotReady
+    without a like and a skip."""
+    import copy
+
+    config = config or TrainConfig()
+    started = time.perf_counter()
+    n_likes, n_skips = _class_counts(examples)
+    hidden = model.config.lstm_hidden
+    class_total = _class_totals(examples)
+    xs, ys, ws = [], [], []
+    for ex in examples:
+        used = ex.weights > 0
+        if not used.any() or ex.weight <= 0:
+            continue
+        xs.append(ex.reps[used, :hidden])
+        ys.append(np.full(int(used.sum()), ex.label, dtype=np.float32))
+        ws.append(0.5 * ex.weight / class_total[ex.label] / int(used.sum()) * ex.weights[used])
+    x, y, w = (torch.from_numpy(np.concatenate(a).astype(np.float32)) for a in (xs, ys, ws))
+    new = copy.deepcopy(model).eval()  # eval: no dropout; the encoder is never run here
+    head = list(new.head.parameters())
+    for p in new.parameters():
+        p.requires_grad_(False)
+    for p in head:
+        p.requires_grad_(True)
+    torch.manual_seed(config.seed)
+    optimiser = torch.optim.AdamW(head, lr=config.learning_rate, weight_decay=config.weight_decay)
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+    history = []
+    with torch_threads(config.threads):
+        for _ in range(config.head_steps):
+            optimiser.zero_grad()
+            loss = (loss_fn(new.deep_logits(x), y) * w).sum() / w.sum().clamp(min=1e-9)
+            loss.backward()
+            optimiser.step()
+            history.append(float(loss.detach()))
+    for p in new.parameters():
+        p.requires_grad_(True)
+    if new.config.wide:
+        _fit_wide(new, examples, lambda ex: ex.reps[:, hidden:].astype(np.float64), config.wide_c)
+    return new.eval(), TrainReport(len(examples), n_likes, n_skips, 0, time.perf_counter() - started,
+                                   losses=history)
 
 
 def load_encoder(model: TasteModel, source: TasteModel) -> None:

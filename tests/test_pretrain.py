@@ -47,8 +47,8 @@ def _own_track_found(model, feats) -> float:
     first = torch.from_numpy(np.stack([f[:, :400] for f in feats]))
     last = torch.from_numpy(np.stack([f[:, -400:] for f in feats]))
     with torch.no_grad():
-        a = torch.nn.functional.normalize(model.embed(first), dim=1)
-        b = torch.nn.functional.normalize(model.embed(last), dim=1)
+        a = torch.nn.functional.normalize(model.encode(first), dim=1)
+        b = torch.nn.functional.normalize(model.encode(last), dim=1)
     return float(((a @ b.T).argmax(dim=1) == torch.arange(len(feats))).float().mean())
 
 

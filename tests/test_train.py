@@ -83,7 +83,7 @@ def test_the_blend_standardises_both_parts_over_the_library_sample(examples):
     sample = library_sample(features, model_config=TINY, config=FAST)
     model, _ = fit(examples, sample, model_config=TINY, config=FAST)
     with torch.no_grad():
-        deep = model.deep_logits(model.embed(torch.from_numpy(sample.windows))).double()
+        deep = model.deep_logits(model.encode(torch.from_numpy(sample.windows))).double()
         wide = model.wide_logits(torch.from_numpy(sample.wide)).double()
         blended = model.blended(deep, wide)
     # each part has mean 0 and std 1 over the sample before mixing, so the blend has mean 0

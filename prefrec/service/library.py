@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from prefrec import fingerprint
 from prefrec.errors import NotReady, UsageError
 from prefrec.library import FileEntry, discover
 from prefrec.service.base import Controller, Progress
@@ -25,7 +26,8 @@ class ScanReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     gone: int = 0
     audio_seconds: float = 0.0
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole scan, learning included
+    analysis_seconds: float = 0.0  # walking the folders and analysing (what the rates are of)
     trained: TrainResult | None = None
     rescored: int = 0
     pretrained: PretrainResult | None = None
@@ -41,6 +43,7 @@ def track_row(result: Any, entry: FileEntry) -> dict[str, Any]:
         "artist": result.artist, "album": result.album, "duration_s": result.duration_s,
         "n_frames": result.n_frames, "truncated": int(result.truncated), "size": entry.size,
         "mtime_ns": entry.mtime_ns, "feature_version": FEATURE_VERSION, "note": result.note,
+        "mbid": result.mbid,
     }
 
 
@@ -71,6 +74,8 @@ class LibraryController(Controller):
         cache = self.cache
         stale = self.store.stale_feature_paths(FEATURE_VERSION) | {
             t.path for e in unchanged for t in self.store.tracks_by_path(e.path) if not cache.has(t.identity)}
+        if fingerprint.available():  # music analysed before fingerprints existed gets one
+            stale |= self.store.unfingerprinted_paths(entries[0].path if len(entries) == 1 else None)
         return [e for e in entries if known.get(e.path) != (e.size, e.mtime_ns) or e.path in stale]
 
     def scan(self, roots: list[str], *, progress: Progress | None = None, train: bool = True,
@@ -101,11 +106,18 @@ class LibraryController(Controller):
         batch: list[dict[str, Any]] = []
         last_flush = time.monotonic()
 
+        analysed: list[Any] = []
+
         def flush() -> None:
             nonlocal last_flush
             if batch:
+                # Recordings first: a scan killed between the two writes then finds the tracks
+                # missing and analyses them again, instead of finding tracks without a recording
+                # and analysing them again forever after.
+                self.link_recordings(analysed)
                 self.store.record_analysed(batch)
                 batch.clear()
+                analysed.clear()
             self.store.set_meta("scan_pending", str(len(todo) - report.analysed - len(report.failed)))
             last_flush = time.monotonic()
 
@@ -123,6 +135,7 @@ class LibraryController(Controller):
                 report.analysed += 1
                 report.audio_seconds += result.duration_s
                 batch.append(track_row(result, entry))
+                analysed.append(result)
             elif result.vanished:
                 vanished.add(result.path)
                 report.failed.append((result.path, result.reason))
@@ -132,8 +145,9 @@ class LibraryController(Controller):
             if len(batch) >= 8 or time.monotonic() - last_flush > 1.0:
                 flush()
             if progress:
-                progress(done, len(todo), result.path)
+                progress("analysing", done, len(todo))
         flush()
+        report.analysis_seconds = time.perf_counter() - started
         for path, reason in skipped:
             report.failed.append((path, reason))
         present = {e.path for e in entries if e.path not in vanished}
@@ -141,14 +155,64 @@ class LibraryController(Controller):
         for path, reason in skipped:
             self.store.record_failed(path, f"{path}: {reason}", 0, 0)
         if train:
-            report.pretrained = self.core.learning.pretrain_if_needed()
+            report.pretrained = self.core.learning.pretrain_if_needed(progress=progress)
         if train and self.store.last_feedback_id():
             try:
-                report.trained, report.rescored = self.core.learning.refresh_model(retrain=report.pretrained is not None)
+                report.trained, report.rescored = self.core.learning.refresh_model(
+                    retrain=report.pretrained is not None, progress=progress)
             except NotReady:
                 pass  # e.g. only likes so far: the scan itself succeeded, and status says why there is no model
         report.seconds = time.perf_counter() - started
         return report
+
+    def link_recordings(self, results: list[Any]) -> int:
+        """Find, by acoustic fingerprint, the files of music already known that hold the same
+        recording as these analysis.Analysed results (a re-encoded or truncated copy), and record
+        which recording each belongs to: ratings, bans and "already listed" follow the recording.
+        Returns how many joined another file's recording."""
+        import base64
+
+        if not fingerprint.available():
+            return 0  # nothing recorded, so that fingerprints are computed once the library is there
+        fresh = {r.identity: r for r in results}
+        fresh = {i: r for i, r in fresh.items() if i not in self.store.known_recordings(list(fresh))}
+        # identity -> (recording, items, blob, keys), decided in this batch
+        decided: dict[str, tuple[str, list[int], bytes, list[int]]] = {}
+        silent: list[str] = []  # no fingerprint (no sound): its own recording
+        merges: list[tuple[str, str]] = []
+        joined = 0
+        for identity, result in sorted(fresh.items()):
+            if not result.fingerprint:
+                silent.append(identity)
+                continue
+            blob = base64.b64decode(result.fingerprint)
+            values = fingerprint.items(blob)
+            keys = fingerprint.keys(values)
+            candidates = [(other, rec, fingerprint.items(fp)) for other, rec, fp
+                          in self.store.fingerprint_candidates(keys, common=fingerprint.COMMON_KEY)]
+            candidates += [(i, d[0], d[1]) for i, d in decided.items() if set(keys) & set(d[3])]
+            matched = sorted({rec for other, rec, v in candidates
+                              if fingerprint.same_recording(values, v) and self._features_agree(identity, other)})
+            recording = matched[0] if matched else identity
+            for other in matched[1:]:  # this file bridges two recordings: they are one
+                merges.append((other, recording))
+                decided = {i: (recording if d[0] == other else d[0], *d[1:]) for i, d in decided.items()}
+            joined += bool(matched)
+            decided[identity] = (recording, values, blob, keys)
+        rows = [(i, i, None, []) for i in silent] + [(i, d[0], d[2], d[3]) for i, d in decided.items()]
+        if rows:
+            self.store.add_recordings(rows, merges)
+        return joined
+
+    def _features_agree(self, a: str, b: str) -> bool:
+        """Whether the cached MFCCs of identities `a` and `b` confirm a fingerprint match
+        (fingerprint.feature_distance); True when either is missing or too short to tell."""
+        cache = self.cache
+        x, y = cache.get(a), cache.get(b)
+        if x is None or y is None:
+            return True
+        distance = fingerprint.feature_distance(x, y)
+        return distance is None or distance <= fingerprint.FEATURE_MATCH
 
     # -- changes the daemon sees in the folders ---------------------------------------------------
 
@@ -157,6 +221,7 @@ class LibraryController(Controller):
         from prefrec.analysis import Analysed
 
         if isinstance(result, Analysed):
+            self.link_recordings([result])  # first, as in scan
             self.store.record_analysed([track_row(result, entry)])
         else:
             self.store.record_failed(result.path, result.reason, entry.size, entry.mtime_ns)
