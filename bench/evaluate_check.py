@@ -13,7 +13,7 @@ The data dir copies get the pretrained encoder the in-process benchmark uses (PR
 `prefrec scan` makes it: the library's tracks in identity order, seed 0), installed as the service
 installs a pretraining's checkpoint, so no copy pretrains again. Usage:
 
-    python bench/evaluate_check.py BASE PRETRAINED [--persona colobot] [--repeat 0] [--k 40] \
+    python bench/evaluate_check.py BASE PRETRAINED [--persona auto] [--repeat 0] [--k 40] \
         [--random 3] [--rows rows.json ...] --out check.json
 """
 
@@ -72,7 +72,8 @@ def main() -> None:
     ap.add_argument("base", type=Path)
     ap.add_argument("pretrained", type=Path)
     ap.add_argument("--corpus", type=Path, default=pl.CORPUS)
-    ap.add_argument("--persona", default="colobot")
+    ap.add_argument("--persona", default="auto", help="a persona, or auto: the first with enough "
+                    "likes in its split for `evaluate`")
     ap.add_argument("--repeat", type=int, default=0)
     ap.add_argument("--k", type=int, default=40)
     ap.add_argument("--random", type=int, default=3, help="no-signal personas (random ratings) to train")
@@ -88,9 +89,15 @@ def main() -> None:
     corpus = pl.load_corpus(base, args.corpus)
     result: dict = {}
 
-    split = next(s for s in pl.make_splits(corpus, ks=(10, 20, 40) if args.k in (10, 20, 40) else (args.k,),
-                                           repeats=1, personas=[args.persona], first_repeat=args.repeat)
-                 if s.k == args.k)
+    from prefrec.service.learning import MIN_EVALUATION_RATINGS
+
+    personas = pl.default_personas(corpus) if args.persona == "auto" else [args.persona]
+    ks = (10, 20, 40) if args.k in (10, 20, 40) else (args.k,)
+    candidates = [s for s in pl.make_splits(corpus, ks=ks, repeats=1, personas=personas, first_repeat=args.repeat)
+                  if s.k == args.k]
+    # auto: the first persona (persona_lib's order) whose split has enough likes for `evaluate`
+    split = next((s for s in candidates if MIN_EVALUATION_RATINGS <= s.labels[s.rated].sum()
+                  <= len(s.rated) - MIN_EVALUATION_RATINGS), candidates[0])
     home = work / "persona"
     shutil.copytree(base, home)
     said, train_s = rate_and_train(home, corpus, split.rated, split.labels)
