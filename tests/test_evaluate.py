@@ -84,3 +84,20 @@ def test_the_warning_follows_the_held_out_interval():
     assert "too few ratings" in separation_warning(unknown)
     assert separation_warning(None) is None  # models from before the check say nothing
     json.dumps(clear)
+
+
+def test_a_grouping_whose_held_out_music_is_all_of_one_kind_is_unavailable_not_nan():
+    """Likes all in one album: holding it out leaves nothing liked to learn from, so no album
+    fold scores a liked track and the album-grouped ROC-AUC does not exist; evaluate says so
+    (before training anything) instead of reporting NaN."""
+    from types import SimpleNamespace
+
+    from prefrec.service.learning import _cross_validated
+    from prefrec.train import TrainConfig
+
+    identities = [f"t{i:02d}" for i in range(30)]
+    explicit = {i: SimpleNamespace(identity=i, label=1.0 if n < 6 else 0.0) for n, i in enumerate(identities)}
+    group_of = {i: "album:liked" if n < 6 else f"album:other-{n % 6}" for n, i in enumerate(identities)}
+    result = _cross_validated(list(explicit.values()), explicit, identities, group_of, None, TrainConfig(), None,
+                              repeats=2, progress=lambda done, total: None)
+    assert "unavailable" in result and "like" in result["unavailable"], result

@@ -570,10 +570,19 @@ def _cross_validated(examples: list[Any], explicit: dict[str, Any], identities: 
     y = np.array([explicit[i].label for i in identities])
     groups = [group_of[i] for i in identities]
     n_groups = len(set(groups))
-    folds_per_repeat = [usable_folds(assign_folds(groups, y, N_FOLDS, config.seed + r), y) for r in range(repeats)]
+    assigned = [assign_folds(groups, y, N_FOLDS, config.seed + r) for r in range(repeats)]
+    folds_per_repeat = [usable_folds(folds, y) for folds in assigned]
     if n_groups < 3 or min(len(f) for f in folds_per_repeat) < 2:
         return {"unavailable": f"{n_groups} groups: too few that hold both liked and other music to hold "
                                "some out and still learn from the rest"}
+    # A track is scored when its fold's training part holds both classes: if the scored tracks are
+    # all liked or all not (the liked music all in one album, say), there is no ROC-AUC to estimate.
+    scorable = np.zeros(len(y), dtype=bool)
+    for folds, usable in zip(assigned, folds_per_repeat):
+        scorable |= np.isin(folds, usable)
+    if len(set(y[scorable].tolist())) < 2:
+        return {"unavailable": f"the music you {'like' if y[~scorable].any() else 'do not like'} is in too "
+                               "few groups to hold some out and still learn from the rest"}
     summaries = {i: track_stats(explicit[i].features) for i in identities}
     logits: dict[tuple[int, str], np.ndarray] = {}
     repeat_of_call = []
@@ -615,7 +624,7 @@ def _cross_validated(examples: list[Any], explicit: dict[str, Any], identities: 
     # Calibration as train fits it: on the other folds' out-of-fold predictions (cross-fitted).
     calibrated, truth = [], []
     for r in range(repeats):
-        folds = assign_folds(groups, y, N_FOLDS, config.seed + r)
+        folds = assigned[r]
         for f in folds_per_repeat[r]:
             others = [identities[i] for i in np.flatnonzero(folds != f) if (r, identities[i]) in logits]
             if len({explicit[i].label for i in others}) < 2:
