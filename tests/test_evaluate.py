@@ -26,6 +26,7 @@ def test_evaluate_refuses_with_too_few_ratings_and_says_how_many_more(library):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # about 30 s of CPU: 10 fold fits and a full train through the CLI
 def test_evaluate_reports_prefrec_and_the_baseline_on_the_same_folds_with_intervals(library, tmp_path):
     pytest.importorskip("matplotlib")
     _, home, tracks = library
