@@ -85,8 +85,9 @@ def main() -> None:
             continue
         row = {"k": split.k, "persona": split.persona, "repeat": split.repeat}
         base = dict(zip(("auc", "p10"), pl.metrics(split, pl.baseline_scores(split, summaries))))
+        # in identity order, as Learning._train builds them (the order sets the training's draws)
         examples = [make_example(corpus.identities[i], feats[i], "like" if split.labels[i] else "skip", None)
-                    for i in split.rated]
+                    for i in sorted(split.rated, key=lambda i: corpus.identities[i])]
         t = time.perf_counter()
         model, report = fit_calibrated(examples, sample, init=pre, config=TrainConfig())
         fit_s = time.perf_counter() - t
