@@ -38,13 +38,15 @@ def fake_track(seed: int, frames: int = 9000) -> np.ndarray:
     return (level + smooth * 3).astype(np.float32)
 
 
-def train_step(cache_dir: Path, pretrained: Path, tracks: int, rated: int) -> dict:
+def train_step(cache_dir: Path, pretrained: Path, tracks: int, rated: int, workers: int) -> dict:
     """In a child process: `prefrec train`'s computation, timed, with this process's peak RSS."""
     import torch
 
     from prefrec.cache import FeatureCache
     from prefrec.checkpoint import load_checkpoint
-    from prefrec.scoring import score_identities
+    from prefrec.checkpoint import save_checkpoint
+    from prefrec.reps import encoder_fingerprint
+    from prefrec.rescoring import ScoringJob, score_tracks
     from prefrec.train import TrainConfig, fit_calibrated, make_example
 
     cache = FeatureCache(cache_dir)
@@ -60,12 +62,27 @@ def train_step(cache_dir: Path, pretrained: Path, tracks: int, rated: int) -> di
     fit_s = time.perf_counter() - t
     del sample
     t = time.perf_counter()
-    scored = sum(1 for _, s in score_identities(model, cache, identities) if s is not None)
+    # As Learning._score_and_publish after a full train: save the model, then score every track in
+    # `workers` processes, storing the window representations for head updates.
+    checkpoint = cache_dir.parent / "model.pt"
+    sha256 = save_checkpoint(model, checkpoint)
+    job = ScoringJob(str(checkpoint), sha256, str(cache_dir), str(cache_dir.parent / "reps"),
+                     encoder_fingerprint(model))
+    scored = sum(1 for _, probs, _ in score_tracks(model, job, identities, workers=workers) if probs is not None)
     score_s = time.perf_counter() - t
     return {"read_s": read_s, "fit_s": fit_s, "score_s": score_s, "total_s": time.perf_counter() - started,
             "scored": scored, "folds_auc": None if report.oof_auc is None else report.oof_auc.value,
             "threads": torch.get_num_threads(),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": _peak_rss_mb(), "workers": workers}
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM) in MB. Not getrusage's ru_maxrss: on Linux that
+    survives exec, so a child started by a large parent would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -78,11 +95,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tracks", type=int, default=1000)
     ap.add_argument("--rated", type=int, default=40)
+    ap.add_argument("--workers", type=int, default=2, help="scoring processes (the `workers` setting)")
     ap.add_argument("--pretrained", type=Path, default=None, help="reuse (or write) the pretrained model here")
     ap.add_argument("--_child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._child:
-        print(json.dumps(train_step(Path(args._child[0]), Path(args._child[1]), args.tracks, args.rated)))
+        print(json.dumps(train_step(Path(args._child[0]), Path(args._child[1]), args.tracks, args.rated, args.workers)))
         return
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="prefrec-timing-") as tmp:
@@ -106,13 +124,15 @@ def main() -> None:
             score_track(model, cache.load(f"t{i:05d}"))
         score_one = (time.perf_counter() - t) / 20
         child = subprocess.run([sys.executable, __file__, "--tracks", str(args.tracks), "--rated", str(args.rated),
-                                "--_child", str(Path(tmp) / "features"), str(pretrained)], capture_output=True, text=True,
-                               check=True)
+                                "--workers", str(args.workers), "--_child", str(Path(tmp) / "features"), str(pretrained)],
+                               capture_output=True, text=True)
+        if child.returncode != 0:
+            raise SystemExit(f"the timed train failed:\n{child.stderr}")
         result = json.loads(child.stdout.strip().splitlines()[-1])
     print(f"train on {args.rated} ratings, {args.tracks}-track library: {result['total_s']:.1f} s wall "
           f"(read {result['read_s']:.1f} s, fit with 5-fold calibration {result['fit_s']:.1f} s, "
-          f"score {result['scored']} tracks {result['score_s']:.1f} s; torch threads {result['threads']}); "
-          f"peak RSS {result['peak_rss_mb']:.0f} MB")
+          f"score {result['scored']} tracks {result['score_s']:.1f} s in {result['workers']} processes); "
+          f"peak RSS {result['peak_rss_mb']:.0f} MB (the training process)")
     print(f"score one 3-min track (read from the cache + model): {score_one * 1000:.0f} ms")
     print(f"load average before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
