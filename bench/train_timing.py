@@ -58,7 +58,7 @@ def train_step(cache_dir: Path, pretrained: Path, tracks: int, rated: int, worke
     sample = [cache.load(i) for i in identities[:: max(1, tracks // 200)]]
     read_s = time.perf_counter() - started
     t = time.perf_counter()
-    model, report = fit_calibrated(examples, sample, init=init, config=TrainConfig())
+    model, report = fit_calibrated(examples, sample, init=init, config=TrainConfig(), workers=workers)
     fit_s = time.perf_counter() - t
     del sample
     t = time.perf_counter()

@@ -45,7 +45,7 @@ class Settings:
 
     home: Path
     workers: int = setting(default_factory=_default_workers, minimum=1, maximum=256,
-                           help="analysis processes (default: all cores)")
+                           help="analysis, training and scoring processes (default: all cores)")
     decode_timeout_s: float = setting(300.0, minimum=1, help="seconds a worker may spend on one file…")
     decode_timeout_per_audio_s: float = setting(0.05, minimum=0, maximum=10,
                                                 help="…plus this per second of audio (+6 min for a 2-hour mix)")

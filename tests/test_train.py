@@ -117,6 +117,20 @@ def test_calibration_is_fitted_on_out_of_fold_predictions_and_applied_to_the_sco
     assert fit_calibration([np.zeros(3)] * 4, [1, 0, 0, 0]).bias < 0  # more skips: a lower prior
 
 
+def test_fits_in_worker_processes_give_the_same_model_as_one_after_another(examples):
+    more = examples + [make_example(f"p{i}", _features("plucks", i), "like", None) for i in range(3, 5)] \
+        + [make_example(f"w{i}", _features("wind", 10 + i), "skip", None) for i in range(3, 5)]
+    config = TrainConfig(epochs=2, windows_per_track=4, folds=3, parallel_min_tracks=0)
+    seen = []
+    alone, report = fit_calibrated(more, [], model_config=TINY, config=config)
+    shared, shared_report = fit_calibrated(more, [], model_config=TINY, config=config, workers=2,
+                                           progress=lambda done, total: seen.append((done, total)))
+    for (name, a), b in zip(alone.state_dict().items(), shared.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert shared_report.calibration == report.calibration and shared_report.oof_auc == report.oof_auc
+    assert seen[-1] == (4 * 2, 4 * 2)  # 3 folds and the final fit, 2 epochs each
+
+
 def test_with_too_few_ratings_there_is_no_held_out_check(examples):
     _, report = fit_calibrated(examples[:2] + examples[3:4], [], model_config=TINY, config=FAST)
     assert report.oof_auc is None and not report.separates

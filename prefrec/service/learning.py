@@ -222,7 +222,7 @@ class LearningController(Controller):
         model, report = fit_calibrated(examples, self._library_sample(library), config=config,
                                        init=pretrained.model if pretrained else None,
                                        progress=(lambda done, total: progress("fine-tuning", done, total))
-                                       if progress else None)
+                                       if progress else None, workers=self.settings.workers)
         quality = model_quality(report)
         relative = Path("models") / f"model-{int(time.time() * 1000)}-{last_feedback_id}.pt"
         sha256 = save_checkpoint(model, self.settings.home / relative, train_config=config)
