@@ -219,14 +219,14 @@ def _worker_main(task_fd: int, result_fd: int, cache_root: str, memory_mb: int, 
     die_with_parent(parent_pid)
     import mutagen  # noqa: F401 - load the libraries before taking the address-space measure
     import numpy  # noqa: F401
-    import scipy.fft  # noqa: F401
     import soundfile  # noqa: F401
     import soxr  # noqa: F401
 
-    from prefrec.features import _mfcc_matrices
+    from prefrec.features import _mfcc_matrices, real_fft
     from prefrec.fingerprint import available
 
     _mfcc_matrices()
+    real_fft()  # scipy's FFT module alone (importing scipy.fft would cost 0.4 s of CPU)
     available()  # loads libchromaprint before the address space is measured
     _limit_memory(memory_mb)
     with os.fdopen(task_fd, "r", encoding="utf-8") as tasks, os.fdopen(result_fd, "wb", buffering=0) as out:
