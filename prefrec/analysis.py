@@ -503,7 +503,12 @@ def analyse_many(
         while queue or pool.running:
             while queue and pool.free:
                 pool.submit(queue.popleft())
-            yield from pool.results()
+            done = pool.results()
+            # Hand the freed workers their next files before the caller handles these results
+            # (database writes), so that no worker waits for the caller.
+            while queue and pool.free:
+                pool.submit(queue.popleft())
+            yield from done
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:

@@ -198,6 +198,26 @@ def test_a_hanging_decoder_is_stopped_at_its_deadline_and_the_next_file_is_analy
     assert results[str(good)].duration_s == pytest.approx(5.0, abs=0.05)
 
 
+def test_the_next_file_is_analysed_while_the_caller_handles_a_result(tmp_path):
+    """analyse_many gives a freed worker its next file before yielding the result, so a scan's
+    database writes never leave a worker idle: with one worker, the second file's features are
+    written while the caller still holds the first result."""
+    from prefrec.analysis import analyse_many
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.wav")
+        sf.write(paths[-1], music(4.0, seed=i), 22050)
+    cache = tmp_path / "cache"
+    results = analyse_many([str(p) for p in paths], cache_root=cache, workers=1, timeout_s=60)
+    first = next(results)
+    deadline = time.monotonic() + 30
+    while len(list(cache.rglob("*.prf"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(list(cache.rglob("*.prf"))) == 2  # the second file, analysed meanwhile
+    assert sorted([first.path] + [r.path for r in results]) == sorted(str(p) for p in paths)
+
+
 def test_a_long_track_gets_a_deadline_that_grows_with_its_length(tmp_path):
     from prefrec.analysis import WorkerPool
 
