@@ -90,3 +90,25 @@ def test_features_need_no_scipy_fft_package():
             "print(sorted(n for n in sys.modules if n.startswith('scipy')))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "['scipy.fft._pocketfft.pypocketfft']"
+
+
+def test_reused_chunk_buffers_give_the_same_mfccs_in_any_order_and_thread():
+    """The chunk buffers are reused from call to call (per thread): interleaved calls on different
+    audio, and calls from two threads at once, give exactly what a call alone gives."""
+    import threading
+
+    rng = np.random.default_rng(3)
+    tracks = [rng.standard_normal(n).astype(np.float32) for n in (50000, 3000, 90000)]
+    alone = [F.mfcc(y) for y in tracks]
+    assert all(np.array_equal(F.mfcc(y), a) for y, a in zip(tracks[::-1], alone[::-1]))
+    got: dict[int, list[bool]] = {}
+
+    def worker(k: int) -> None:
+        got[k] = [np.array_equal(F.mfcc(tracks[(k + i) % 3]), alone[(k + i) % 3]) for i in range(6)]
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == {0: [True] * 6, 1: [True] * 6}
