@@ -3,6 +3,9 @@
     .venv/bin/python bench/throughput.py [--corpus DIR] [--repeats 3] [--workers 1 2] [--profile 12]
     .venv/bin/python bench/throughput.py --mix [--mix-dir DIR] [--repeats 3] [--workers 2]
 
+--compare TREE: also times `scan` with prefrec imported from another checkout (e.g. a worktree of
+main) in every repeat, so a change's ratio is measured side by side with the code before it.
+
 --mix: a library mixed as many listeners' are, converted from the corpus with ffmpeg once (kept in
 --mix-dir): a sixth mp3 (LAME 192 kbit/s), a sixth m4a (AAC 192 kbit/s), a sixth FLAC and half Ogg
 Vorbis as it comes, in a fixed order. It adds a per-format breakdown (decode vs scan on each format's
@@ -107,8 +110,9 @@ def decode_main(mode: str, workers: int, files: list[str]) -> None:
     print(json.dumps({"audio_s": total}))
 
 
-def child_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+def child_env(tree: Path = ROOT) -> dict[str, str]:
+    """The children's environment: prefrec imported from `tree` (this checkout unless told)."""
+    return {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
             "NO_COLOR": "1"}
 
 
@@ -143,12 +147,13 @@ def run_decode(mode: str, workers: int, list_file: Path) -> tuple[float, float]:
     return elapsed, children_cpu_s() - cpu
 
 
-def run_scan(workers: int, library: Path, home: Path) -> tuple[float, float]:
-    """(wall s, CPU s of the CLI, its workers and their decoders) of one `scan --no-train`."""
+def run_scan(workers: int, library: Path, home: Path, tree: Path = ROOT) -> tuple[float, float]:
+    """(wall s, CPU s of the CLI, its workers and their decoders) of one `scan --no-train`, with
+    prefrec from `tree`."""
     shutil.rmtree(home, ignore_errors=True)
     cpu, started = children_cpu_s(), time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "prefrec", "--home", str(home), "scan", "--no-train", "--json",
-                           "-j", str(workers), str(library)], env=child_env(), capture_output=True, text=True)
+                           "-j", str(workers), str(library)], env=child_env(tree), capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0 or json.loads(proc.stdout)["failed"]:
         raise SystemExit(f"scan failed:\n{proc.stdout}\n{proc.stderr}")
@@ -219,6 +224,8 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=12, help="files to profile (0: skip)")
     parser.add_argument("--mix", action="store_true", help="a sixth mp3, m4a and FLAC each, half Ogg (see above)")
     parser.add_argument("--mix-dir", type=Path, default=DEFAULT_MIX, help="where the converted mix is kept")
+    parser.add_argument("--compare", type=Path, metavar="TREE",
+                        help="also time the scan of another checkout (e.g. a worktree of main) in every repeat")
     args = parser.parse_args()
 
     become_subreaper()
@@ -251,11 +258,14 @@ def main() -> None:
         cpu: dict[tuple[str, object], list[float]] = {}  # CPU s of the same runs: (variant, workers or format)
         loads: list[float] = [os.getloadavg()[0]]
         variants = ("decode", "scan") if args.mix else ("decode-native", "decode", "scan")
+        if args.compare:
+            variants += ("scan-compare",)
         for rep in range(args.repeats):
             for n in args.workers:
                 for variant in variants:
-                    if variant == "scan":
-                        t, c = run_scan(n, library, scratch / "home")
+                    if variant.startswith("scan"):
+                        t, c = run_scan(n, library, scratch / "home",
+                                        args.compare if variant == "scan-compare" else ROOT)
                     else:
                         t, c = run_decode("native" if variant == "decode-native" else "prefrec", n, list_files["all"])
                     times.setdefault((variant, n), []).append(t)
@@ -287,11 +297,16 @@ def main() -> None:
         print("\nratios (throughput; per repeat, then median):")
         for n in args.workers:
             for base in ("decode",) if args.mix else ("decode", "decode-native"):
-                per = [d / s for d, s in zip(times[(base, n)], times[("scan", n)])]
-                print(f"  scan / {base:13s} with {n} worker(s): {statistics.median(per):.3f}  "
-                      f"({', '.join(f'{r:.3f}' for r in per)})")
-                per = [d / s for d, s in zip(cpu[(base, n)], cpu[("scan", n)])]
-                print(f"    in CPU time (what a quiet machine's wall clock would give): {statistics.median(per):.3f}  "
+                for scan in ("scan", "scan-compare") if args.compare else ("scan",):
+                    per = [d / s for d, s in zip(times[(base, n)], times[(scan, n)])]
+                    print(f"  {scan} / {base:13s} with {n} worker(s): {statistics.median(per):.3f}  "
+                          f"({', '.join(f'{r:.3f}' for r in per)})")
+                    per = [d / s for d, s in zip(cpu[(base, n)], cpu[(scan, n)])]
+                    print(f"    in CPU time (what a quiet machine's wall clock would give): {statistics.median(per):.3f}  "
+                          f"({', '.join(f'{r:.3f}' for r in per)})")
+            if args.compare:
+                per = [a / b for a, b in zip(cpu[("scan-compare", n)], cpu[("scan", n)])]
+                print(f"  CPU of scan-compare ({args.compare}) / scan: {statistics.median(per):.3f}  "
                       f"({', '.join(f'{r:.3f}' for r in per)})")
         if 1 in args.workers and 2 in args.workers:
             for variant in ("scan", "decode"):
