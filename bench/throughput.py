@@ -153,7 +153,8 @@ def run_scan(workers: int, library: Path, home: Path, tree: Path = ROOT) -> tupl
     shutil.rmtree(home, ignore_errors=True)
     cpu, started = children_cpu_s(), time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "prefrec", "--home", str(home), "scan", "--no-train", "--json",
-                           "-j", str(workers), str(library)], env=child_env(tree), capture_output=True, text=True)
+                           "-j", str(workers), str(library)], env=child_env(tree), capture_output=True, text=True,
+                          cwd=tree)  # `-m` puts the working directory first on sys.path, before PYTHONPATH
     elapsed = time.perf_counter() - started
     if proc.returncode != 0 or json.loads(proc.stdout)["failed"]:
         raise SystemExit(f"scan failed:\n{proc.stdout}\n{proc.stderr}")
