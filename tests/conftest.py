@@ -1,34 +1,51 @@
-"""Shared fixtures: generated audio libraries scanned once per session, copied per test."""
+"""Shared fixtures: generated audio libraries scanned once per session and copied per test, and a
+check that no test leaves worker processes or threads behind (helpers live in tests/helpers.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
+import signal
+import threading
+import time
 
-import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import children, cli, rate, run_cli
 
 
-def run_cli(home: Path, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run `python -m prefrec --home HOME ARGS...` as a real subprocess."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "PREFREC_WORKERS": "2"}
-    env.pop("PREFREC_HOME", None)
-    proc = subprocess.run([sys.executable, "-m", "prefrec", "--home", str(home), *args],
-                          capture_output=True, text=True, env=env, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"prefrec {' '.join(args)} exited {proc.returncode}\n"
-                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
+@pytest.fixture(autouse=True)
+def nothing_left_behind():
+    """Fail a test that leaves child processes (analysis workers, trainers, daemons, ffmpeg) or
+    threads running after it ends, as watchdog's tests do for threads; they are stopped so the next
+    test starts clean."""
+    threads_before = set(threading.enumerate())
+    children_before = set(children(os.getpid()))
+    yield
+    deadline = time.monotonic() + 5.0
+    while True:
+        threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+        procs = [p for p in children(os.getpid()) if p not in children_before]
+        if not (threads or procs) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for pid in procs:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    if threads or procs:
+        names = [t.name for t in threads] + [_cmdline(p) for p in procs]
+        pytest.fail(f"the test left {len(threads)} thread(s) and {len(procs)} process(es) running: {names}")
 
 
-def run_json(home: Path, *args: str):
-    return json.loads(run_cli(home, *args).stdout)
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip() or str(pid)
+    except OSError:
+        return str(pid)
 
 
 @pytest.fixture(scope="session")
@@ -52,8 +69,22 @@ def library(scanned_library, tmp_path):
     return music, private, tracks
 
 
-def tone(seconds: float, freq: float = 440.0, rate: int = 22050, *, channels: int = 1) -> np.ndarray:
-    """A sine tone float32 [n] or [n, channels] at 0.5 amplitude."""
-    t = np.arange(int(seconds * rate)) / rate
-    y = (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-    return np.repeat(y[:, None], channels, axis=1) if channels > 1 else y
+@pytest.fixture(scope="session")
+def trained_library(scanned_library, tmp_path_factory):
+    """The scanned library with 2 plucks liked, 2 wind skipped (one at 0:05) and a model trained:
+    (music dir, home dir, tracks). Copy it (the `trained` fixture) before changing it."""
+    music, home, tracks = scanned_library
+    trained = tmp_path_factory.mktemp("trained") / "home"
+    shutil.copytree(home, trained)
+    rate(trained, tracks, "plucks", "wind", n=2)
+    cli(trained, "train")
+    return music, trained, tracks
+
+
+@pytest.fixture
+def trained(trained_library, tmp_path):
+    """A private copy of the trained data dir: (music dir, home dir, tracks)."""
+    music, home, tracks = trained_library
+    private = tmp_path / "home"
+    shutil.copytree(home, private)
+    return music, private, tracks

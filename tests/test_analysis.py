@@ -17,26 +17,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import ROOT, run_cli, run_json
-
-needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
-
-
-def music(seconds: float, rate: int = 22050, channels: int = 1, seed: int = 0) -> np.ndarray:
-    """A few seconds of varied audio: a gliding tone with a noise burst, float32 [n] or [n, channels]."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    y = 0.3 * np.sin(2 * np.pi * (300 + 40 * seed + 50 * t) * t) + 0.05 * rng.standard_normal(t.size)
-    y = y.astype(np.float32)
-    return np.stack([y * (0.5 + 0.5 * c / channels) for c in range(channels)], axis=1) if channels > 1 else y
-
-
-def db_rows(home: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(home / "prefrec.sqlite")
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+from tests.helpers import (ROOT, db_rows, music, needs_ffmpeg, plant_temporaries, run_cli, run_json,
+                           segfault_a_busy_worker, worker_pids)
 
 
 def analyse(paths, tmp_path, **kwargs):
@@ -228,49 +210,6 @@ def test_a_long_track_gets_a_deadline_that_grows_with_its_length(tmp_path):
             (outcomes[per_audio_s],) = results
     assert outcomes[0.05].duration_s == pytest.approx(600.0, abs=0.05)
     assert "took longer than 1.06 s" in outcomes[0.0001].reason
-
-
-def worker_pids(parent: int) -> list[int]:
-    """Pids of prefrec analysis workers whose parent is `parent`, from /proc."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"prefrec.analysis" in cmdline and b"--worker" in cmdline:
-            pids.append(int(entry))
-    return pids
-
-
-def open_music_file(pid: int, folder: Path) -> str | None:
-    """The file under `folder` that process `pid` has open, if any."""
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            if target.startswith(str(folder)):
-                return target
-    except OSError:
-        pass
-    return None
-
-
-def segfault_a_busy_worker(parent: int, folder: Path, *, timeout_s: float = 60.0) -> str | None:
-    """Send SIGSEGV to the first analysis worker of `parent` seen with a file under `folder` open (a
-    decoder crashing mid-file); returns that file, or None if none was seen busy in time."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for pid in worker_pids(parent):
-            busy_with = open_music_file(pid, folder)
-            if busy_with:
-                os.kill(pid, signal.SIGSEGV)
-                return busy_with
-        time.sleep(0.005)
-    return None
 
 
 def test_a_worker_killed_by_sigsegv_marks_its_file_and_the_scan_goes_on(tmp_path):
@@ -508,26 +447,6 @@ def test_features_of_an_older_version_are_recomputed_on_rescan(tmp_path):
 # -- temporary files of killed writers -----------------------------------------------------------------
 
 
-def plant_temporaries(home: Path) -> tuple[list[Path], list[Path]]:
-    """Temporary files as killed writers leave them in HOME's feature cache and models dir, two hours
-    old, and files that must stay: a temporary file being written now and an old finished one.
-    Returns (stale, kept)."""
-    features, models = home / "features" / "v2" / "ab", home / "models"
-    features.mkdir(parents=True)
-    models.mkdir(parents=True)
-    stale = [features / ".prefrec-tmp-41-k1ll3d.part", models / ".prefrec-tmp-42-x7q2.part"]
-    # Kept: a temporary file being written now, finished files, and old files that only look
-    # like temporaries (not prefrec's own prefix and suffix: never touched).
-    kept = [features / ".prefrec-tmp-43-wr1t1ng.part", features / "a2-0123ab.prf", models / "model-1.pt",
-            models / ".tmp-notes.txt", features / ".prefrec-tmp-44-x.prf"]
-    two_hours_ago = time.time() - 7200
-    for path in stale + kept:
-        path.write_bytes(b"partial")
-        if path not in (kept[0],):
-            os.utime(path, (two_hours_ago, two_hours_ago))
-    return stale, kept
-
-
 def test_a_scan_removes_temporary_files_that_killed_writers_left(tmp_path):
     home, library = tmp_path / "home", tmp_path / "music"
     library.mkdir()
@@ -536,3 +455,4 @@ def test_a_scan_removes_temporary_files_that_killed_writers_left(tmp_path):
     run_cli(home, "scan", "--no-train", str(library))
     assert [p for p in stale if p.exists()] == []
     assert [p for p in kept if p.exists()] == kept
+

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import ROOT, run_cli, run_json
+from tests.helpers import ROOT, run_cli, run_json
 
 TRACK_KEYS = {"rank", "path", "title", "artist", "album", "duration", "score"}
 STATUS_KEYS = {"tracks", "analysed", "pending", "errors", "feedback", "model", "daemon"}

@@ -14,8 +14,8 @@ import pytest
 
 from prefrec.service.queries import pick_diverse
 from prefrec.store import Ranked, Track
-from tests.conftest import ROOT, run_cli, run_json
-from tests.test_cli import feedback_rows
+from tests.helpers import ROOT, run_cli, run_json
+from tests.helpers import feedback_rows
 
 
 def _by_style(tracks, style):

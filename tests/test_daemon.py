@@ -11,7 +11,7 @@ import time
 import pytest
 
 from prefrec.synth import write_library
-from tests.conftest import run_cli, run_json
+from tests.helpers import run_cli, run_json
 from tests.daemon_helpers import Daemon, query, tracks_by_path, wait_until
 
 

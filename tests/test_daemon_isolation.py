@@ -12,7 +12,7 @@ from pathlib import Path
 import soundfile as sf
 
 from tests.daemon_helpers import Daemon, query, tracks_by_path, wait_until
-from tests.test_analysis import music, segfault_a_busy_worker, worker_pids
+from tests.helpers import music, segfault_a_busy_worker, worker_pids
 
 
 def alive(pid: int) -> bool:
@@ -73,7 +73,7 @@ def test_a_crashing_or_hanging_decoder_costs_the_daemon_one_file(tmp_path):
 
 
 def test_the_daemon_removes_temporary_files_that_killed_writers_left_when_it_starts(tmp_path):
-    from tests.test_analysis import plant_temporaries
+    from tests.helpers import plant_temporaries
 
     library, home = tmp_path / "music", tmp_path / "home"
     library.mkdir()
@@ -109,7 +109,7 @@ def test_the_daemon_never_opens_a_fifo_or_follows_a_link_out_of_the_library(tmp_
 def test_the_daemon_recomputes_features_missing_from_the_cache(tmp_path):
     """Same rule as scan (Service.needs_analysis): an unchanged file whose features were deleted,
     or removed as damaged, is analysed again; the others are left alone."""
-    from tests.conftest import run_cli
+    from tests.helpers import run_cli
 
     library, home = tmp_path / "music", tmp_path / "home"
     library.mkdir()

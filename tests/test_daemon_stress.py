@@ -12,7 +12,7 @@ import time
 from collections import Counter
 
 from prefrec.synth import write_library
-from tests.conftest import ROOT, run_cli
+from tests.helpers import ROOT, run_cli
 from tests.daemon_helpers import Daemon, query, tracks_by_path, wait_until
 
 CLI_CLIENT = textwrap.dedent("""
