@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prefrec.errors import AudioError
+from prefrec.errors import AudioError, MissingDecoder
 from prefrec.features import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -132,25 +132,30 @@ def _mix_down(block: "np.ndarray", info: StreamInfo) -> "np.ndarray":
     return mono
 
 
-def stream(path: Path, info: StreamInfo | None = None, *, block_s: float = BLOCK_S) -> Iterator["np.ndarray"]:
+def stream(path: Path, info: StreamInfo | None = None, *, block_s: float = BLOCK_S,
+           decoder: str | None = None) -> Iterator["np.ndarray"]:
     """Decode `path` block by block: yields float32 [n] mono at 22050 Hz, values in [-1, 1].
 
     `info` (created if not given) is filled in as decoding proceeds: rate, frames, truncation, and
     the identity hash. Raises AudioError when no decoder can read the file; a decoder error after
-    some audio ends the stream early and sets info.truncated instead.
+    some audio ends the stream early and sets info.truncated instead. libsndfile is tried first
+    (decoder="ffmpeg" goes straight to ffmpeg); when it stops on an error before any audio (a file
+    cut or damaged early on), ffmpeg, which decodes as far as the data goes, gets its turn.
     """
     info = info if info is not None else StreamInfo(path)
-    if path.suffix.lower() not in FFMPEG_ONLY:
+    if decoder != "ffmpeg" and path.suffix.lower() not in FFMPEG_ONLY:
         try:
             opened = _open_soundfile(path)
         except AudioError as sf_error:
             if shutil.which("ffmpeg") is None:
-                raise AudioError(f"{path}: libsndfile cannot read it as audio and ffmpeg, which reads more "
-                                 "formats, is not installed; if it plays elsewhere, install ffmpeg "
-                                 "(`apt install ffmpeg`) and rescan") from sf_error
+                raise MissingDecoder(f"{path}: libsndfile cannot read it as audio and ffmpeg, which reads more "
+                                     "formats, is not installed; if it plays elsewhere, install ffmpeg "
+                                     "(`apt install ffmpeg`) and rescan") from sf_error
         else:
             yield from _stream_soundfile(opened, info, block_s)
-            return
+            if info.source_frames or not info.truncated or shutil.which("ffmpeg") is None:
+                return
+            info.expected_frames, info.truncated, info.problem = 0, False, ""
     yield from _stream_ffmpeg(path, info, block_s)
 
 
@@ -241,7 +246,7 @@ def _stream_ffmpeg(path: Path, info: StreamInfo, block_s: float) -> Iterator["np
 
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
-        raise AudioError(f"{path}: libsndfile cannot read {path.suffix or 'this'} files and ffmpeg is not "
+        raise MissingDecoder(f"{path}: libsndfile cannot read {path.suffix or 'this'} files and ffmpeg is not "
                          "installed; install ffmpeg (`apt install ffmpeg`) and rescan")
     info.decoder, info.source_rate, info.channels = "ffmpeg", SAMPLE_RATE, 1
     cmd = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-i", "file:" + os.fspath(path), "-map", "0:a:0",

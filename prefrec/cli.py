@@ -6,14 +6,18 @@ Data goes to stdout, messages to stderr. Exit codes: 0 success, 1 error (e.g. un
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from prefrec import __version__, render
-from prefrec.errors import PrefrecError
+from prefrec.errors import OutputError, PrefrecError, UsageError
 
 if TYPE_CHECKING:
     from prefrec.service import Service
@@ -23,7 +27,76 @@ EXIT_CODES = ("Exit codes: 0 success; 1 error (unknown track or name, no model y
               "130 interrupted. Data goes to stdout, messages to stderr; NO_COLOR turns colour off; "
               "-v shows tracebacks.")
 
+
+
+def _stdout_to_devnull() -> None:
+    """Point file descriptor 1 at /dev/null, so that the interpreter's last flush of what could not
+    be written (a closed pipe, a full device) neither fails nor prints "Exception ignored"."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. captured in tests)
+        pass
+
+
+class _Group(TyperGroup):
+    """The `prefrec` command group: every error becomes one line on stderr and an exit code, the
+    same way for the console script and for in-process runs (typer's CliRunner)."""
+
+    def main(self, args: Any = None, *posargs: Any, **kwargs: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        for arg in argv:
+            if isinstance(arg, str) and any("\udc80" <= c <= "\udcff" for c in arg):
+                shown = render.safe(os.fsencode(arg).decode("utf-8", "backslashreplace"))
+                render.err(f"prefrec: the argument '{shown}' is not valid UTF-8; "
+                           "prefrec keeps names as UTF-8: rename the file or folder, or type it in UTF-8")
+                sys.exit(UsageError.exit_code)
+        try:
+            return super().main(argv, *posargs, **kwargs)
+        except BrokenPipeError:  # e.g. `prefrec recommend | head -1`: the reader has all it wanted
+            _stdout_to_devnull()
+            sys.exit(0)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, BrokenPipeError):
+            raise
+        except KeyboardInterrupt:
+            render.err("prefrec: interrupted")
+            ctx.exit(130)
+        except PrefrecError as exc:
+            _traceback()
+            if isinstance(exc, OutputError):
+                _stdout_to_devnull()
+            render.error(exc)
+            ctx.exit(exc.exit_code)
+        except OSError as exc:
+            _traceback()
+            if exc.errno == errno.EPIPE:
+                raise BrokenPipeError(*exc.args) from exc
+            where = f"{render.safe(exc.filename)}: " if exc.filename else ""
+            hint = ("free some disk space and try again" if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                    else "check the path and its permissions")
+            render.err(f"prefrec: {where}{exc.strerror or exc}; {hint}")
+            ctx.exit(1)
+        except Exception as exc:  # noqa: BLE001 - a bug: one line unless -v, as for every other error
+            _traceback()
+            render.err(f"prefrec: unexpected error ({type(exc).__name__}: {render.safe(exc)}); "
+                       + ("please report it" if _state.verbose else "run with -v for the traceback and report it"))
+            ctx.exit(1)
+
+
+def _traceback() -> None:
+    if _state.verbose:
+        import traceback
+
+        traceback.print_exc()
+
+
 app = typer.Typer(
+    cls=_Group,
     add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -50,21 +123,51 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    home: Optional[Path] = typer.Option(None, "--home", help="Data directory (default: $PREFREC_HOME, "
-                                        "else the user data dir).", show_default=False),
+    home: Optional[str] = typer.Option(None, "--home", help="Data directory (default: $PREFREC_HOME, "
+                                       "else the user data dir).", show_default=False),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
-    _state.home = str(home) if home else None
+    if home is not None and not home.strip():
+        raise UsageError("--home '': give the data directory's path")
+    _state.home = home
     _state.verbose = verbose
 
 
-def _service(**overrides: Any) -> "Service":
+def _service(*, create: bool = False, **overrides: Any) -> "Service":
+    """The service over the data dir; `create` only for commands that fill it (scan): the others
+    never create anything, so a mistyped --home is an error, not a new empty data dir."""
     from prefrec.config import load_settings
     from prefrec.service import Service
 
-    return Service(load_settings(_state.home, **overrides))
+    return Service(load_settings(_state.home, **overrides), create=create)
+
+
+def _folders(library: list[str]) -> list[str]:
+    """The music folders as given, refusing an empty one (which would mean the current folder)."""
+    if any(not folder.strip() for folder in library):
+        raise UsageError("an empty folder name was given; name the folder(s) that hold your music")
+    return library
+
+
+def _output_file(option: str, path: Optional[str]) -> Optional[Path]:
+    """A file to write (--plot, --clip), checked before any work: not empty, not a folder, in a
+    folder that exists and can be written."""
+    if path is None:
+        return None
+    if not path.strip():
+        raise UsageError(f"{option} '': give a file name")
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"{option} {render.safe(path)}: is a folder; give a file name in it")
+    folder = out.parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} {render.safe(path)}: the folder {render.safe(folder)} does not exist; "
+                         "create it or choose another path")
+    if not os.access(folder, os.W_OK) and not (out.exists() and os.access(out, os.W_OK)):
+        raise UsageError(f"{option} {render.safe(path)}: cannot write in {render.safe(folder)}; choose another path")
+    return out
 
 
 # -- scan --------------------------------------------------------------------------------------
@@ -72,9 +175,12 @@ def _service(**overrides: Any) -> "Service":
 
 @app.command()
 def scan(
-    library: list[Path] = typer.Argument(..., help="Folder(s) holding your music."),
+    library: list[str] = typer.Argument(..., help="Folder(s) holding your music."),
     no_train: bool = typer.Option(False, "--no-train", help="Only analyse; do not retrain or rescore."),
     as_json: bool = typer.Option(False, "--json", help="Print the scan report as JSON on stdout."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Analyse again every file that could not "
+                                      "be used before (those that failed for a reason of the machine, like a "
+                                      "full disk or the time limit, are retried anyway)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, show_default=False,
                                           help="Analysis processes (default: all cores)."),
 ) -> None:
@@ -83,13 +189,15 @@ def scan(
     Example: prefrec scan ~/Music
     """
     progress, update, on_result = render.progress_bar("analysing")
-    with _service(workers=workers) as service, progress:
-        report = service.library.scan([str(p) for p in library], progress=update, train=not no_train,
-                              on_result=on_result)
+    folders = _folders(library)
+    with _service(create=True, workers=workers) as service, progress:
+        report = service.library.scan(folders, progress=update, train=not no_train, retry_failed=retry_failed,
+                                      on_result=on_result)
     if as_json:
         render.dump_json({
             "found": report.found, "analysed": report.analysed, "unchanged": report.unchanged,
-            "failed": [{"path": p, "reason": r} for p, r in report.failed], "gone": report.gone,
+            "failed": [{"path": p, "reason": r, "transient": p in report.transient} for p, r in report.failed],
+            "gone": report.gone,
             "seconds": round(report.seconds, 3), "audio_seconds": round(report.audio_seconds, 1),
             "trained": report.trained is not None, "pretrained": report.pretrained is not None,
         })
@@ -189,10 +297,10 @@ def recommend(
 def explain(
     track: str = typer.Argument(..., help="A path, or words from the title/artist/file name."),
     as_json: bool = typer.Option(False, "--json", help="Every window's start, end and score as JSON."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw window scores over time above the "
+    plot: Optional[str] = typer.Option(None, "--plot", help="Also draw window scores over time above the "
                                         "MFCC image, best segment marked, as a PNG (needs prefrec[plot]).",
                                         show_default=False),
-    clip: Optional[Path] = typer.Option(None, "--clip", help="Also write the best-scoring 8 s as a WAV file.",
+    clip: Optional[str] = typer.Option(None, "--clip", help="Also write the best-scoring 8 s as a WAV file.",
                                         show_default=False),
 ) -> None:
     """Why a track scores as it does: window scores over time, best and worst segments, rank, your
@@ -202,16 +310,17 @@ def explain(
     """
     from prefrec.explain import mmss
 
+    plot_file, clip_file = _output_file("--plot", plot), _output_file("--clip", clip)
     with _service() as service:
         exp = service.queries.explain(track)
         render.explanation(exp, as_json=as_json)
-        if plot is not None:
-            service.queries.plot(exp, plot)
-            render.err(f"plot written to {render.safe(plot)}")
-        if clip is not None:
-            segment = service.queries.clip(exp, clip)
+        if plot_file is not None:
+            service.queries.plot(exp, plot_file)
+            render.err(f"plot written to {render.safe(plot_file)}")
+        if clip_file is not None:
+            segment = service.queries.clip(exp, clip_file)
             render.err(f"best segment {mmss(segment.start_s)}–{mmss(segment.end_s)} ({segment.score:.2f}) "
-                       f"written to {render.safe(clip)}")
+                       f"written to {render.safe(clip_file)}")
 
 
 @app.command()
@@ -245,7 +354,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 
 
 @app.command()
-def daemon(library: list[Path] = typer.Argument(..., help="Folder(s) holding your music.")) -> None:
+def daemon(library: list[str] = typer.Argument(..., help="Folder(s) holding your music.")) -> None:
     """Run in the foreground: watch the folders, analyse what changes, retrain after feedback.
 
     Stop it with Ctrl-C or SIGTERM; SIGHUP reloads config.toml. Logs go to stderr and to
@@ -256,7 +365,7 @@ def daemon(library: list[Path] = typer.Argument(..., help="Folder(s) holding you
     from prefrec.config import load_settings
     from prefrec.daemon import run_daemon
 
-    raise typer.Exit(run_daemon(load_settings(_state.home), [str(p) for p in library]))
+    raise typer.Exit(run_daemon(load_settings(_state.home), _folders(library)))
 
 
 # -- control -----------------------------------------------------------------------------------
@@ -348,9 +457,17 @@ def demo(
 
     from prefrec.config import load_settings
     from prefrec.service import Service
+    from prefrec.render import plural
     from prefrec.synth import write_library
 
     started = time.perf_counter()
+    if _state.home:
+        with Service(load_settings(_state.home)) as service:  # refuses a folder that is not a data dir
+            counts = service.store.counts()
+            if counts["tracks"] or counts["gone"] or counts["feedback"]:
+                raise UsageError(f"{service.settings.home}: already holds a library ({plural(counts['tracks'], 'track')}, "
+                                 f"{plural(counts['feedback'], 'feedback event')}); the demo would mix its generated "
+                                 "music and ratings into it: give an empty or new --home, or none")
     scratch = Path(tempfile.mkdtemp(prefix="prefrec-demo-"))
     home = Path(_state.home) if _state.home else scratch / "home"
     music = scratch / "music"
@@ -398,21 +515,5 @@ def demo(
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    """Console-script entry point: runs the app and maps errors to one-line messages and exit codes."""
-    try:
-        app(args=argv, prog_name="prefrec")
-    except PrefrecError as exc:
-        if _state.verbose:
-            import traceback
-
-            traceback.print_exc()
-        render.error(exc)
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - a bug: one line unless -v, as for every other error
-        if _state.verbose:
-            import traceback
-
-            traceback.print_exc()
-        render.err(f"prefrec: unexpected error ({type(exc).__name__}: {exc}); "
-             + ("please report it" if _state.verbose else "run with -v for the traceback and report it"))
-        sys.exit(1)
+    """Console-script entry point (errors become one-line messages and exit codes in _Group)."""
+    app(args=argv, prog_name="prefrec")

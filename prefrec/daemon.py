@@ -349,7 +349,7 @@ class Daemon:
                 self._consider(e.path, closed=False, now=now,
                                old_enough=wall - e.mtime_ns / 1e9 >= self.settings.settle_s)
                 queued += 1
-        gone = service.store.mark_missing({e.path for e in entries} | set(self.running), self.roots)
+        gone = service.library.reconcile(self.roots, entries, skipped, busy=self.running)
         log.info("rescan: %d audio files, %d to analyse, %d gone, %d passed over",
                  len(entries), queued, gone, len(skipped))
         for path, reason in skipped[:20]:
@@ -420,10 +420,12 @@ class Daemon:
             if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
                 self._consider(path, closed=False, now=time.monotonic())  # changed meanwhile: again
                 continue
-            service.library.record_analysis(result, entry)
+            service.library.record_results([(result, entry)])
             if isinstance(result, Analysed):
                 log.info("analysed %s (%.0f s)", path, result.duration_s)
                 self.rescore = True
+            elif result.transient:
+                log.warning("could not analyse this time (tried again at the next rescan): %s", result.reason)
             else:
                 log.warning("could not use %s", result.reason)
 
@@ -493,11 +495,14 @@ class Daemon:
             return
         changed = {k: v for k, v in vars(fresh).items() if getattr(self.settings, k) != v}
         analysis = ("workers", "decode_timeout_s", "decode_timeout_per_audio_s", "worker_memory_mb")
-        if any(getattr(fresh, k) != getattr(self.settings, k) for k in analysis):
+        analysis_changed = any(getattr(fresh, k) != getattr(self.settings, k) for k in analysis)
+        if analysis_changed:
             self._requeue_running()
             self._stop_pool()
         self.settings = fresh
-        self.next_rescan = min(self.next_rescan, time.monotonic() + fresh.rescan_interval_s)
+        # New analysis settings: files that failed because of the old ones (deadline, memory) are
+        # tried again by a rescan now.
+        self.next_rescan = 0.0 if analysis_changed else min(self.next_rescan, time.monotonic() + fresh.rescan_interval_s)
         self.untrainable_feedback_id = -1
         log.info("SIGHUP: settings reloaded (%s)",
                  ", ".join(f"{k}={v}" for k, v in sorted(changed.items())) or "nothing changed")
@@ -545,9 +550,12 @@ def run_daemon(settings: Settings, roots: list[str]) -> int:
     """
     from prefrec.errors import UsageError
 
+    from prefrec.fsutil import check_data_dir
+
     for root in roots:
         if not os.path.isdir(root):
             raise UsageError(f"{root}: not a folder; give the folder(s) that hold your music")
+    check_data_dir(settings.home, create=True)  # before the lock file: never write into a foreign folder
     lock = PidLock(settings.home / DAEMON_LOCK, what="a daemon")
     try:
         lock.acquire()

@@ -10,7 +10,16 @@ class PrefrecError(Exception):
 
 
 class AudioError(PrefrecError):
-    """A file could not be decoded or analysed."""
+    """A file could not be decoded or analysed. `transient`: because of the machine (a decoder
+    missing, a full disk), not the file: the next scan tries again."""
+
+    transient = False
+
+
+class MissingDecoder(AudioError):
+    """The decoder a file needs (ffmpeg) is not installed."""
+
+    transient = True
 
 
 class UnknownTrack(PrefrecError):
@@ -61,3 +70,7 @@ class AmbiguousName(PrefrecError):
 
 class MissingExtra(PrefrecError):
     """An optional feature needs a package that is not installed (e.g. matplotlib for --plot)."""
+
+
+class OutputError(PrefrecError):
+    """Standard output cannot be written (a full device, a closed terminal)."""

@@ -43,11 +43,25 @@ def safe(text: object) -> str:
 
 
 def out(line: str = "") -> None:
-    typer.echo(line)
+    """A line of data on stdout. A closed pipe raises BrokenPipeError (the CLI ends quietly);
+    any other failure to write raises OutputError."""
+    try:
+        typer.echo(line)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        from prefrec.errors import OutputError
+
+        raise OutputError(f"cannot write to standard output ({exc.strerror or exc}); "
+                          "send it to a file or device with space left") from exc
 
 
 def err(message: str) -> None:
-    typer.echo(message, err=True)
+    """A message on stderr (a message that cannot be written is lost, never an error)."""
+    try:
+        typer.echo(message, err=True)
+    except OSError:
+        pass
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
@@ -96,7 +110,8 @@ def scan_report(report: ScanReport) -> None:
         f"{len(report.failed)} could not be used, {report.gone} gone ({report.seconds:.1f} s, "
         f"{speed:.1f} tracks/s, {realtime:.0f}× real time)")
     for path, reason in report.failed[:20]:
-        err(f"  skipped {safe(path)}: {safe(reason)}")
+        what = "not analysed this time" if path in report.transient else "skipped"
+        err(f"  {what} {safe(path)}: {safe(reason)}")
     if len(report.failed) > 20:
         err(f"  … and {len(report.failed) - 20} more (see `prefrec status`)")
     if report.pretrained:
@@ -326,8 +341,10 @@ def status(info: dict[str, Any], *, as_json: bool) -> None:
         dump_json(info)
         return
     out(f"data:     {safe(info['home'])}")
+    transient = info.get("errors_transient", 0)
+    retry = f" ({transient} to retry)" if transient else ""
     out(f"library:  {info['tracks']} tracks, {info['analysed']} analysed, {info['pending']} pending, "
-        f"{info['errors']} could not be used, {info['gone']} gone")
+        f"{info['errors']} could not be used{retry}, {info['gone']} gone")
     out(f"feedback: {plural(info['feedback'], 'event')} ({info['likes']} liked, {info['skips']} skipped now)")
     model = info["model"]
     if model:
@@ -338,7 +355,11 @@ def status(info: dict[str, Any], *, as_json: bool) -> None:
         out("model:    none yet (rate a few tracks, then `prefrec train`)")
     out(f"daemon:   {daemon_line(info['daemon'], info.get('ranked_at'))}")
     for item in info["error_files"][:10]:
-        out(f"  cannot use {safe(item['path'])}: {safe(item['reason'])}")
+        if item.get("transient"):
+            out(f"  could not analyse {safe(item['path'])} this time (retried on the next scan): "
+                f"{safe(item['reason'])}")
+        else:
+            out(f"  cannot use {safe(item['path'])}: {safe(item['reason'])}")
     if len(info["error_files"]) > 10:
         out(f"  … and {len(info['error_files']) - 10} more (`prefrec status --json` lists all)")
     for item in info.get("flagged_files", [])[:10]:

@@ -161,6 +161,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE models ADD COLUMN sha256 TEXT;
     """,
+    # 7: an analysis that failed because of the machine (a full disk, the deadline, the memory
+    # limit, a missing decoder), not because of the file: retried on the next scan.
+    """
+    ALTER TABLE errors ADD COLUMN transient INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 # The listener's current ratings as SQL: per identity, its latest like/skip that no later forget
@@ -382,10 +387,14 @@ class Store:
 
     # -- tracks and errors -------------------------------------------------------------------------
 
-    def known_files(self) -> dict[str, tuple[int, int]]:
-        """(size, mtime_ns) of every path seen before, analysed or failed."""
+    def known_files(self, *, retry_failed: bool = False) -> dict[str, tuple[int, int]]:
+        """(size, mtime_ns) of every path seen before, analysed or failed; files whose analysis
+        failed because of the machine (transient) are left out, so they are analysed again, and
+        with `retry_failed` every failed file is."""
         known = {p: (s, m) for p, s, m in self._read("SELECT path, size, mtime_ns FROM tracks")}
-        known.update({p: (s, m) for p, s, m in self._read("SELECT path, size, mtime_ns FROM errors")})
+        if not retry_failed:
+            known.update({p: (s, m) for p, s, m in
+                          self._read("SELECT path, size, mtime_ns FROM errors WHERE transient = 0")})
         return known
 
     def record_analysed(self, rows: list[dict[str, Any]]) -> None:
@@ -401,15 +410,19 @@ class Store:
                 self.db["tracks"].upsert_all(prepared, pk="path", alter=False)
             self.conn.executemany("DELETE FROM errors WHERE path = ?", [(r["path"],) for r in rows])
 
-    def record_failed(self, path: str, reason: str, size: int, mtime_ns: int) -> None:
+    def record_failed(self, failures: list[tuple[str, str, int, int, bool]]) -> None:
+        """Record files that could not be used: (path, reason, size, mtime_ns, transient) each,
+        transient meaning the machine was at fault (retried on the next scan), not the file."""
+        now = time.time()
         with self.write() as conn:
-            conn.execute("DELETE FROM tracks WHERE path = ?", (path,))
-            conn.execute(
-                "INSERT INTO errors(path, reason, size, mtime_ns, at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(path) DO UPDATE SET reason = excluded.reason, size = excluded.size, "
-                "mtime_ns = excluded.mtime_ns, at = excluded.at",
-                (path, reason, size, mtime_ns, time.time()),
-            )
+            for path, reason, size, mtime_ns, transient in failures:
+                conn.execute("DELETE FROM tracks WHERE path = ?", (path,))
+                conn.execute(
+                    "INSERT INTO errors(path, reason, size, mtime_ns, at, transient) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(path) DO UPDATE SET reason = excluded.reason, size = excluded.size, "
+                    "mtime_ns = excluded.mtime_ns, at = excluded.at, transient = excluded.transient",
+                    (path, reason, size, mtime_ns, now, int(transient)),
+                )
 
     def stale_feature_paths(self, feature_version: int) -> set[str]:
         """Paths of tracks analysed with another feature version (their features must be recomputed)."""
@@ -440,10 +453,12 @@ class Store:
                 conn.executemany("DELETE FROM errors WHERE path = ?", stale_errors)
         return len(gone_ids)
 
-    def file_state(self, path: str) -> tuple[int, int] | None:
-        """(size, mtime_ns) recorded for `path` (analysed or failed), None if never seen."""
+    def file_state(self, path: str, *, retry_failed: bool = False) -> tuple[int, int] | None:
+        """(size, mtime_ns) recorded for `path` (analysed, or failed for a reason of the file's
+        own: see known_files), None if never seen or to be analysed again."""
         rows = self._read("SELECT size, mtime_ns FROM tracks WHERE path = ? UNION ALL "
-                          "SELECT size, mtime_ns FROM errors WHERE path = ?", (path, path))
+                          "SELECT size, mtime_ns FROM errors WHERE path = ? AND transient = 0 AND NOT ?",
+                          (path, path, retry_failed))
         return (int(rows[0][0]), int(rows[0][1])) if rows else None
 
     def move_paths(self, moves: list[tuple[str, str]]) -> int:
@@ -531,9 +546,10 @@ class Store:
         )
         return [Track.from_row(r) for r in rows]
 
-    def errors(self) -> list[tuple[str, str]]:
-        """(path, reason) of every file that could not be analysed."""
-        return self._read("SELECT path, reason FROM errors ORDER BY path")
+    def errors(self) -> list[tuple[str, str, bool]]:
+        """(path, reason, transient) of every file that could not be analysed; transient: the
+        machine was at fault (a full disk, the deadline, the memory limit), not the file."""
+        return [(p, r, bool(t)) for p, r, t in self._read("SELECT path, reason, transient FROM errors ORDER BY path")]
 
     def counts(self) -> dict[str, int]:
         row = self._read(

@@ -285,6 +285,7 @@ class QueryController(Controller):
         model = self.store.latest_model()
         ranked_at = self.store.get_meta("ranked_at")
         pending = int(self.store.get_meta("scan_pending") or 0)
+        errors = self.store.errors()
         return {
             "home": str(self.settings.home),
             "tracks": counts["tracks"] + counts["errors"] + pending,
@@ -292,7 +293,10 @@ class QueryController(Controller):
             "pending": pending,
             "gone": counts["gone"],
             "errors": counts["errors"],
-            "error_files": [{"path": p, "reason": r} for p, r in self.store.errors()],
+            "errors_transient": sum(1 for _, _, transient in errors if transient),
+            # transient: could not be analysed this time (the machine: a full disk, the time or memory
+            # limit), tried again on the next scan; else the file itself is bad.
+            "error_files": [{"path": p, "reason": r, "transient": t} for p, r, t in errors],
             "flagged_files": [{"path": p, "note": n} for p, n in self.store.flagged(short_frames=WINDOW_FRAMES)],
             "feedback": counts["feedback"],
             "likes": sum(1 for r in ratings.values() if r.kind == "like"),
