@@ -208,15 +208,28 @@ def scan(
 # -- feedback ----------------------------------------------------------------------------------
 
 
-def _rate(track: str, kind: str, at: Optional[str]) -> None:
+_NOW_HELP = ("A path, or words from the title/artist/file name; none: the song your player plays now "
+             "(player = \"mpd\" or \"mpris\" in config.toml).")
+
+
+def _rate(track: Optional[str], kind: str, at: Optional[str]) -> None:
     with _service() as service:
-        result = service.control.rate(track, kind, at=at)
+        if track is None:
+            if at is not None:
+                from prefrec.errors import UsageError
+
+                raise UsageError("--at goes with a TRACK; without one the player says where you are")
+            result, moved = service.player.rate_current(kind)
+        else:
+            result, moved = service.control.rate(track, kind, at=at), False
     render.rate_result(result)
+    if moved:
+        render.err("moved the player on to the next song")
 
 
 @app.command()
-def like(track: str = typer.Argument(..., help="A path, or words from the title/artist/file name.")) -> None:
-    """Tell prefrec you like a track.
+def like(track: Optional[str] = typer.Argument(None, help=_NOW_HELP, show_default=False)) -> None:
+    """Tell prefrec you like a track (none named: the song playing now).
 
     Example: prefrec like "kind of blue so what"
     """
@@ -225,14 +238,34 @@ def like(track: str = typer.Argument(..., help="A path, or words from the title/
 
 @app.command()
 def skip(
-    track: str = typer.Argument(..., help="A path, or words from the title/artist/file name."),
+    track: Optional[str] = typer.Argument(None, help=_NOW_HELP, show_default=False),
     at: Optional[str] = typer.Option(None, "--at", help="Where you skipped it: 1:23 or 83 (seconds)."),
 ) -> None:
-    """Tell prefrec you skipped a track (optionally where: what you heard before counts most).
+    """Tell prefrec you skipped a track, optionally where: what you heard before counts most (none
+    named: the song playing now, at where it is, and the player moves on).
 
     Example: prefrec skip ~/Music/noise.mp3 --at 0:42
     """
     _rate(track, "skip", at)
+
+
+@app.command()
+def radio(
+    track: Optional[str] = typer.Argument(None, help="The track to start from (default: the song playing now).",
+                                          show_default=False),
+    off: bool = typer.Option(False, "--off", help="Back to plain recommendations."),
+) -> None:
+    """With MPD: fill the queue with tracks near TRACK, ranked by your taste, until `--off`.
+    The daemon's MPD client does the queueing (`prefrec daemon` with player = "mpd").
+
+    Example: prefrec radio "so what"
+    """
+    with _service() as service:
+        seed = service.player.radio(track, off=off)
+    if seed is None:
+        render.err("radio off: the queue gets your recommendations again")
+    else:
+        render.err(f"radio: queueing tracks near {render.track_line(seed)}")
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -354,18 +387,24 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 
 
 @app.command()
-def daemon(library: list[str] = typer.Argument(..., help="Folder(s) holding your music.")) -> None:
-    """Run in the foreground: watch the folders, analyse what changes, retrain after feedback.
+def daemon(
+    library: list[str] = typer.Argument(..., help="Folder(s) holding your music."),
+    autoqueue: Optional[bool] = typer.Option(None, "--autoqueue/--no-autoqueue", show_default=False,
+                                             help="Keep MPD's queue filled with recommendations "
+                                                  "(default: the autoqueue setting)."),
+) -> None:
+    """Run in the foreground: watch the folders, analyse what changes, retrain after feedback,
+    and learn from your music player (player = "mpd" or "mpris" in config.toml).
 
     Stop it with Ctrl-C or SIGTERM; SIGHUP reloads config.toml. Logs go to stderr and to
     DATA_DIR/logs/daemon.log. One daemon per data dir.
 
-    Example: prefrec daemon ~/Music
+    Example: prefrec daemon ~/Music --autoqueue
     """
     from prefrec.config import load_settings
     from prefrec.daemon import run_daemon
 
-    raise typer.Exit(run_daemon(load_settings(_state.home), _folders(library)))
+    raise typer.Exit(run_daemon(load_settings(_state.home), _folders(library), autoqueue=autoqueue))
 
 
 # -- control -----------------------------------------------------------------------------------
@@ -380,19 +419,28 @@ def ban(
     artist: Optional[str] = typer.Option(None, "--artist", help="Ban every track of this artist.",
                                          show_default=False),
     album: Optional[str] = typer.Option(None, "--album", help="Ban every track of this album.", show_default=False),
-    as_json: bool = typer.Option(False, "--json", help="With nothing to ban: list the bans as JSON."),
+    list_bans: bool = typer.Option(False, "--list", help="List the bans."),
+    as_json: bool = typer.Option(False, "--json", help="With --list: the bans as JSON."),
 ) -> None:
-    """Never recommend a track, an artist or an album (with no argument: list the bans).
+    """Never recommend a track, an artist or an album. With nothing named: the song your player
+    plays now (and the player moves on), or the list of bans when no player is set up.
 
     Example: prefrec ban --artist "kenny g"
     """
+    moved = False
     with _service() as service:
-        if track is None and artist is None and album is None:
+        nothing_named = track is None and artist is None and album is None
+        if list_bans or (nothing_named and service.settings.player == "none"):
             render.bans(service.control.bans(), as_json=as_json)
             return
-        banned, added = service.control.ban(track, artist=artist, album=album)
+        if nothing_named:
+            banned, added, moved = service.player.ban_current()
+        else:
+            banned, added = service.control.ban(track, artist=artist, album=album)
     render.err(f"{'banned' if added else 'already banned'} {banned.kind} {render.safe(banned.label)}: it will "
                "not be recommended (`prefrec unban` lifts it)")
+    if moved:
+        render.err("moved the player on to the next song")
 
 
 @app.command()
@@ -426,7 +474,8 @@ def forget(track: str = typer.Argument(..., help=_TRACK_OPT_HELP)) -> None:
 def history(
     n: int = typer.Option(20, "-n", "--count", min=1, help="How many events."),
     as_json: bool = typer.Option(False, "--json", help="JSON list: id, kind, source, at, time, withdrawn, "
-                                 "detail, path, title, artist, album, duration."),
+                                 "detail, means (a session's listen/skip/nothing), path, title, artist, "
+                                 "album, duration."),
 ) -> None:
     """Your latest feedback, newest first: likes, skips, forgets, and what players saw, with the
     source of each (cli, mpd, mpris, import:NAME).

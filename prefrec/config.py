@@ -66,6 +66,18 @@ class Settings:
     listen_fraction: float = setting(0.5, minimum=0.05, maximum=1, help="a listen: this fraction of the track…")
     listen_min_s: float = setting(240.0, minimum=1, help="…or this many seconds played")
     seek_min_s: float = setting(10.0, minimum=0, help="a forward seek this long keeps skipped windows out of a listen")
+    # The music player the daemon follows (prefrec/player/, README "With your music player"):
+    player: str = setting("none", choices=("none", "mpd", "mpris"), help="the player the daemon learns from")
+    mpd_host: str = setting("", help="MPD's host, socket path or password@host (default: $MPD_HOST, "
+                                     "else the usual sockets, else localhost)")
+    mpd_port: int = setting(0, minimum=0, maximum=65535, help="MPD's port (0: $MPD_PORT, else 6600)")
+    mpd_password: str = setting("", secret=True, help="MPD's password, if it asks for one")
+    mpd_music_directory: str = setting("", help="MPD's music_directory, when prefrec cannot ask MPD "
+                                                "(over TCP MPD does not tell)")
+    mpris_player: str = setting("", help="the MPRIS player to follow, e.g. vlc (default: the first on the bus)")
+    autoqueue: bool = setting(False, help="keep MPD's queue filled with recommendations")
+    autoqueue_keep: int = setting(3, minimum=1, maximum=100, help="songs kept queued after the current one")
+    autoqueue_cooldown_h: float = setting(8.0, minimum=0, help="no song queued again within this many hours")
 
     def label_rules(self):  # -> prefrec.labels.Rules
         """The label rule set with this listener's thresholds."""

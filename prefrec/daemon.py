@@ -185,9 +185,11 @@ def _start_observer(roots: list[str], handler: Any, settings: Settings) -> tuple
 class Daemon:
     """The daemon's state and main loop; run() blocks until SIGTERM/SIGINT."""
 
-    def __init__(self, settings: Settings, roots: list[str]) -> None:
+    def __init__(self, settings: Settings, roots: list[str], *, autoqueue: bool | None = None) -> None:
         self.settings = settings
         self.roots = roots
+        self.autoqueue = autoqueue  # `daemon --autoqueue` over the setting
+        self.player: Any = None  # (PlayerThread, PlayerHost) while a player is followed
         self.inbox = _Inbox()
         self.pending: dict[str, _Pending] = {}
         self.running: dict[str, FileEntry] = {}  # path -> the file as it was when its analysis started
@@ -263,6 +265,7 @@ class Daemon:
                 log.info("removed %d temporary file%s left by interrupted writes", len(swept),
                          "" if len(swept) == 1 else "s")
             self.publish_state(service, force=True)
+            self._start_player()
             while not self.stop.is_set():
                 try:
                     self.step(service)
@@ -499,20 +502,51 @@ class Daemon:
         if analysis_changed:
             self._requeue_running()
             self._stop_pool()
+        player_keys = [k for k in changed if k.startswith(("player", "mpd_", "mpris_", "autoqueue"))
+                       or k in ("skip_min_s", "listen_fraction", "listen_min_s", "seek_min_s")]
         self.settings = fresh
+        if player_keys:
+            self._stop_player()
+            self._start_player()
         # New analysis settings: files that failed because of the old ones (deadline, memory) are
         # tried again by a rescan now.
         self.next_rescan = 0.0 if analysis_changed else min(self.next_rescan, time.monotonic() + fresh.rescan_interval_s)
         self.untrainable_feedback_id = -1
+        from prefrec.config import schema
+
+        secret = {k for k, f in schema().items() if f.metadata.get("secret")}
         log.info("SIGHUP: settings reloaded (%s)",
-                 ", ".join(f"{k}={v}" for k, v in sorted(changed.items())) or "nothing changed")
+                 ", ".join(f"{k}={'***' if k in secret else v}" for k, v in sorted(changed.items()))
+                 or "nothing changed")
 
     def _requeue_running(self) -> None:
         for path, entry in self.running.items():
             self.pending[path] = _Pending(entry.size, entry.mtime_ns, 0.0)
         self.running.clear()
 
+    def _start_player(self) -> None:
+        """Follow the configured player on threads of its own (prefrec.player.host): it records
+        sessions and acts itself, in short transactions, so they reach the database within a
+        second even while this loop is busy; the loop sees them through the log's ids."""
+        from prefrec.player.host import start_player
+
+        try:
+            self.player = start_player(self.settings, autoqueue=self.autoqueue)
+        except Exception as exc:  # noqa: BLE001 - the daemon never depends on a player
+            log.exception("could not start following the player")
+            self.error(f"player: {type(exc).__name__}: {exc}")
+
+    def _stop_player(self) -> None:
+        from prefrec.player.host import stop_player
+
+        try:
+            stop_player(self.player)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("while stopping the player client: %s", exc)
+        self.player = None
+
     def _shutdown(self, service: Service, observer: Any) -> None:
+        self._stop_player()
         if observer is not None:
             observer.stop()
         if self.trainer is not None:
@@ -543,7 +577,7 @@ def _setup_logging(home: Path) -> None:
     logging.getLogger("watchdog").setLevel(logging.WARNING)
 
 
-def run_daemon(settings: Settings, roots: list[str]) -> int:
+def run_daemon(settings: Settings, roots: list[str], *, autoqueue: bool | None = None) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT; returns the exit code.
 
     Raises LockHeld when another daemon holds the data dir, UsageError for a bad folder.
@@ -564,7 +598,7 @@ def run_daemon(settings: Settings, roots: list[str]) -> int:
                        f"stop it first (kill {exc.pid}) or use another --home", exc.pid) from None
     try:
         _setup_logging(settings.home)
-        return Daemon(settings, [os.path.realpath(r) for r in roots]).run()
+        return Daemon(settings, [os.path.realpath(r) for r in roots], autoqueue=autoqueue).run()
     finally:
         lock.release()
 

@@ -208,11 +208,20 @@ def event_text(event: FeedbackEvent, rules: Any) -> str:
     return row.kind
 
 
+def _session_means(event: FeedbackEvent, rules: Any) -> str | None:
+    """What the label rules make of a session row ('listen', 'skip', 'nothing'); None otherwise."""
+    from prefrec.labels import classify
+
+    session = event.row.session
+    return classify(session, rules) if session is not None else None
+
+
 def history(events: list[FeedbackEvent], rules: Any, *, as_json: bool) -> None:
     if as_json:
         dump_json([{
             "id": e.row.id, "kind": e.row.kind, "source": e.row.source, "at": e.row.position_s,
             "time": round(e.row.when, 3), "withdrawn": e.row.withdrawn, "detail": e.row.detail or None,
+            "means": _session_means(e, rules),
             **(track_json(e.track) if e.track else {"path": e.row.path or None, "title": None, "artist": None,
                                                      "album": None, "duration": None}),
         } for e in events])
@@ -354,6 +363,8 @@ def status(info: dict[str, Any], *, as_json: bool) -> None:
     else:
         out("model:    none yet (rate a few tracks, then `prefrec train`)")
     out(f"daemon:   {daemon_line(info['daemon'], info.get('ranked_at'))}")
+    if info.get("player"):
+        out(f"player:   {player_line(info['player'])}")
     for item in info["error_files"][:10]:
         if item.get("transient"):
             out(f"  could not analyse {safe(item['path'])} this time (retried on the next scan): "
@@ -364,6 +375,27 @@ def status(info: dict[str, Any], *, as_json: bool) -> None:
         out(f"  … and {len(info['error_files']) - 10} more (`prefrec status --json` lists all)")
     for item in info.get("flagged_files", [])[:10]:
         out(f"  flagged {safe(item['path'])}: {safe(item['note'])}")
+
+
+def player_line(player: dict[str, Any]) -> str:
+    """'mpd, connected since … (address); played 2 songs prefrec does not know' or
+    'mpd, disconnected since …, retrying (back-off 8 s) (why)'."""
+    name = player["player"]
+    if not player["followed"]:
+        return f"{name}, not followed (the daemon follows it: `prefrec daemon ~/Music`)"
+    since = time.strftime("%Y-%m-%d %H:%M", time.localtime(player["since"])) if player["since"] else "?"
+    if player["connected"]:
+        line = f"{name}, connected since {since}"
+    else:
+        line = f"{name}, disconnected since {since}"
+        if player["retry_in_s"]:
+            line += f", retrying (back-off {player['retry_in_s']:.0f} s)"
+    if player["detail"]:
+        line += f" ({safe(player['detail'])})"
+    if player["unknown_songs"]:
+        line += (f"; played {plural(player['unknown_songs'], 'song')} prefrec does not know "
+                 "(not analysed yet, or outside the library)")
+    return line
 
 
 def daemon_line(daemon: dict | None, ranked_at: float | None) -> str:

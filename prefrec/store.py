@@ -529,6 +529,20 @@ class Store:
         rows = self._read(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE path = ?", (path,))
         return [Track.from_row(r) for r in rows]
 
+    def paths_ending_with(self, suffix: str, *, limit: int = 20) -> list[str]:
+        """Paths of present tracks that end with `suffix` (at most `limit`; a player's relative name)."""
+        rows = self._read("SELECT path FROM tracks WHERE gone = 0 AND path LIKE ? ESCAPE '\\' LIMIT ?",
+                          ("%" + _escape_like(suffix), limit))
+        return [r[0] for r in rows]
+
+    def played_since(self, since: float) -> dict[str, float]:
+        """{identity: when its latest listening session started} for sessions started after
+        `since` (unix time), withdrawn or not: a player's queue should not repeat them either way."""
+        rows = self._read("SELECT identity, max(coalesce(happened_at, created_at)) FROM feedback "
+                          "WHERE kind = 'session' AND coalesce(happened_at, created_at) >= ? GROUP BY identity",
+                          (since,))
+        return {r[0]: float(r[1]) for r in rows}
+
     def tracks_by_identity(self, identity: str) -> list[Track]:
         rows = self._read(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE identity = ? ORDER BY gone, id",
                           (identity,))

@@ -3,7 +3,8 @@
 - `library`: scan the folders, record analysis results, follow moves and deletions;
 - `learning`: pretrain, train, score, publish rankings;
 - `queries`: recommend, explain, similar, status;
-- `control`: rate, forget, ban, history.
+- `control`: rate, forget, ban, history;
+- `player`: like/skip/ban of the song playing now, radio.
 
 Nothing here prints or exits: results are dataclasses, problems PrefrecError subclasses. Torch
 and librosa are imported only inside the use-cases that need them, so rating and querying start
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from prefrec.service.control import ControlController
     from prefrec.service.learning import LearningController
     from prefrec.service.library import LibraryController
+    from prefrec.service.player import PlayerController
     from prefrec.service.queries import QueryController
 
 
@@ -74,6 +76,12 @@ class Service:
         from prefrec.service.control import ControlController
 
         return ControlController(self)
+
+    @cached_property
+    def player(self) -> PlayerController:
+        from prefrec.service.player import PlayerController
+
+        return PlayerController(self)
 
     def close(self) -> None:
         if self._store is not None:

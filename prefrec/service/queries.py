@@ -246,6 +246,17 @@ class QueryController(Controller):
             raise NotReady("no model yet: rate a few tracks (like and skip) and run `prefrec train`")
         return track, self._similar_to(track, model_id, n, rated_only=rated_only)
 
+    def nearest(self, track: Track, n: int) -> list[Similar]:
+        """The `n` tracks nearest to `track` under the ranked model (see `similar`); [] when there
+        is no model yet or `track` is not scored (the player's radio and demotions ask this)."""
+        model_id = self.store.ranked_model_id()
+        if model_id is None:
+            return []
+        try:
+            return self._similar_to(track, model_id, n, rated_only=False)
+        except NotReady:
+            return []
+
     def _similar_to(self, track: Track, model_id: int, n: int, *, rated_only: bool) -> list[Similar]:
         """The `n` tracks nearest to `track` under `model_id` (see `similar`)."""
         ratings = self.store.ratings()
@@ -307,8 +318,29 @@ class QueryController(Controller):
                 "stale": model.last_feedback_id != self.store.last_feedback_id(),
             },
             "ranked_at": float(ranked_at) if ranked_at else None,
-            "daemon": self._daemon_status(ranked_at),
+            "daemon": (daemon := self._daemon_status(ranked_at)),
+            "player": self._player_status(daemon),
         }
+
+    def _player_status(self, daemon: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The player the daemon follows: connected since / away since (retrying), and how many
+        songs it played that prefrec does not know. None when no player is configured."""
+        if self.settings.player == "none":
+            return None
+        import json
+
+        from prefrec.player import STATE_KEY
+
+        info: dict[str, Any] = {"player": self.settings.player, "followed": False, "connected": False,
+                                "since": None, "retry_in_s": None, "detail": "", "unknown_songs": 0}
+        raw = self.store.get_meta(STATE_KEY) if daemon is not None else None
+        if raw:
+            state = json.loads(raw)
+            if state.get("player") == self.settings.player and state.get("updated_at", 0) >= (daemon or {}).get(
+                    "started_at", 0):
+                info.update({k: state.get(k) for k in ("connected", "since", "retry_in_s", "detail", "unknown_songs")})
+                info["followed"] = True
+        return info
 
     def _daemon_status(self, ranked_at: str | None) -> dict[str, Any] | None:
         """What the daemon on this data dir is doing; None when none runs."""
