@@ -362,6 +362,12 @@ def status(info: dict[str, Any], *, as_json: bool) -> None:
         out(f"model:    #{model['id']}, trained {ago(age)} on {plural(model['rated_tracks'], 'rated track')}{stale}")
     else:
         out("model:    none yet (rate a few tracks, then `prefrec train`)")
+    newer = info.get("unpublished_model")
+    if newer and newer["state"] == "training":
+        out(f"          model #{newer['id']} is being trained and scored; it replaces this one when done")
+    elif newer:
+        out(f"          model #{newer['id']} was never published (its training was interrupted); "
+            "`prefrec train` replaces it")
     out(f"daemon:   {daemon_line(info['daemon'], info.get('ranked_at'))}")
     if info.get("player"):
         out(f"player:   {player_line(info['player'])}")

@@ -293,7 +293,17 @@ class QueryController(Controller):
         """Library, analysis, errors, feedback, model and daemon state (JSON-ready)."""
         counts = self.store.counts()
         ratings = self.store.ratings()
-        model = self.store.latest_model()
+        # The model is the published one (whose ranking recommend serves); a newer one is a training
+        # still scoring, or one that was interrupted before it could publish.
+        latest = self.store.latest_model()
+        ranked_id = self.store.ranked_model_id()
+        model = self.store.model(ranked_id) if ranked_id is not None else None
+        unpublished = None
+        if latest is not None and (model is None or latest.id > model.id):
+            from prefrec.lock import running_trainer_pid
+
+            unpublished = {"id": latest.id, "state": "training" if running_trainer_pid(self.settings.home)
+                           else "interrupted"}
         ranked_at = self.store.get_meta("ranked_at")
         pending = int(self.store.get_meta("scan_pending") or 0)
         errors = self.store.errors()
@@ -317,6 +327,7 @@ class QueryController(Controller):
                 "train_s": round(model.train_s, 2),
                 "stale": model.last_feedback_id != self.store.last_feedback_id(),
             },
+            "unpublished_model": unpublished,
             "ranked_at": float(ranked_at) if ranked_at else None,
             "daemon": (daemon := self._daemon_status(ranked_at)),
             "player": self._player_status(daemon),
