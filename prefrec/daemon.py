@@ -192,6 +192,7 @@ class Daemon:
         self.player: Any = None  # (PlayerThread, PlayerHost) while a player is followed
         self.inbox = _Inbox()
         self.pending: dict[str, _Pending] = {}
+        self.passed_over: list[tuple[str, str]] = []  # (path, reason) of files seen but not for analysis
         self.running: dict[str, FileEntry] = {}  # path -> the file as it was when its analysis started
         self.pool: WorkerPool | None = None
         self.trainer: TrainerProcess | None = None
@@ -301,6 +302,9 @@ class Daemon:
         now = time.monotonic()
         for path, closed in touched.items():
             self._consider(path, closed=closed, now=now)
+        if self.passed_over:
+            service.library.record_passed_over(self.passed_over)
+            self.passed_over = []
         if rescan or now >= self.next_rescan:
             self._rescan(service)
         self._collect(service)
@@ -330,8 +334,9 @@ class Daemon:
             self.pending.pop(path, None)
             if printable_path(path) != path:  # a name the library cannot store: the listener must rename it
                 self.error(f"{printable_path(path)}: {reason}")
-            elif os.path.lexists(path):  # (a file deleted meanwhile is simply forgotten)
-                log.info("passed over %s: %s", path, reason)
+            if os.path.lexists(path):  # (a file deleted meanwhile is simply forgotten)
+                log.info("passed over %s: %s", printable_path(path), reason)
+                self.passed_over.append((printable_path(path), reason))  # recorded as scan records it
             return
         seen = self.pending.get(path)
         if seen is None or (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):

@@ -257,3 +257,28 @@ def test_a_library_that_grew_enough_is_pretrained_again_and_the_model_rebuilt(tm
         wait_until(lambda: query(home, "SELECT count(*) FROM rankings")[0][0] == 11, what="all 11 ranked", daemon=d)
         assert query(home, "SELECT count(*) FROM feedback")[0][0] == 2  # no new feedback was needed
         d.stop()
+
+
+def test_a_deleted_model_is_rebuilt_once_not_respawned_forever(music):
+    music_dir, spare, home = music
+    with Daemon(home, music_dir, PREFREC_TRAIN_AFTER_EVENTS="2") as d:
+        wait_until(lambda: len(present(home)) == 6, what="startup scan", daemon=d)
+        files = audio_files(music_dir)
+        run_cli(home, "like", str(next(f for f in files if "Plucks" in f.name)))
+        run_cli(home, "skip", str(next(f for f in files if "Drums" in f.name)))
+        first = wait_until(lambda: query(home, "SELECT value FROM meta WHERE key = 'ranked_model_id'"),
+                           what="the first training", daemon=d)[0][0]
+        d.wait_idle()
+        (path,), = query(home, "SELECT path FROM models WHERE id = ?", int(first))
+        (home / path).unlink()
+        starts = d.log().count("scoring new tracks with the current model")
+        shutil.copy(audio_files(spare)[0], music_dir / "late.flac")  # a new track: the model is needed
+        wait_until(lambda: query(home, "SELECT count(*) FROM models")[0][0] == 2, what="the rebuild", daemon=d)
+        d.wait_idle()
+        time.sleep(3.0)  # a daemon that loops would start a training child every few ticks meanwhile
+        assert query(home, "SELECT count(*) FROM models")[0][0] == 2
+        log = d.log()
+        assert log.count("scoring new tracks with the current model") == starts + 1, log
+        assert log.count("(rebuilt: ") == 1 and "the model file is missing" in log
+        assert query(home, "SELECT count(*) FROM rankings")[0][0] == 7
+        d.stop()

@@ -174,9 +174,14 @@ class LibraryController(Controller):
         kept as they are. Returns how many tracks were newly marked gone."""
         present = {e.path for e in entries} | set(busy) | {path for path, _ in skipped}
         gone = self.store.mark_missing(present, roots)
+        self.record_passed_over(skipped)
+        return gone
+
+    def record_passed_over(self, skipped: list[tuple[str, str]]) -> None:
+        """Record files not analysed because of what they are (library.stat_audio_file: a link out
+        of the library, a FIFO, a name that is not UTF-8) as errors, with the reason."""
         if skipped:
             self.store.record_failed([(path, f"{path}: {reason}", 0, 0, False) for path, reason in skipped])
-        return gone
 
     # -- changes the daemon sees in the folders ---------------------------------------------------
 
