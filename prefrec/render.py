@@ -152,9 +152,11 @@ def progress_bar(label: str):
             real_time = f"  {audio_s / elapsed:.0f}× real time" if audio_s else ""
             return Text(f"{task.completed / elapsed:.1f} tracks/s{real_time}")
 
+    console = Console(stderr=True)
+    # Only on a terminal: redirected to a file or pipe, a progress bar is noise (a stray blank line).
     progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                         Speed(), TextColumn("ETA"), TimeRemainingColumn(),
-                        console=Console(stderr=True), transient=True)
+                        console=console, transient=True, disable=not console.is_terminal)
     task = progress.add_task(label, total=None, audio_s=0.0)
     audio = [0.0]
 

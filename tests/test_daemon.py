@@ -282,3 +282,26 @@ def test_a_deleted_model_is_rebuilt_once_not_respawned_forever(music):
         assert log.count("(rebuilt: ") == 1 and "the model file is missing" in log
         assert query(home, "SELECT count(*) FROM rankings")[0][0] == 7
         d.stop()
+
+
+def test_sighup_with_an_invalid_config_keeps_the_old_settings_and_names_the_key(music):
+    music_dir, spare, home = music
+    home.mkdir()
+    (home / "config.toml").write_text("rescan_interval_s = 3600.0\n")
+    with Daemon(home, music_dir) as d:
+        wait_until(lambda: len(present(home)) == 6, what="startup scan", daemon=d)
+        (home / "config.toml").write_text('rescan_interval_s = 1.0\nworkers = "four"\n')
+        d.proc.send_signal(signal.SIGHUP)
+        state = wait_until(lambda: (s := d.state()) and s["last_error"] and s, what="the refusal", daemon=d)
+        assert state["last_error"].startswith("SIGHUP: kept the previous settings: ")
+        assert "config.toml: workers: expected an integer ≥ 1 and ≤ 256, got 'four'" in state["last_error"]
+        assert "settings reloaded" not in d.log()
+        # still running on the old settings: new music is analysed, and no 1 s rescans began
+        shutil.copy(audio_files(spare)[0], music_dir / "new.flac")
+        wait_until(lambda: len(present(home)) == 7, what="a new file", daemon=d)
+        time.sleep(2.5)
+        assert d.log().count("rescan:") == 1
+        (home / "config.toml").write_text("rescan_interval_s = 3600.0\nworkers = 1\n")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "SIGHUP: settings reloaded" in d.log(), what="the fixed config", daemon=d)
+        d.stop()
