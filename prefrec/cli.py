@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -52,40 +51,59 @@ class _Group(TyperGroup):
                 render.err(f"prefrec: the argument '{shown}' is not valid UTF-8; "
                            "prefrec keeps names as UTF-8: rename the file or folder, or type it in UTF-8")
                 sys.exit(UsageError.exit_code)
+        standalone = kwargs.pop("standalone_mode", True)
         try:
-            return super().main(argv, *posargs, **kwargs)
-        except BrokenPipeError:  # e.g. `prefrec recommend | head -1`: the reader has all it wanted
-            _stdout_to_devnull()
-            sys.exit(0)
+            code = super().main(argv, *posargs, standalone_mode=False, **kwargs)
+        except Exception as exc:  # typer's usage errors (a bad option value, a missing argument)
+            if not (type(exc).__module__.startswith(("click", "typer")) and hasattr(exc, "exit_code")):
+                raise
+            if type(exc).__name__ == "NoArgsIsHelpError" or not hasattr(exc, "format_message"):
+                exc.show() if hasattr(exc, "show") else None
+            else:  # one line, as every other error
+                context = getattr(exc, "ctx", None)
+                hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+                render.err(f"prefrec: {render.safe(exc.format_message())}{hint}")
+            code = exc.exit_code
+        code = code if isinstance(code, int) else 0
+        if standalone:
+            sys.exit(code)
+        return code
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, BrokenPipeError):
-            raise
         except KeyboardInterrupt:
             render.err("prefrec: interrupted")
             ctx.exit(130)
-        except PrefrecError as exc:
+        except Exception as exc:
+            if type(exc).__module__.startswith(("click", "typer")):  # usage errors and exits: typer's handling
+                raise
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                # e.g. `prefrec recommend | head -1`: the reader has all it wanted; end quietly, as beets does
+                _stdout_to_devnull()
+                ctx.exit(0)
             _traceback()
             if isinstance(exc, OutputError):
                 _stdout_to_devnull()
-            render.error(exc)
-            ctx.exit(exc.exit_code)
-        except OSError as exc:
-            _traceback()
-            if exc.errno == errno.EPIPE:
-                raise BrokenPipeError(*exc.args) from exc
-            where = f"{render.safe(exc.filename)}: " if exc.filename else ""
-            hint = ("free some disk space and try again" if exc.errno in (errno.ENOSPC, errno.EDQUOT)
-                    else "check the path and its permissions")
-            render.err(f"prefrec: {where}{exc.strerror or exc}; {hint}")
-            ctx.exit(1)
-        except Exception as exc:  # noqa: BLE001 - a bug: one line unless -v, as for every other error
-            _traceback()
-            render.err(f"prefrec: unexpected error ({type(exc).__name__}: {render.safe(exc)}); "
-                       + ("please report it" if _state.verbose else "run with -v for the traceback and report it"))
-            ctx.exit(1)
+            message, code = _one_line(exc)
+            render.err(f"prefrec: {message}")
+            if isinstance(exc, PrefrecError):
+                render.candidates(exc)
+            ctx.exit(code)
+
+
+def _one_line(exc: Exception) -> tuple[str, int]:
+    """What to tell the listener about `exc`, and the exit code."""
+    if isinstance(exc, PrefrecError):
+        return render.safe(exc), exc.exit_code
+    if isinstance(exc, OSError):
+        where = f"{render.safe(exc.filename)}: " if exc.filename else ""
+        hint = ("free some disk space and try again" if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                else "check the path and its permissions")
+        return f"{where}{exc.strerror or exc}; {hint}", 1
+    # a bug: one line unless -v, as for every other error
+    return (f"unexpected error ({type(exc).__name__}: {render.safe(exc)}); "
+            + ("please report it" if _state.verbose else "run with -v for the traceback and report it")), 1
 
 
 def _traceback() -> None:
@@ -123,7 +141,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    home: Optional[str] = typer.Option(None, "--home", help="Data directory (default: $PREFREC_HOME, "
+    home: Optional[str] = typer.Option(None, "--home", metavar="DIR", help="Data directory (default: $PREFREC_HOME, "
                                        "else the user data dir).", show_default=False),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
@@ -165,9 +183,33 @@ def _output_file(option: str, path: Optional[str]) -> Optional[Path]:
     if not folder.is_dir():
         raise UsageError(f"{option} {render.safe(path)}: the folder {render.safe(folder)} does not exist; "
                          "create it or choose another path")
-    if not os.access(folder, os.W_OK) and not (out.exists() and os.access(out, os.W_OK)):
-        raise UsageError(f"{option} {render.safe(path)}: cannot write in {render.safe(folder)}; choose another path")
+    existed = out.exists()
+    try:  # the one sure test that it can be written (permissions, a read-only file system)
+        with open(out, "ab"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {render.safe(path)}: cannot write it ({exc.strerror}); choose another path") from exc
+    if not existed:
+        out.unlink(missing_ok=True)
     return out
+
+
+def _writing(option: str, out: Path):
+    """Turn a failure to write `out` (a full disk, /dev/full) into a one-line error naming it."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def guard():
+        try:
+            yield
+        except (OSError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and type(exc).__module__ != "soundfile":  # libsndfile's write errors
+                raise
+            reason = getattr(exc, "strerror", None) or exc
+            raise PrefrecError(f"{option} {render.safe(out)}: could not write it ({render.safe(reason)}); "
+                               "choose a place with space left") from exc
+
+    return guard()
 
 
 # -- scan --------------------------------------------------------------------------------------
@@ -330,10 +372,10 @@ def recommend(
 def explain(
     track: str = typer.Argument(..., help="A path, or words from the title/artist/file name."),
     as_json: bool = typer.Option(False, "--json", help="Every window's start, end and score as JSON."),
-    plot: Optional[str] = typer.Option(None, "--plot", help="Also draw window scores over time above the "
+    plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE", help="Also draw window scores over time above the "
                                         "MFCC image, best segment marked, as a PNG (needs prefrec[plot]).",
                                         show_default=False),
-    clip: Optional[str] = typer.Option(None, "--clip", help="Also write the best-scoring 8 s as a WAV file.",
+    clip: Optional[str] = typer.Option(None, "--clip", metavar="FILE", help="Also write the best-scoring 8 s as a WAV file.",
                                         show_default=False),
 ) -> None:
     """Why a track scores as it does: window scores over time, best and worst segments, rank, your
@@ -348,10 +390,12 @@ def explain(
         exp = service.queries.explain(track)
         render.explanation(exp, as_json=as_json)
         if plot_file is not None:
-            service.queries.plot(exp, plot_file)
+            with _writing("--plot", plot_file):
+                service.queries.plot(exp, plot_file)
             render.err(f"plot written to {render.safe(plot_file)}")
         if clip_file is not None:
-            segment = service.queries.clip(exp, clip_file)
+            with _writing("--clip", clip_file):
+                segment = service.queries.clip(exp, clip_file)
             render.err(f"best segment {mmss(segment.start_s)}–{mmss(segment.end_s)} ({segment.score:.2f}) "
                        f"written to {render.safe(clip_file)}")
 

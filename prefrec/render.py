@@ -420,11 +420,10 @@ def daemon_line(daemon: dict | None, ranked_at: float | None) -> str:
 # -- errors -----------------------------------------------------------------------------------------
 
 
-def error(exc: PrefrecError) -> None:
-    """One line naming what went wrong, then the candidates of an ambiguous name."""
+def candidates(exc: PrefrecError) -> None:
+    """The candidates of an ambiguous track or name, numbered (nothing for other errors)."""
     from prefrec.errors import AmbiguousName, AmbiguousTrack
 
-    err(f"prefrec: {safe(exc)}")
     if isinstance(exc, AmbiguousName):
         for i, name in enumerate(exc.candidates[:20], start=1):
             err(f"  {i}. {safe(name)}")

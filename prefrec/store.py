@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prefrec.errors import PrefrecError, StoreBusy
+from prefrec.errors import PrefrecError, StoreBusy, UsageError
 from prefrec.feedback import Act, LogRow, Observation, mark_withdrawn
 from prefrec.library import under_any
 
@@ -807,6 +807,7 @@ class Store:
         """The latest `limit` rows of the feedback log (of one `source` if given), newest first,
         `withdrawn` marked, with the track each is about now (a present file of the same music if
         there is one, else the file rated, if still known)."""
+        limit = min(limit, 2**62)  # SQLite integers are 64-bit; `history -n 99999999999999999999` means all
         where, params = ("WHERE source = ?", [source]) if source is not None else ("", [])
         rows = self._read(
             f"""
@@ -892,6 +893,11 @@ def _escape_like(text: str) -> str:
 
 def _translate(exc: sqlite3.DatabaseError, path: Path) -> PrefrecError:
     message = str(exc)
+    if "pattern too complex" in message or "Expression tree is too large" in message:
+        # what the listener typed is beyond SQLite's limits (a LIKE pattern of 50,000 bytes, an
+        # expression of 1,000 terms): a usage problem, not a damaged database
+        return UsageError("what you typed is too long to search for; give a few words of the title, artist "
+                          "or file name")
     if "locked" in message or "busy" in message:
         return StoreBusy(f"{path}: the database stayed locked by another prefrec process; try again")
     if "disk is full" in message or "disk I/O" in message:

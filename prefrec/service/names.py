@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -15,7 +16,8 @@ def parse_position(text: str) -> float:
         parts = [float(p) for p in text.strip().split(":")]
     except ValueError:
         parts = []
-    if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts) or any(p >= 60 for p in parts[1:]):
+    if (not 1 <= len(parts) <= 3 or not all(math.isfinite(p) for p in parts) or any(p < 0 for p in parts)
+            or any(p >= 60 for p in parts[1:])):
         raise UsageError(f"--at {text!r}: give a position as seconds (83) or m:ss (1:23)")
     seconds = 0.0
     for p in parts:
