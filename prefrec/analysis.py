@@ -53,6 +53,7 @@ class Analysed:
     n_frames: int
     truncated: bool
     note: str = ""
+    mbid: str = ""  # MusicBrainz recording id from the tags, '' when none
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def analyse_file(path: str, cache_root: str, *, on_length: "Callable[[float], No
             notes.append(f"{info.nonfinite} NaN/infinite samples replaced by silence")
         return Analysed(path, info.identity, tags.title, tags.artist, tags.album,
                         featuriser.n_samples / SAMPLE_RATE, int(features.shape[1]), info.truncated,
-                        "; ".join(notes))
+                        "; ".join(notes), tags.mbid)
     except MemoryError:
         return Failed(path, f"{path}: ran out of memory while analysing it (worker memory limit); raise "
                       "worker_memory_mb, it is analysed again on the next scan", transient=True)

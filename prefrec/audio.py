@@ -43,6 +43,7 @@ class Tags:
     artist: str | None
     album: str | None
     length_s: float | None = None
+    mbid: str = ""  # MusicBrainz recording id ('' when the tags have none)
 
 
 @dataclass
@@ -92,8 +93,11 @@ class StreamInfo:
 def read_tags(path: Path) -> Tags:
     """Title/artist/album from the file's tags (mutagen), title defaulting to the file name."""
     title = artist = album = length_s = None
+    mbid = ""
     try:
         import mutagen
+
+        from prefrec.importers.base import mbid as parse_mbid
 
         meta = mutagen.File(str(path), easy=True)
         length = getattr(getattr(meta, "info", None), "length", None)
@@ -109,9 +113,12 @@ def read_tags(path: Path) -> Tags:
                 return value or None
 
             title, artist, album = first("title"), first("artist"), first("album")
+            # The recording id: MUSICBRAINZ_TRACKID (Vorbis), UFID http://musicbrainz.org (ID3),
+            # 'MusicBrainz Track Id' (MP4); mutagen's easy interface names all three so.
+            mbid = parse_mbid(first("musicbrainz_trackid")) or ""
     except Exception:  # noqa: BLE001 - unreadable tags are not an analysis failure
         pass
-    return Tags(title=title or path.stem, artist=artist, album=album, length_s=length_s)
+    return Tags(title=title or path.stem, artist=artist, album=album, length_s=length_s, mbid=mbid)
 
 
 def _mix_down(block: "np.ndarray", info: StreamInfo) -> "np.ndarray":

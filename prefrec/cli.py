@@ -503,15 +503,55 @@ def unban(
 
 
 @app.command()
-def forget(track: str = typer.Argument(..., help=_TRACK_OPT_HELP)) -> None:
+def forget(
+    track: Optional[str] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    source: Optional[str] = typer.Option(None, "--source", help="Instead of a track: withdraw everything an "
+                                         "import gave (itunes, beets, m3u:NAME.m3u8…; see `prefrec status`).",
+                                         show_default=False),
+) -> None:
     """Withdraw what prefrec knows of your taste for a track: your rating, and the plays and skips a
-    player saw (recorded as an event in the feedback log; nothing is deleted).
+    player saw; or, with --source, everything one import gave (recorded as an event in the feedback
+    log; nothing is deleted).
 
-    Example: prefrec forget "so what"
+    Example: prefrec forget "so what"; prefrec forget --source itunes
     """
+    from prefrec.errors import UsageError
+
+    if (track is None) == (source is None):
+        raise UsageError("name a TRACK or --source NAME (one of them)")
     with _service() as service:
+        if source is not None:
+            render.forget_source_result(service.control.forget_source(source))
+            return
         result = service.control.forget(track)
     render.forget_result(result)
+
+
+@app.command("import")
+def import_(
+    source: str = typer.Argument(..., help="A playlist (.m3u/.m3u8), an iTunes Library.xml, a beets, Strawberry, "
+                                 "Clementine or MPD sticker database, a ListenBrainz export, or mpd://HOST:PORT."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List every entry: how it matched (or the closest "
+                                 "track when it did not) and what it would add. Writes nothing."),
+    as_kind: Optional[str] = typer.Option(None, "--as", metavar="like|skip", help="Playlists: record every entry "
+                                          "as a like (the default) or a skip.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="The match report as JSON: source, summary, entries "
+                                 "(how, track, closest, says, adds)."),
+    music_dir: Optional[Path] = typer.Option(None, "--music-dir", help="The source's music folder, when it keeps "
+                                             "only relative paths and does not say where (MPD, beets without "
+                                             "its config.yaml).", show_default=False),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Do not detect the format: m3u, itunes, beets, "
+                                      "strawberry, clementine, listenbrainz, mpd.", show_default=False),
+) -> None:
+    """Bring in ratings and play counts you already have elsewhere. Importing again adds only what
+    changed; every imported event names its source (`prefrec forget --source NAME` withdraws them).
+
+    Example: prefrec import ~/Music/favourites.m3u8 --dry-run
+    """
+    with _service() as service:
+        report = service.control.import_source(source, dry_run=dry_run, as_opinion=as_kind,
+                                               music_dir=str(music_dir) if music_dir else None, format=fmt)
+    render.import_report(report, as_json=as_json)
 
 
 @app.command()
@@ -520,6 +560,8 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="JSON list: id, kind, source, at, time, withdrawn, "
                                  "detail, means (a session's listen/skip/nothing), path, title, artist, "
                                  "album, duration."),
+    source: Optional[str] = typer.Option(None, "--source", help="Only events from this source: cli, mpd, "
+                                         "mpris, or an import (itunes, m3u:NAME.m3u8…).", show_default=False),
 ) -> None:
     """Your latest feedback, newest first: likes, skips, forgets, and what players saw, with the
     source of each (cli, mpd, mpris, import:NAME).
@@ -527,9 +569,8 @@ def history(
     Example: prefrec history -n 50
     """
     with _service() as service:
-        events = service.control.history(n)
-        rules = service.settings.label_rules()
-    render.history(events, rules, as_json=as_json)
+        events = service.control.history(n, source=source)
+    render.history(events, as_json=as_json)
 
 
 # -- demo --------------------------------------------------------------------------------------

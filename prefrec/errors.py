@@ -72,5 +72,9 @@ class MissingExtra(PrefrecError):
     """An optional feature needs a package that is not installed (e.g. matplotlib for --plot)."""
 
 
+class ImportSourceError(PrefrecError):
+    """A source to import could not be read, or is in no format prefrec understands."""
+
+
 class OutputError(PrefrecError):
     """Standard output cannot be written (a full device, a closed terminal)."""

@@ -101,13 +101,12 @@ def _labels_of(identity: str, rows: list[LogRow], rules: Rules) -> list[Label]:
             return [Label(identity, 1.0, weight, True, rating.source)]
         return [Label(identity, 0.0, weight, True, rating.source, skip_at_s=rating.position_s)]
     found: list[Label] = []  # 2. sessions and counts
-    previous_start: float | None = None
+    meanings = session_meanings(rows, rules)
     for row in rows:
         if row.kind == "session":
             session = row.session
             assert session is not None
-            meaning = classify(session, rules, previous_start=previous_start)
-            previous_start = session.started_at
+            meaning = meanings[row.id]
             if meaning == "listen":
                 found.append(Label(identity, 1.0, rules.weight_listen, False, row.source,
                                    excluded_s=_listen_exclusions(session, rules)))
@@ -128,14 +127,18 @@ def _labels_of(identity: str, rows: list[LogRow], rules: Rules) -> list[Label]:
     return found
 
 
-def describe_session(session: Session, rules: Rules, *, previous_start: float | None = None) -> str:
-    """A short account of what the rules make of a session, for `prefrec history`."""
-    meaning = classify(session, rules, previous_start=previous_start)
-    if meaning == "skip":
-        return f"skip at {session.end_position_s:.0f} s"
-    if meaning == "listen":
-        return "listen"
-    return "nothing"
+def session_meanings(rows: Iterable[LogRow], rules: Rules) -> dict[int, str]:
+    """What each not-withdrawn `session` row of one piece of music means ('listen', 'skip',
+    'nothing'), by row id; `rows` in id order. A session is judged with the one before it (repeats)."""
+    meanings: dict[int, str] = {}
+    previous_start: float | None = None
+    for row in rows:
+        if row.kind == "session" and not row.withdrawn:
+            session = row.session
+            assert session is not None
+            meanings[row.id] = classify(session, rules, previous_start=previous_start)
+            previous_start = session.started_at
+    return meanings
 
 
-__all__ = ["RULES_VERSION", "Rules", "Label", "classify", "derive", "describe_session", "PLAYER_SOURCES"]
+__all__ = ["RULES_VERSION", "Rules", "Label", "classify", "derive", "session_meanings", "PLAYER_SOURCES"]

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import unicodedata
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -22,10 +23,11 @@ from prefrec.explain import mmss
 if TYPE_CHECKING:
     from prefrec.errors import PrefrecError
     from prefrec.service.control import ForgetResult, RateResult
+    from prefrec.service.importing import ImportReport
     from prefrec.service.learning import TrainResult
     from prefrec.service.library import ScanReport
     from prefrec.service.queries import Explanation, Recommendations, Similar
-    from prefrec.store import Ban, FeedbackEvent, Track
+    from prefrec.store import Ban, FeedbackEvent, FeedbackSource, Track
 
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
@@ -191,18 +193,116 @@ def forget_result(result: ForgetResult) -> None:
     err("run `prefrec train` (or let the daemon) to update the recommendations")
 
 
-def event_text(event: FeedbackEvent, rules: Any) -> str:
-    """What one log row says, in words: 'like', 'skip at 0:42', 'played 3:10 of 4:01, next: listen'."""
-    from prefrec.labels import describe_session
+def forget_source_result(source: FeedbackSource) -> None:
+    err(f"forgot everything {safe(source.source)} gave ({plural(source.live_rows, 'row')} of the feedback log "
+        "withdrawn; nothing deleted, `prefrec history` shows them)")
+    err("run `prefrec train` (or let the daemon) to update the recommendations")
 
+
+def _library_track_json(track: Any) -> dict[str, Any] | None:
+    if track is None:
+        return None
+    return {"path": track.path, "title": track.title, "artist": track.artist, "album": track.album,
+            "duration": None if track.duration_s is None else round(track.duration_s, 3)}
+
+
+def _entry_label(entry: Any) -> str:
+    where = entry.location or entry.path or entry.relpath
+    if entry.title:
+        who = f"{safe(entry.artist)} – " if entry.artist else ""
+        return f"{who}{safe(entry.title)}" + (f"  ({safe(where)})" if where else "")
+    return safe(where or entry.key)
+
+
+def _adds_text(outcome: Any) -> str:
+    parts = []
+    if outcome.adds_opinion:
+        parts.append(f"{outcome.adds_opinion} ({outcome.plan.why})")
+    if outcome.adds_plays or outcome.adds_skips:
+        parts.append(f"+{plural(outcome.adds_plays, 'play')} +{plural(outcome.adds_skips, 'skip')}")
+    if parts:
+        return ", ".join(parts)
+    if outcome.match.track is None:
+        return ""
+    return "already imported" if outcome.says_anything else "nothing to import" + (
+        f" ({outcome.plan.why})" if outcome.plan.why else "")
+
+
+def import_report(report: ImportReport, *, as_json: bool) -> None:
+    """The match report (stdout: every entry with --dry-run, else the unmatched) and a summary (stderr)."""
+    source = report.source
+    added = report.added
+    unmatched = report.unmatched
+    if as_json:
+        dump_json({
+            "source": report.log_source, "format": source.format, "origin": source.origin,
+            "dry_run": report.dry_run, "notes": source.notes,
+            "passed_over": [{"location": where, "why": why} for where, why in source.passed_over],
+            "summary": {"entries": len(report.outcomes), "matched": len(report.outcomes) - len(unmatched),
+                        "unmatched": len(unmatched), "matched_by": report.matched_by, "added": added,
+                        "unchanged": report.unchanged, "feedback_ids": report.feedback_ids},
+            "entries": [{
+                "key": o.match.entry.key, "location": o.match.entry.location, "path": o.match.entry.path,
+                "relpath": o.match.entry.relpath, "mbid": o.match.entry.mbid, "artist": o.match.entry.artist,
+                "title": o.match.entry.title, "album": o.match.entry.album, "duration": o.match.entry.duration_s,
+                "how": o.match.how, "detail": o.match.detail or None, "track": _library_track_json(o.match.track),
+                "closest": _library_track_json(o.match.closest), "closest_why": o.match.closest_why or None,
+                "says": {"opinion": o.plan.opinion, "why": o.plan.why or None, "plays": o.plan.plays,
+                         "skips": o.plan.skips, "last_played": o.plan.last_played},
+                "adds": {"opinion": o.adds_opinion, "plays": o.adds_plays, "skips": o.adds_skips},
+            } for o in report.outcomes],
+        })
+        return
+    shown = report.outcomes if report.dry_run else []
+    for o in shown:
+        how = o.match.how or "not found"
+        if o.match.track is not None:
+            detail = f" [{safe(o.match.detail)}]" if o.match.detail else ""
+            out(f"{how:9s} {_entry_label(o.match.entry)}\n          -> {safe(o.match.track.path)}{detail}: "
+                f"{_adds_text(o)}")
+        else:
+            closest = (f"\n          closest: {safe(o.match.closest.path)} ({safe(o.match.closest_why)})"
+                       if o.match.closest else "\n          nothing alike in the library")
+            out(f"{how:9s} {_entry_label(o.match.entry)}{closest}")
+    for note in source.notes:
+        err(f"note: {safe(note)}")
+    matched = len(report.outcomes) - len(unmatched)
+    by = ", ".join(f"{how} {n}" for how, n in report.matched_by.items() if n)
+    err(f"{safe(report.log_source)} ({safe(source.origin)}): {plural(len(report.outcomes), 'entry', 'entries')}, "
+        f"{matched} found in the library" + (f" ({by})" if by else "") + f", {len(unmatched)} not found")
+    verb = "would add" if report.dry_run else "added"
+    what = f"{plural(added['likes'], 'like')} and {plural(added['skips'], 'skip')}"
+    if added["counted_tracks"] or source.format != "m3u":
+        what = (f"{plural(added['likes'], 'like')}, {plural(added['skips'], 'skip')} and counts for "
+                f"{plural(added['counted_tracks'], 'track')} ({plural(added['plays'], 'play')}, "
+                f"{plural(added['skipped'], 'skip')})")
+    err(f"{verb} {what}"
+        + (f"; {plural(report.unchanged, 'entry', 'entries')} already imported" if report.unchanged else "")
+        + (f"; {report.silent} with nothing to import" if report.silent else ""))
+    if source.passed_over:
+        whys = Counter(why for _, why in source.passed_over)
+        err(f"passed over {len(source.passed_over)}: " + "; ".join(f"{why} ×{n}" for why, n in whys.most_common()))
+    if not report.dry_run and unmatched:
+        for o in unmatched[:10]:
+            err(f"  not found: {_entry_label(o.match.entry)}")
+        more = f"… and {len(unmatched) - 10} more; " if len(unmatched) > 10 else ""
+        err(f"  {more}`prefrec import {safe(source.origin)} --dry-run` shows the closest track of each")
+    if report.dry_run:
+        err("dry run: nothing was written")
+    elif report.feedback_ids:
+        err("run `prefrec train` (or let the daemon) to update the recommendations")
+
+
+def event_text(event: FeedbackEvent) -> str:
+    """What one log row says, in words: 'like', 'skip at 0:42', 'played 3:10 of 4:01, next: listen'."""
     row = event.row
     if row.kind == "skip" and row.position_s is not None:
         return f"skip at {mmss(row.position_s)}"
     if row.kind == "session":
         session = row.session
         assert session is not None
-        return (f"played {mmss(session.played_s)} of {mmss(session.duration_s)}, {session.end_reason}: "
-                f"{describe_session(session, rules)}")
+        means = f"skip at {mmss(session.end_position_s)}" if event.means == "skip" else event.means
+        return f"played {mmss(session.played_s)} of {mmss(session.duration_s)}, {session.end_reason}: {means}"
     if row.kind == "counts":
         return f"counts: {plural(int(row.detail.get('plays', 0)), 'play')}, {plural(int(row.detail.get('skips', 0)), 'skip')}"
     if row.kind == "forget_source":
@@ -210,20 +310,12 @@ def event_text(event: FeedbackEvent, rules: Any) -> str:
     return row.kind
 
 
-def _session_means(event: FeedbackEvent, rules: Any) -> str | None:
-    """What the label rules make of a session row ('listen', 'skip', 'nothing'); None otherwise."""
-    from prefrec.labels import classify
-
-    session = event.row.session
-    return classify(session, rules) if session is not None else None
-
-
-def history(events: list[FeedbackEvent], rules: Any, *, as_json: bool) -> None:
+def history(events: list[FeedbackEvent], *, as_json: bool) -> None:
     if as_json:
         dump_json([{
             "id": e.row.id, "kind": e.row.kind, "source": e.row.source, "at": e.row.position_s,
             "time": round(e.row.when, 3), "withdrawn": e.row.withdrawn, "detail": e.row.detail or None,
-            "means": _session_means(e, rules),
+            "means": e.means,
             **(track_json(e.track) if e.track else {"path": e.row.path or None, "title": None, "artist": None,
                                                      "album": None, "duration": None}),
         } for e in events])
@@ -237,7 +329,7 @@ def history(events: list[FeedbackEvent], rules: Any, *, as_json: bool) -> None:
         else:
             name = track_line(e.track) if e.track else f"{safe(e.row.path)} (no longer in the library)"
         withdrawn = "  (withdrawn)" if e.row.withdrawn else ""
-        out(f"{when}  {safe(e.row.source):8s} {event_text(e, rules):24s}  {name}{withdrawn}")
+        out(f"{when}  {safe(e.row.source):8s} {event_text(e):24s}  {name}{withdrawn}")
 
 
 def bans(items: list[Ban], *, as_json: bool) -> None:
@@ -357,6 +449,8 @@ def status(info: dict[str, Any], *, as_json: bool) -> None:
     out(f"library:  {info['tracks']} tracks, {info['analysed']} analysed, {info['pending']} pending, "
         f"{info['errors']} could not be used{retry}, {info['gone']} gone")
     out(f"feedback: {plural(info['feedback'], 'event')} ({info['likes']} liked, {info['skips']} skipped now)")
+    if info.get("sources"):
+        out("sources:  " + ", ".join(source_text(s) for s in info["sources"]))
     model = info["model"]
     if model:
         age = time.time() - model["created_at"]
@@ -404,6 +498,12 @@ def player_line(player: dict[str, Any]) -> str:
         line += (f"; played {plural(player['unknown_songs'], 'song')} prefrec does not know "
                  "(not analysed yet, or outside the library)")
     return line
+
+
+def source_text(source: dict[str, Any]) -> str:
+    """'import:itunes 840 (12 withdrawn)': a feedback source and how many rows of the log it gave."""
+    withdrawn = source["rows"] - source["live_rows"]
+    return f"{safe(source['source'])} {source['rows']}" + (f" ({withdrawn} withdrawn)" if withdrawn else "")
 
 
 def daemon_line(daemon: dict | None, ranked_at: float | None) -> str:

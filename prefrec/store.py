@@ -161,7 +161,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE models ADD COLUMN sha256 TEXT;
     """,
-    # 7: an analysis that failed because of the machine (a full disk, the deadline, the memory
+    # 7: the MusicBrainz recording id from a file's tags, to match imports (NULL: not read yet,
+    # '': the file has none).
+    """
+    ALTER TABLE tracks ADD COLUMN mbid TEXT;
+    CREATE INDEX tracks_mbid ON tracks(mbid) WHERE mbid IS NOT NULL AND mbid != '';
+    """,
+    # 8: an analysis that failed because of the machine (a full disk, the deadline, the memory
     # limit, a missing decoder), not because of the file: retried on the next scan.
     """
     ALTER TABLE errors ADD COLUMN transient INTEGER NOT NULL DEFAULT 0;
@@ -182,7 +188,7 @@ _RATED_CTE = """
     )
 """
 
-_TRACK_COLUMNS = "id, path, identity, title, artist, album, duration_s, n_frames, truncated, gone"
+_TRACK_COLUMNS = "id, path, identity, title, artist, album, duration_s, n_frames, truncated, gone, mbid"
 _LOG_COLUMNS = "id, identity, path, kind, source, position_s, created_at, happened_at, key, detail"
 
 
@@ -210,11 +216,12 @@ class Track:
     n_frames: int
     truncated: bool
     gone: bool
+    mbid: str | None = None  # MusicBrainz recording id from the tags; '' none, None not read yet
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | tuple) -> Track:
         return cls(row[0], row[1], row[2], row[3], row[4], row[5], float(row[6]), int(row[7]),
-                   bool(row[8]), bool(row[9]))
+                   bool(row[8]), bool(row[9]), row[10] if len(row) > 10 else None)
 
 
 @dataclass(frozen=True)
@@ -283,12 +290,24 @@ class Ban:
 
 
 @dataclass(frozen=True)
+class FeedbackSource:
+    """Where feedback came from (cli, mpd, mpris, import:NAME), with how many rows of the log it
+    gave and how many of them still count (not withdrawn by a forget or forget_source)."""
+
+    source: str
+    rows: int
+    live_rows: int
+    last_at: float
+
+
+@dataclass(frozen=True)
 class FeedbackEvent:
     """One entry of the feedback log with the track it is about now (None when no file of that
     music is known, and for forget_source rows)."""
 
     row: LogRow
     track: Track | None
+    means: str | None = None  # for a session: what the label rules make of it (labels.session_meanings)
 
 
 class Store:
@@ -580,13 +599,14 @@ class Store:
     def add_act(self, act: Act) -> int:
         """Append one act (like, skip, forget, forget_source) to the feedback log, durably. Returns its id."""
         with self.write() as conn:
-            cur = conn.execute(
-                "INSERT INTO feedback(identity, path, kind, source, position_s, created_at, happened_at, key) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (act.identity, act.path, act.kind, act.source, act.position_s, time.time(), act.happened_at,
-                 act.key),
-            )
-            return int(cur.lastrowid)
+            return _insert_act(conn, act, time.time())
+
+    def add_import(self, acts: list[Act], observations: list[Observation]) -> list[int]:
+        """Append what one import adds (acts, then counts) in one transaction: all of it or none."""
+        now = time.time()
+        with self.write() as conn:
+            ids = [_insert_act(conn, act, now) for act in acts]
+            return ids + [_insert_observation(conn, o, now) for o in observations]
 
     def add_observation(self, observation: Observation) -> int:
         """Append one observation (a player's listening session, imported counts), durably."""
@@ -595,16 +615,8 @@ class Store:
     def add_observations(self, observations: list[Observation]) -> list[int]:
         """Append observations in one transaction; returns their ids in order."""
         now = time.time()
-        ids = []
         with self.write() as conn:
-            for o in observations:
-                cur = conn.execute(
-                    "INSERT INTO feedback(identity, path, kind, source, created_at, happened_at, key, detail) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (o.identity, o.path, o.kind, o.source, now, o.happened_at, o.key, o.detail()),
-                )
-                ids.append(int(cur.lastrowid))
-        return ids
+            return [_insert_observation(conn, o, now) for o in observations]
 
     def feedback_log(self, *, identity: str | None = None) -> list[LogRow]:
         """Every row of the feedback log in id order (of one identity's music, plus the
@@ -639,6 +651,26 @@ class Store:
             if row.key is not None and not row.withdrawn and row.kind != "forget_source":
                 keyed.setdefault(row.key, []).append(row)
         return keyed
+
+    def feedback_sources(self) -> list[FeedbackSource]:
+        """Every source that gave feedback, most recent first (forget rows themselves not counted)."""
+        rows = self._read(
+            "WITH lastforget AS (SELECT identity, max(id) AS fid FROM feedback WHERE kind = 'forget' GROUP BY identity),"
+            " sourceforget AS (SELECT source, max(id) AS sid FROM feedback WHERE kind = 'forget_source' GROUP BY source) "
+            "SELECT f.source, count(*), sum(f.id > coalesce(sf.sid, 0) AND f.id > coalesce(lf.fid, 0)), max(f.created_at) "
+            "FROM feedback f LEFT JOIN sourceforget sf ON sf.source = f.source "
+            "LEFT JOIN lastforget lf ON lf.identity = f.identity "
+            "WHERE f.kind NOT IN ('forget', 'forget_source') GROUP BY f.source ORDER BY max(f.id) DESC")
+        return [FeedbackSource(r[0], int(r[1]), int(r[2]), float(r[3])) for r in rows]
+
+    def tracks_without_mbid(self) -> list[tuple[int, str]]:
+        """(id, path) of present tracks whose tags were never read for a MusicBrainz id."""
+        return self._read("SELECT id, path FROM tracks WHERE gone = 0 AND mbid IS NULL ORDER BY id")
+
+    def set_mbids(self, mbids: dict[int, str]) -> None:
+        """Record tracks' MusicBrainz recording ids ('' for none) by track id."""
+        with self.write() as conn:
+            conn.executemany("UPDATE tracks SET mbid = ? WHERE id = ?", [(m, i) for i, m in mbids.items()])
 
     # -- models, scores, rankings ------------------------------------------------------------------
 
@@ -845,6 +877,25 @@ class Store:
             "(SELECT count(*) FROM rankings) FROM rankings a WHERE identity = ?", (identity,)
         )
         return (int(rows[0][1]), float(rows[0][0]), int(rows[0][2])) if rows else None
+
+
+def _insert_act(conn: sqlite3.Connection, act: Act, now: float) -> int:
+    detail = json.dumps({"source": act.source}) if act.kind == "forget_source" else None
+    cur = conn.execute(
+        "INSERT INTO feedback(identity, path, kind, source, position_s, created_at, happened_at, key, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (act.identity, act.path, act.kind, act.source, act.position_s, now, act.happened_at, act.key, detail),
+    )
+    return int(cur.lastrowid)
+
+
+def _insert_observation(conn: sqlite3.Connection, o: Observation, now: float) -> int:
+    cur = conn.execute(
+        "INSERT INTO feedback(identity, path, kind, source, created_at, happened_at, key, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (o.identity, o.path, o.kind, o.source, now, o.happened_at, o.key, o.detail()),
+    )
+    return int(cur.lastrowid)
 
 
 def _f32_list(blob: bytes) -> list[float]:

@@ -126,3 +126,18 @@ def test_observations_must_be_well_formed():
         Act("a", "/m/a", "like", "somewhere")
     with pytest.raises(ValueError):
         Session(0.0, 10.0, 5.0, 5.0, "exploded")
+
+
+def test_history_says_what_each_session_means_as_training_sees_it(tmp_path):
+    from prefrec.config import load_settings
+    from prefrec.service import Service
+
+    with Service(load_settings(tmp_path)) as service:
+        store = service.store
+        store.add_observation(Observation("a", "/m/a", "mpd", session=_session(150.0, started=1000.0, reason="eof")))
+        store.add_observation(Observation("a", "/m/a", "mpd", session=_session(20.0, started=1100.0)))  # a replay
+        store.add_observation(Observation("a", "/m/a", "mpd", session=_session(20.0, started=1400.0)))
+        means = [e.means for e in service.control.history(10)]
+        assert means == ["skip", "nothing", "listen"]
+        labels = derive(store.feedback_log())["a"]
+        assert [x.target for x in labels] == [1.0, 0.0]

@@ -1,14 +1,18 @@
-"""Use-cases by which the listener steers: rate, forget, ban, history."""
+"""Use-cases by which the listener steers: rate, forget, ban, history, import."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prefrec.errors import UnknownName, UsageError
 from prefrec.feedback import Act
 from prefrec.service.base import Controller
 from prefrec.service.names import banned_by, parse_position, resolve, resolve_name, track_label
-from prefrec.store import Ban, FeedbackEvent, Rating, Track, normalize_text
+from prefrec.store import Ban, FeedbackEvent, FeedbackSource, Rating, Track, normalize_text
+
+if TYPE_CHECKING:
+    from prefrec.service.importing import ImportReport
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,40 @@ class ControlController(Controller):
         feedback_id = self.store.add_act(Act(track.identity, track.path, "forget"))
         return ForgetResult(track, rating, feedback_id, len(live))
 
-    def history(self, n: int = 20) -> list[FeedbackEvent]:
-        """The latest `n` rows of the feedback log (acts and observations, any source), newest first."""
-        return self.store.history(n)
+    def history(self, n: int = 20, *, source: str | None = None) -> list[FeedbackEvent]:
+        """The latest `n` rows of the feedback log (acts and observations; of one `source` if given:
+        'cli', 'mpd', 'import:itunes' or just 'itunes'), newest first; each session with what the
+        label rules make of it (a withdrawn one means nothing)."""
+        from dataclasses import replace
+
+        from prefrec.labels import session_meanings
+
+        if source is not None and source not in ("cli", "mpd", "mpris") and not source.startswith("import:"):
+            source = f"import:{source}"
+        events = self.store.history(n, source=source)
+        rules = self.settings.label_rules()
+        meanings: dict[int, str] = {}
+        for identity in {e.row.identity for e in events if e.row.kind == "session"}:
+            meanings.update(session_meanings(self.store.feedback_log(identity=identity), rules))
+        return [replace(e, means=meanings.get(e.row.id, "nothing")) if e.row.kind == "session" else e
+                for e in events]
+
+    def import_source(self, source: str, *, dry_run: bool = False, as_opinion: str | None = None,
+                      music_dir: str | None = None, format: str | None = None) -> ImportReport:
+        """Import ratings and counts from another program or a playlist (see service.importing)."""
+        from prefrec.service.importing import run_import
+
+        if as_opinion is not None and as_opinion not in ("like", "skip"):
+            raise UsageError(f"--as {as_opinion}: say like or skip")
+        return run_import(self.store, source, dry_run=dry_run, as_opinion=as_opinion,  # type: ignore[arg-type]
+                          music_dir=music_dir, format=format)
+
+    def forget_source(self, name: str) -> FeedbackSource:
+        """Withdraw everything an import gave, as one event (nothing is deleted)."""
+        from prefrec.service.importing import forget_source
+
+        return forget_source(self.store, name)
+
+    def feedback_sources(self) -> list[FeedbackSource]:
+        return self.store.feedback_sources()
 

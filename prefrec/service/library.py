@@ -42,6 +42,7 @@ def track_row(result: Any, entry: FileEntry) -> dict[str, Any]:
         "artist": result.artist, "album": result.album, "duration_s": result.duration_s,
         "n_frames": result.n_frames, "truncated": int(result.truncated), "size": entry.size,
         "mtime_ns": entry.mtime_ns, "feature_version": FEATURE_VERSION, "note": result.note,
+        "mbid": result.mbid,
     }
 
 

@@ -322,6 +322,8 @@ class QueryController(Controller):
             "feedback": counts["feedback"],
             "likes": sum(1 for r in ratings.values() if r.kind == "like"),
             "skips": sum(1 for r in ratings.values() if r.kind == "skip"),
+            "sources": [{"source": s.source, "rows": s.rows, "live_rows": s.live_rows, "last_at": s.last_at}
+                        for s in self.store.feedback_sources()],
             "model": None if model is None else {
                 "id": model.id, "created_at": model.created_at, "rated_tracks": model.n_rated,
                 "train_s": round(model.train_s, 2),
