@@ -110,7 +110,7 @@ class BlockFeaturiser:
             grown[: self._done] = self._frames[: self._done]
             self._frames = grown
 
-    def push(self, samples: "np.ndarray") -> None:
+    def push(self, samples: np.ndarray) -> None:
         if samples.size == 0:
             return
         self.n_samples += int(samples.shape[0])
@@ -141,7 +141,7 @@ class BlockFeaturiser:
             buffer = buffer[frames * HOP_SAMPLES:]
         self._buffer = np.ascontiguousarray(buffer)
 
-    def finish(self) -> "np.ndarray":
+    def finish(self) -> np.ndarray:
         """float32 [N_MFCC, frames]: a transposed view of the time-major array (not a copy)."""
         self._compute(final=True)
         return self._frames[: self._done].T
@@ -150,7 +150,7 @@ class BlockFeaturiser:
 MAX_LENGTH_S = 24 * 3600.0  # a header claiming more than this is not believed when setting deadlines
 
 
-def analyse_file(path: str, cache_root: str, *, on_length: "Callable[[float], None] | None" = None) -> Analysed | Failed:
+def analyse_file(path: str, cache_root: str, *, on_length: Callable[[float], None] | None = None) -> Analysed | Failed:
     """Decode `path` block by block, compute its MFCCs and cache them. Never raises for a bad file.
 
     Runs in the calling process: the deadline and memory limit are enforced around it by
@@ -216,8 +216,8 @@ def analyse_file(path: str, cache_root: str, *, on_length: "Callable[[float], No
         return Failed(path, f"{path}: analysis failed ({type(exc).__name__}: {exc})")
 
 
-def _decode_features(path: Path, length_s: float | None, on_length: "Callable[[float], None] | None", *,
-                     decoder: str | None = None) -> "tuple[Any, BlockFeaturiser]":
+def _decode_features(path: Path, length_s: float | None, on_length: Callable[[float], None] | None, *,
+                     decoder: str | None = None) -> tuple[Any, BlockFeaturiser]:
     """Decode `path` (with `decoder`, else the usual choice) into a BlockFeaturiser: (StreamInfo,
     featuriser). Raises AudioError when nothing can read it."""
     from prefrec.audio import StreamInfo, stream

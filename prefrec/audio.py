@@ -66,7 +66,7 @@ class StreamInfo:
     nonfinite: int = 0
     hash_identity: bool = True  # False only to time decoding alone (bench/throughput.py)
     _hashed: int = 0
-    _hash: "hashlib._Hash" = field(default_factory=hashlib.sha256)  # SHA-NI: 2x faster than blake2b here
+    _hash: hashlib._Hash = field(default_factory=hashlib.sha256)  # SHA-NI: 2x faster than blake2b here
 
     @property
     def identity(self) -> str:
@@ -76,7 +76,7 @@ class StreamInfo:
         """
         return f"{IDENTITY_VERSION}-{self._hash.hexdigest()[:32]}"
 
-    def add_to_identity(self, mono: "np.ndarray") -> None:
+    def add_to_identity(self, mono: np.ndarray) -> None:
         import numpy as np
 
         if not self.hash_identity:
@@ -121,7 +121,7 @@ def read_tags(path: Path) -> Tags:
     return Tags(title=title or path.stem, artist=artist, album=album, length_s=length_s, mbid=mbid)
 
 
-def _mix_down(block: "np.ndarray", info: StreamInfo) -> "np.ndarray":
+def _mix_down(block: np.ndarray, info: StreamInfo) -> np.ndarray:
     """block: float32 [n, channels] -> float32 [n] mono, non-finite samples replaced by 0."""
     import numpy as np
 
@@ -140,7 +140,7 @@ def _mix_down(block: "np.ndarray", info: StreamInfo) -> "np.ndarray":
 
 
 def stream(path: Path, info: StreamInfo | None = None, *, block_s: float = BLOCK_S,
-           decoder: str | None = None) -> Iterator["np.ndarray"]:
+           decoder: str | None = None) -> Iterator[np.ndarray]:
     """Decode `path` block by block: yields float32 [n] mono at 22050 Hz, values in [-1, 1].
 
     `info` (created if not given) is filled in as decoding proceeds: rate, frames, truncation, and
@@ -166,7 +166,7 @@ def stream(path: Path, info: StreamInfo | None = None, *, block_s: float = BLOCK
     yield from _stream_ffmpeg(path, info, block_s)
 
 
-def decode(path: Path, *, until_s: float | None = None) -> "np.ndarray":
+def decode(path: Path, *, until_s: float | None = None) -> np.ndarray:
     """The whole of `path` (or its first `until_s` seconds, at least) as float32 [n] mono 22050 Hz.
 
     In-process and unbounded in memory: for one track on demand (e.g. `explain --clip`); analysis
@@ -197,7 +197,7 @@ def _open_soundfile(path: Path):  # -> soundfile.SoundFile
     return f
 
 
-def _stream_soundfile(f, info: StreamInfo, block_s: float) -> Iterator["np.ndarray"]:
+def _stream_soundfile(f, info: StreamInfo, block_s: float) -> Iterator[np.ndarray]:
     import numpy as np
     import soundfile as sf
 
@@ -239,7 +239,7 @@ class _Resampler:
 
             self.stream = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
 
-    def __call__(self, mono: "np.ndarray", *, last: bool) -> "np.ndarray":
+    def __call__(self, mono: np.ndarray, *, last: bool) -> np.ndarray:
         import numpy as np
 
         if self.stream is not None:
@@ -247,7 +247,7 @@ class _Resampler:
         return np.clip(mono, -1.0, 1.0, out=np.asarray(mono, dtype=np.float32))
 
 
-def _stream_ffmpeg(path: Path, info: StreamInfo, block_s: float) -> Iterator["np.ndarray"]:
+def _stream_ffmpeg(path: Path, info: StreamInfo, block_s: float) -> Iterator[np.ndarray]:
     """Decode through `ffmpeg` (mono, 22050 Hz, float32 on a pipe), block by block."""
     import numpy as np
 

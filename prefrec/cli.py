@@ -10,7 +10,7 @@ import errno
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
@@ -126,7 +126,7 @@ app = typer.Typer(
 
 
 class _State:
-    home: Optional[str] = None
+    home: str | None = None
     verbose: bool = False
 
 
@@ -141,7 +141,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    home: Optional[str] = typer.Option(None, "--home", metavar="DIR", help="Data directory (default: $PREFREC_HOME, "
+    home: str | None = typer.Option(None, "--home", metavar="DIR", help="Data directory (default: $PREFREC_HOME, "
                                        "else the user data dir).", show_default=False),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
@@ -153,7 +153,7 @@ def _main(
     _state.verbose = verbose
 
 
-def _service(*, create: bool = False, **overrides: Any) -> "Service":
+def _service(*, create: bool = False, **overrides: Any) -> Service:
     """The service over the data dir; `create` only for commands that fill it (scan): the others
     never create anything, so a mistyped --home is an error, not a new empty data dir."""
     from prefrec.config import load_settings
@@ -169,7 +169,7 @@ def _folders(library: list[str]) -> list[str]:
     return library
 
 
-def _output_file(option: str, path: Optional[str]) -> Optional[Path]:
+def _output_file(option: str, path: str | None) -> Path | None:
     """A file to write (--plot, --clip), checked before any work: not empty, not a folder, in a
     folder that exists and can be written."""
     if path is None:
@@ -223,7 +223,7 @@ def scan(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Analyse again every file that could not "
                                       "be used before (those that failed for a reason of the machine, like a "
                                       "full disk or the time limit, are retried anyway)."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, show_default=False,
+    workers: int | None = typer.Option(None, "--workers", "-j", min=1, show_default=False,
                                           help="Analysis processes (default: all cores)."),
 ) -> None:
     """Analyse new and changed audio files once (train and rank too if there is feedback).
@@ -254,7 +254,7 @@ _NOW_HELP = ("A path, or words from the title/artist/file name; none: the song y
              "(player = \"mpd\" or \"mpris\" in config.toml).")
 
 
-def _rate(track: Optional[str], kind: str, at: Optional[str]) -> None:
+def _rate(track: str | None, kind: str, at: str | None) -> None:
     with _service() as service:
         if track is None:
             if at is not None:
@@ -270,7 +270,7 @@ def _rate(track: Optional[str], kind: str, at: Optional[str]) -> None:
 
 
 @app.command()
-def like(track: Optional[str] = typer.Argument(None, help=_NOW_HELP, show_default=False)) -> None:
+def like(track: str | None = typer.Argument(None, help=_NOW_HELP, show_default=False)) -> None:
     """Tell prefrec you like a track (none named: the song playing now).
 
     Example: prefrec like "kind of blue so what"
@@ -280,8 +280,8 @@ def like(track: Optional[str] = typer.Argument(None, help=_NOW_HELP, show_defaul
 
 @app.command()
 def skip(
-    track: Optional[str] = typer.Argument(None, help=_NOW_HELP, show_default=False),
-    at: Optional[str] = typer.Option(None, "--at", help="Where you skipped it: 1:23 or 83 (seconds)."),
+    track: str | None = typer.Argument(None, help=_NOW_HELP, show_default=False),
+    at: str | None = typer.Option(None, "--at", help="Where you skipped it: 1:23 or 83 (seconds)."),
 ) -> None:
     """Tell prefrec you skipped a track, optionally where: what you heard before counts most (none
     named: the song playing now, at where it is, and the player moves on).
@@ -293,7 +293,7 @@ def skip(
 
 @app.command()
 def radio(
-    track: Optional[str] = typer.Argument(None, help="The track to start from (default: the song playing now).",
+    track: str | None = typer.Argument(None, help="The track to start from (default: the song playing now).",
                                           show_default=False),
     off: bool = typer.Option(False, "--off", help="Back to plain recommendations."),
 ) -> None:
@@ -328,7 +328,7 @@ def train() -> None:
 # -- queries -----------------------------------------------------------------------------------
 
 
-def _duration(option: str, text: Optional[str]) -> Optional[float]:
+def _duration(option: str, text: str | None) -> float | None:
     from prefrec.errors import UsageError
     from prefrec.service.names import parse_position
 
@@ -350,10 +350,10 @@ def recommend(
                                       "album in the top 20."),
     explore: float = typer.Option(0.0, "--explore", min=0.0, max=1.0, help="Fraction of the list (e.g. 0.2) "
                                   "given to tracks the model is least sure about, marked as such."),
-    artist: Optional[str] = typer.Option(None, "--artist", help="Only artists whose name contains this."),
-    album: Optional[str] = typer.Option(None, "--album", help="Only albums whose name contains this."),
-    min_duration: Optional[str] = typer.Option(None, "--min-duration", help="Shortest track: 90 or 1:30."),
-    max_duration: Optional[str] = typer.Option(None, "--max-duration", help="Longest track: 600 or 10:00."),
+    artist: str | None = typer.Option(None, "--artist", help="Only artists whose name contains this."),
+    album: str | None = typer.Option(None, "--album", help="Only albums whose name contains this."),
+    min_duration: str | None = typer.Option(None, "--min-duration", help="Shortest track: 90 or 1:30."),
+    max_duration: str | None = typer.Option(None, "--max-duration", help="Longest track: 600 or 10:00."),
 ) -> None:
     """Unrated tracks, best first (at most 2 per artist or album in the top 20; banned ones never).
 
@@ -372,10 +372,10 @@ def recommend(
 def explain(
     track: str = typer.Argument(..., help="A path, or words from the title/artist/file name."),
     as_json: bool = typer.Option(False, "--json", help="Every window's start, end and score as JSON."),
-    plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE", help="Also draw window scores over time above the "
+    plot: str | None = typer.Option(None, "--plot", metavar="FILE", help="Also draw window scores over time above the "
                                         "MFCC image, best segment marked, as a PNG (needs prefrec[plot]).",
                                         show_default=False),
-    clip: Optional[str] = typer.Option(None, "--clip", metavar="FILE", help="Also write the best-scoring 8 s as a WAV file.",
+    clip: str | None = typer.Option(None, "--clip", metavar="FILE", help="Also write the best-scoring 8 s as a WAV file.",
                                         show_default=False),
 ) -> None:
     """Why a track scores as it does: window scores over time, best and worst segments, rank, your
@@ -433,7 +433,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 @app.command()
 def daemon(
     library: list[str] = typer.Argument(..., help="Folder(s) holding your music."),
-    autoqueue: Optional[bool] = typer.Option(None, "--autoqueue/--no-autoqueue", show_default=False,
+    autoqueue: bool | None = typer.Option(None, "--autoqueue/--no-autoqueue", show_default=False,
                                              help="Keep MPD's queue filled with recommendations "
                                                   "(default: the autoqueue setting)."),
 ) -> None:
@@ -459,10 +459,10 @@ _TRACK_OPT_HELP = "A path, or words from the title/artist/album/file name."
 
 @app.command()
 def ban(
-    track: Optional[str] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
-    artist: Optional[str] = typer.Option(None, "--artist", help="Ban every track of this artist.",
+    track: str | None = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    artist: str | None = typer.Option(None, "--artist", help="Ban every track of this artist.",
                                          show_default=False),
-    album: Optional[str] = typer.Option(None, "--album", help="Ban every track of this album.", show_default=False),
+    album: str | None = typer.Option(None, "--album", help="Ban every track of this album.", show_default=False),
     list_bans: bool = typer.Option(False, "--list", help="List the bans."),
     as_json: bool = typer.Option(False, "--json", help="With --list: the bans as JSON."),
 ) -> None:
@@ -489,9 +489,9 @@ def ban(
 
 @app.command()
 def unban(
-    track: Optional[str] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
-    artist: Optional[str] = typer.Option(None, "--artist", help="Lift the ban on this artist.", show_default=False),
-    album: Optional[str] = typer.Option(None, "--album", help="Lift the ban on this album.", show_default=False),
+    track: str | None = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    artist: str | None = typer.Option(None, "--artist", help="Lift the ban on this artist.", show_default=False),
+    album: str | None = typer.Option(None, "--album", help="Lift the ban on this album.", show_default=False),
 ) -> None:
     """Lift a ban made with `prefrec ban`.
 
@@ -504,8 +504,8 @@ def unban(
 
 @app.command()
 def forget(
-    track: Optional[str] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
-    source: Optional[str] = typer.Option(None, "--source", help="Instead of a track: withdraw everything an "
+    track: str | None = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    source: str | None = typer.Option(None, "--source", help="Instead of a track: withdraw everything an "
                                          "import gave (itunes, beets, m3u:NAME.m3u8…; see `prefrec status`).",
                                          show_default=False),
 ) -> None:
@@ -533,14 +533,14 @@ def import_(
                                  "Clementine or MPD sticker database, a ListenBrainz export, or mpd://HOST:PORT."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List every entry: how it matched (or the closest "
                                  "track when it did not) and what it would add. Writes nothing."),
-    as_kind: Optional[str] = typer.Option(None, "--as", metavar="like|skip", help="Playlists: record every entry "
+    as_kind: str | None = typer.Option(None, "--as", metavar="like|skip", help="Playlists: record every entry "
                                           "as a like (the default) or a skip.", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="The match report as JSON: source, summary, entries "
                                  "(how, track, closest, says, adds)."),
-    music_dir: Optional[Path] = typer.Option(None, "--music-dir", help="The source's music folder, when it keeps "
+    music_dir: Path | None = typer.Option(None, "--music-dir", help="The source's music folder, when it keeps "
                                              "only relative paths and does not say where (MPD, beets without "
                                              "its config.yaml).", show_default=False),
-    fmt: Optional[str] = typer.Option(None, "--format", help="Do not detect the format: m3u, itunes, beets, "
+    fmt: str | None = typer.Option(None, "--format", help="Do not detect the format: m3u, itunes, beets, "
                                       "strawberry, clementine, listenbrainz, mpd.", show_default=False),
 ) -> None:
     """Bring in ratings and play counts you already have elsewhere. Importing again adds only what
@@ -560,7 +560,7 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="JSON list: id, kind, source, at, time, withdrawn, "
                                  "detail, means (a session's listen/skip/nothing), path, title, artist, "
                                  "album, duration."),
-    source: Optional[str] = typer.Option(None, "--source", help="Only events from this source: cli, mpd, "
+    source: str | None = typer.Option(None, "--source", help="Only events from this source: cli, mpd, "
                                          "mpris, or an import (itunes, m3u:NAME.m3u8…).", show_default=False),
 ) -> None:
     """Your latest feedback, newest first: likes, skips, forgets, and what players saw, with the
@@ -590,8 +590,8 @@ def demo(
     import time
 
     from prefrec.config import load_settings
-    from prefrec.service import Service
     from prefrec.render import plural
+    from prefrec.service import Service
     from prefrec.synth import write_library
 
     started = time.perf_counter()
@@ -648,6 +648,6 @@ def demo(
 # -- entry point -------------------------------------------------------------------------------
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Console-script entry point (errors become one-line messages and exit codes in _Group)."""
     app(args=argv, prog_name="prefrec")

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefrec.errors import PrefrecError
+from prefrec.library import FileEntry, discover, is_audio_name, printable_path, stat_audio_file, under_any
 from prefrec.lock import DAEMON_LOCK, LockHeld, PidLock
 from prefrec.trainer import TrainerOutcome, TrainerProcess
-from prefrec.library import FileEntry, discover, is_audio_name, printable_path, stat_audio_file, under_any
 
 if TYPE_CHECKING:
     from prefrec.analysis import WorkerPool
@@ -588,7 +588,6 @@ def run_daemon(settings: Settings, roots: list[str], *, autoqueue: bool | None =
     Raises LockHeld when another daemon holds the data dir, UsageError for a bad folder.
     """
     from prefrec.errors import UsageError
-
     from prefrec.fsutil import check_data_dir
 
     for root in roots:

@@ -93,7 +93,7 @@ def color_sparkline(scores: Sequence[float], *, width: int = 60) -> str:
 BEST_COLOR = "#00c853"
 
 
-def plot_explanation(out: Path, *, windows: Sequence[tuple[float, float, float]], features: "np.ndarray",
+def plot_explanation(out: Path, *, windows: Sequence[tuple[float, float, float]], features: np.ndarray,
                      best: Segment | None, title: str, dpi: int = 100) -> None:
     """A PNG at `out`: window scores over time (each window's score at its middle, in 0..1) above
     the track's MFCC image, sharing the time axis in seconds; the best segment is shaded and edged
@@ -141,7 +141,7 @@ def plot_explanation(out: Path, *, windows: Sequence[tuple[float, float, float]]
     fig.savefig(out, format="png")
 
 
-def write_clip(out: Path, samples: "np.ndarray", start_s: float, end_s: float, *,
+def write_clip(out: Path, samples: np.ndarray, start_s: float, end_s: float, *,
                sample_rate: int = 22050) -> int:
     """Write samples[start_s:end_s] of mono audio float32 [n_samples] at `sample_rate` as a
     16-bit PCM WAV at `out`. Returns the number of samples written."""

@@ -34,7 +34,7 @@ def n_frames_for(n_samples: int) -> int:
     return -(-n_samples // HOP_SAMPLES) if n_samples > 0 else 0
 
 
-def mfcc(samples: "np.ndarray") -> "np.ndarray":
+def mfcc(samples: np.ndarray) -> np.ndarray:
     """MFCCs of mono 22050 Hz audio.
 
     samples: float32 [n_samples], values in [-1, 1].
@@ -58,7 +58,7 @@ def mfcc(samples: "np.ndarray") -> "np.ndarray":
     return mfcc_of_padded(padded, frames)
 
 
-def mfcc_of_padded(padded: "np.ndarray", frames: int) -> "np.ndarray":
+def mfcc_of_padded(padded: np.ndarray, frames: int) -> np.ndarray:
     """MFCCs of `frames` frames of already-padded audio.
 
     padded: float32 [(frames - 1) * 441 + N_FFT]; frame f covers padded[f*441 : f*441 + N_FFT].
@@ -75,7 +75,7 @@ def mfcc_of_padded(padded: "np.ndarray", frames: int) -> "np.ndarray":
     return np.ascontiguousarray(out.T)
 
 
-def mfcc_frames_into(padded: "np.ndarray", frames: int, out: "np.ndarray") -> None:
+def mfcc_frames_into(padded: np.ndarray, frames: int, out: np.ndarray) -> None:
     """`mfcc_of_padded`, written time-major into `out`: float32 [frames, N_MFCC] (e.g. a slice of a
     longer array, so a long track's MFCCs are never copied from block results into a whole)."""
     import numpy as np
@@ -105,7 +105,7 @@ _FILTERS_PER_BAND = 8  # mel filters multiplied together over the bins they cove
 
 
 @functools.lru_cache(maxsize=1)
-def _mfcc_matrices() -> tuple["np.ndarray", list[tuple[int, int, int, int, "np.ndarray"]], "np.ndarray"]:
+def _mfcc_matrices() -> tuple[np.ndarray, list[tuple[int, int, int, int, np.ndarray]], np.ndarray]:
     """Hann window float32 [N_FFT]; the mel filters in groups of _FILTERS_PER_BAND, each as
     (first filter, last filter + 1, first bin, last bin + 1, float32 [bins, filters]) covering every
     bin where one of them is non-zero; DCT-II rows transposed [N_MELS, N_MFCC] (orthonormal, as
@@ -125,7 +125,7 @@ def _mfcc_matrices() -> tuple["np.ndarray", list[tuple[int, int, int, int, "np.n
     return window, bands, np.ascontiguousarray(dct.T)
 
 
-def mel_filters() -> "np.ndarray":
+def mel_filters() -> np.ndarray:
     """Slaney-style mel filter bank, float32 [N_MELS, N_FFT//2+1], 0 Hz to SAMPLE_RATE/2, area-normalised.
 
     The same matrix as librosa.filters.mel(sr=22050, n_fft=2048, n_mels=64) (a test checks it),
@@ -135,12 +135,12 @@ def mel_filters() -> "np.ndarray":
 
     f_sp, min_log_hz, min_log_mel, logstep = 200.0 / 3, 1000.0, 15.0, np.log(6.4) / 27.0
 
-    def hz_to_mel(hz: "np.ndarray") -> "np.ndarray":
+    def hz_to_mel(hz: np.ndarray) -> np.ndarray:
         hz = np.asarray(hz, dtype=np.float64)
         return np.where(hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-10) / min_log_hz) / logstep,
                         hz / f_sp)
 
-    def mel_to_hz(mel: "np.ndarray") -> "np.ndarray":
+    def mel_to_hz(mel: np.ndarray) -> np.ndarray:
         return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
 
     fft_hz = np.linspace(0, SAMPLE_RATE / 2, 1 + N_FFT // 2)
@@ -173,7 +173,7 @@ def window_bounds_s(n_frames: int) -> list[tuple[float, float]]:
     ]
 
 
-def skip_window_weights(n_frames: int, skip_at_s: float | None) -> "np.ndarray":
+def skip_window_weights(n_frames: int, skip_at_s: float | None) -> np.ndarray:
     """Training weights of a skipped track's windows (all labelled 0, "disliked").
 
     A skip without a position weighs every window 1. A skip at `skip_at_s` weighs each window by

@@ -339,7 +339,7 @@ class Store:
         self.close()
 
     @property
-    def db(self) -> "sqlite_utils.Database":
+    def db(self) -> sqlite_utils.Database:
         """sqlite-utils view of the same connection (for bulk inserts/upserts)."""
         import sqlite_utils
 

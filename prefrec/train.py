@@ -96,7 +96,7 @@ def make_example(identity: str, features: np.ndarray, kind: str, position_s: flo
                                     skip_at_s=position_s if kind == "skip" else None), features)
 
 
-def example_from_label(label: "Label", features: np.ndarray) -> Example:
+def example_from_label(label: Label, features: np.ndarray) -> Example:
     """An Example from a derived label (prefrec.labels) and the track's features [n_mfcc, T]:
     a skip counts the windows heard before its position, a listen leaves out seeked-over spans."""
     from prefrec.features import window_bounds_s
