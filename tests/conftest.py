@@ -3,15 +3,19 @@ check that no test leaves worker processes or threads behind (helpers live in te
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.helpers import children, cli, rate, run_cli
+from tests.player_helpers import mpd_server, session_bus  # noqa: F401 - fixtures for every test module
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +33,7 @@ def nothing_left_behind():
         if not (threads or procs) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
+    names = [t.name for t in threads] + [_cmdline(p) for p in procs]
     for pid in procs:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -36,7 +41,6 @@ def nothing_left_behind():
         except (ProcessLookupError, ChildProcessError):
             pass
     if threads or procs:
-        names = [t.name for t in threads] + [_cmdline(p) for p in procs]
         pytest.fail(f"the test left {len(threads)} thread(s) and {len(procs)} process(es) running: {names}")
 
 
@@ -48,16 +52,38 @@ def _cmdline(pid: int) -> str:
         return str(pid)
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder `build(folder)` fills, made once per test run: under pytest-xdist the first worker
+    to ask builds it in the run's shared temporary dir (under an flock), the others wait and reuse."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    shared = tmp_path_factory.getbasetemp().parent  # .../pytest-N, above every worker's own dir
+    folder = shared / name
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def scanned_library(tmp_path_factory):
     """A library of 5 short tracks in each of four styles, scanned once: (music dir, home dir, tracks)."""
-    from prefrec.synth import write_library
+    from prefrec.synth import SynthTrack, write_library
 
-    base = tmp_path_factory.mktemp("library")
-    music, home = base / "music", base / "home"
-    tracks = write_library(music, ["plucks", "wind", "chiptune", "drums"], 5, seed=3, min_s=12, max_s=20)
-    run_cli(home, "scan", str(music))
-    return music, home, tracks
+    def build(base):
+        tracks = write_library(base / "music", ["plucks", "wind", "chiptune", "drums"], 5, seed=3, min_s=12, max_s=20)
+        run_cli(base / "home", "scan", str(base / "music"))
+        (base / "tracks.json").write_text(json.dumps([{**vars(t), "path": str(t.path)} for t in tracks]))
+
+    base = built_once(tmp_path_factory, "library", build)
+    tracks = [SynthTrack(**{**t, "path": Path(t["path"])}) for t in json.loads((base / "tracks.json").read_text())]
+    return base / "music", base / "home", tracks
 
 
 @pytest.fixture
@@ -74,11 +100,13 @@ def trained_library(scanned_library, tmp_path_factory):
     """The scanned library with 2 plucks liked, 2 wind skipped (one at 0:05) and a model trained:
     (music dir, home dir, tracks). Copy it (the `trained` fixture) before changing it."""
     music, home, tracks = scanned_library
-    trained = tmp_path_factory.mktemp("trained") / "home"
-    shutil.copytree(home, trained)
-    rate(trained, tracks, "plucks", "wind", n=2)
-    cli(trained, "train")
-    return music, trained, tracks
+
+    def build(base):
+        shutil.copytree(home, base / "home")
+        rate(base / "home", tracks, "plucks", "wind", n=2)
+        cli(base / "home", "train")
+
+    return music, built_once(tmp_path_factory, "trained", build) / "home", tracks
 
 
 @pytest.fixture

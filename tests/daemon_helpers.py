@@ -20,7 +20,7 @@ FAST = {"PREFREC_SETTLE_S": "0.5", "PREFREC_QUIET_PERIOD_S": "600", "PREFREC_TRA
 query = db_rows
 
 
-def wait_until(check, *, timeout: float = 90.0, what: str = "condition", daemon: "Daemon | None" = None):
+def wait_until(check, *, timeout: float = 90.0, what: str = "condition", daemon: Daemon | None = None):
     """Poll check() until it returns something truthy; fail with the daemon's log otherwise."""
     deadline = time.monotonic() + timeout
     while True:
@@ -86,7 +86,7 @@ class Daemon:
         self.proc.wait(30)
         self.stderr.close()
 
-    def __enter__(self) -> "Daemon":
+    def __enter__(self) -> Daemon:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -86,6 +86,23 @@ def run_json(home: Path, *args: str):
     return json.loads(run_cli(home, *args).stdout)
 
 
+# `python -c NO_TORCH --home HOME COMMAND...` runs the command and prints which heavy modules it
+# imported (HEAVY=torch,... on stderr): the everyday commands must import none.
+NO_TORCH = """
+import sys
+from prefrec.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+heavy = sorted(m for m in ("torch", "librosa", "soundfile") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+sys.exit(code or 0)
+"""
+
+
 # -- audio ---------------------------------------------------------------------------------------------
 
 
@@ -242,18 +259,21 @@ CAN_MOUNT = _can_mount_tmpfs()
 needs_mount = pytest.mark.skipif(not CAN_MOUNT, reason="cannot mount a small tmpfs in a private mount namespace")
 
 
-def on_full_disk(folder: Path, argv: list[str], *, size_kb: int = 64, fill: bool = True, **run) -> subprocess.CompletedProcess:
-    """Run `argv` with a `size_kb` KiB tmpfs mounted over `folder` (what it held copied in), in a
-    private mount namespace (unshare -rm): a real full disk for that process alone, gone when it
-    ends. With `fill`, the tmpfs is filled up first, so the first write fails with ENOSPC."""
+def on_full_disk(folder: Path, argv: list[str], *, spare_kb: int = 64, fill: bool = True,
+                 **run) -> subprocess.CompletedProcess:
+    """Run `argv` with a tmpfs mounted over `folder` in a private mount namespace (unshare -rm): what
+    `folder` held is copied onto it, and with `fill` the `spare_kb` KiB left over are filled, so the
+    next write there fails with ENOSPC. A real full disk for that process alone, gone when it ends."""
     import tempfile
 
     folder.mkdir(parents=True, exist_ok=True)
+    used_kb = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) // 1024
+    size_kb = used_kb + 64 * (1 + sum(1 for _ in folder.rglob("*"))) + spare_kb  # blocks and inodes too
     stash = Path(tempfile.mkdtemp(prefix="prefrec-test-stash-"))
     shutil.copytree(folder, stash, dirs_exist_ok=True)
-    script = (f'mount -t tmpfs -o size={size_kb}k tmpfs "$1" && cp -a "$2"/. "$1"/ 2>/dev/null; '
-              + ('cat /dev/zero > "$1/.filler" 2>/dev/null; ' if fill else "")
-              + 'shift 2; exec "$@"')
+    script = (f'mount -t tmpfs -o size={size_kb}k tmpfs "$1" && cp -a "$2"/. "$1"/ && '
+              + ('{ cat /dev/zero > "$1/.filler" 2>/dev/null; true; } && ' if fill else "")
+              + 'shift 2 && exec "$@"')
     try:
         return subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", str(folder), str(stash), *argv], **run)
     finally:

@@ -17,8 +17,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.helpers import (ROOT, db_rows, music, needs_ffmpeg, plant_temporaries, run_cli, run_json,
-                           segfault_a_busy_worker, worker_pids)
+from tests.helpers import (
+    ROOT,
+    cli,
+    cli_json,
+    db_rows,
+    music,
+    needs_ffmpeg,
+    plant_temporaries,
+    segfault_a_busy_worker,
+    worker_pids,
+)
 
 
 def analyse(paths, tmp_path, **kwargs):
@@ -227,7 +236,7 @@ def test_a_worker_killed_by_sigsegv_marks_its_file_and_the_scan_goes_on(tmp_path
     report = json.loads(out)
     assert report["analysed"] == 3
     assert [f["path"] for f in report["failed"]] == [victim]
-    status = run_json(home, "status", "--json")
+    status = cli_json(home, "status", "--json")
     assert [e["path"] for e in status["error_files"]] == [victim]
     assert "crashed" in status["error_files"][0]["reason"] and "SIGSEGV" in status["error_files"][0]["reason"]
 
@@ -312,8 +321,8 @@ def build_odd_library(root: Path, outside: Path) -> dict[str, str]:
 def test_odd_inputs_scan_completes_and_status_gives_every_reason(tmp_path):
     root, home = tmp_path / "music", tmp_path / "home"
     expected = build_odd_library(root, tmp_path / "outside")
-    report = json.loads(run_cli(home, "scan", "--json", "--no-train", str(root)).stdout)
-    status = run_json(home, "status", "--json")
+    report = cli_json(home, "scan", "--json", "--no-train", str(root))
+    status = cli_json(home, "status", "--json")
     errors = {Path(e["path"]).name: e["reason"] for e in status["error_files"]}
     flagged = {Path(f["path"]).name: f["note"] for f in status["flagged_files"]}
     analysed = {Path(p).name: d for p, d in db_rows(home, "SELECT path, duration_s FROM tracks")}
@@ -330,7 +339,7 @@ def test_odd_inputs_scan_completes_and_status_gives_every_reason(tmp_path):
         assert analysed[name] == pytest.approx(10.0, abs=0.05)
     assert "truncated" not in flagged["nan.wav"] and "NaN" in flagged["nan.wav"]
     assert 9.0 < analysed["truncated-whole.flac"] < 14.0 and 9.0 < analysed["truncated-whole.mp3"] < 14.0
-    text = run_cli(home, "status").stdout
+    text = cli(home, "status").stdout
     assert "cannot use" in text and "flagged" in text
 
 
@@ -360,11 +369,11 @@ def test_feedback_follows_the_music_through_a_move_rename_and_retag(tmp_path):
 
     library, home = tmp_path / "music", tmp_path / "home"
     tracks = write_library(library, ["plucks", "drums"], 3, seed=5, min_s=10, max_s=12)
-    run_cli(home, "scan", "--no-train", str(library))
+    cli(home, "scan", "--no-train", str(library))
     liked, skipped = tracks[0], tracks[3]
-    run_cli(home, "like", str(liked.path))
-    run_cli(home, "skip", str(skipped.path))
-    run_cli(home, "train")
+    cli(home, "like", str(liked.path))
+    cli(home, "skip", str(skipped.path))
+    cli(home, "train")
     (identity,) = db_rows(home, f"SELECT identity FROM tracks WHERE path = '{liked.path}'")[0]
 
     moved = library / "elsewhere" / "a new name.flac"
@@ -373,16 +382,16 @@ def test_feedback_follows_the_music_through_a_move_rename_and_retag(tmp_path):
     tags = FLAC(moved)
     tags["title"], tags["artist"] = "Retitled", "Someone Else"
     tags.save()
-    report = json.loads(run_cli(home, "scan", "--json", str(library)).stdout)
+    report = cli_json(home, "scan", "--json", str(library))
     assert report["analysed"] == 1 and report["gone"] == 1 and report["unchanged"] == 5
 
     rows = db_rows(home, f"SELECT identity, title, gone FROM tracks WHERE path = '{moved}'")
     assert rows == [(identity, "Retitled", 0)]
-    status = run_json(home, "status", "--json")
+    status = cli_json(home, "status", "--json")
     assert status["likes"] == 1 and status["skips"] == 1 and status["analysed"] == 6
-    recommended = {r["path"] for r in run_json(home, "recommend", "--json", "-n", "50")}
+    recommended = {r["path"] for r in cli_json(home, "recommend", "--json", "-n", "50")}
     assert str(moved) not in recommended and len(recommended) == 4
-    assert "you liked it" in run_cli(home, "explain", "Retitled").stdout
+    assert "you liked it" in cli(home, "explain", "Retitled").stdout
 
 
 def test_identity_comes_from_the_audio_not_the_file_bytes(tmp_path):
@@ -426,7 +435,7 @@ def test_a_scan_killed_with_sigkill_resumes_without_duplicates(tmp_path):
     assert not [p for p in workers if Path(f"/proc/{p}").exists()
                 and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1][:3]], "orphan workers"
 
-    report = json.loads(run_cli(home, "scan", "--json", "--no-train", str(library)).stdout)
+    report = cli_json(home, "scan", "--json", "--no-train", str(library))
     assert report["unchanged"] == committed and report["analysed"] == n - committed
     assert db_rows(home, "SELECT count(*), count(DISTINCT path), count(DISTINCT identity) FROM tracks") == [(n, n, n)]
 
@@ -435,12 +444,12 @@ def test_features_of_an_older_version_are_recomputed_on_rescan(tmp_path):
     root, home = tmp_path / "music", tmp_path / "home"
     root.mkdir()
     sf.write(root / "a.wav", music(9.0), 22050)
-    run_cli(home, "scan", "--no-train", str(root))
+    cli(home, "scan", "--no-train", str(root))
     conn = sqlite3.connect(home / "prefrec.sqlite")
     conn.execute("UPDATE tracks SET feature_version = 1")
     conn.commit()
     conn.close()
-    report = json.loads(run_cli(home, "scan", "--json", "--no-train", str(root)).stdout)
+    report = cli_json(home, "scan", "--json", "--no-train", str(root))
     assert report["analysed"] == 1 and report["unchanged"] == 0
 
 
@@ -452,7 +461,7 @@ def test_a_scan_removes_temporary_files_that_killed_writers_left(tmp_path):
     library.mkdir()
     sf.write(library / "a.wav", music(3.0), 22050)
     stale, kept = plant_temporaries(home)
-    run_cli(home, "scan", "--no-train", str(library))
+    cli(home, "scan", "--no-train", str(library))
     assert [p for p in stale if p.exists()] == []
     assert [p for p in kept if p.exists()] == kept
 

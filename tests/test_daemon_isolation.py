@@ -12,7 +12,7 @@ from pathlib import Path
 import soundfile as sf
 
 from tests.daemon_helpers import Daemon, query, tracks_by_path, wait_until
-from tests.helpers import music, run_cli, segfault_a_busy_worker, worker_pids
+from tests.helpers import cli, music, segfault_a_busy_worker, worker_pids
 
 
 def alive(pid: int) -> bool:
@@ -118,7 +118,7 @@ def test_scan_and_the_daemon_record_and_keep_the_same_error_rows(tmp_path):
     os.mkfifo(library / "pipe.wav")
     sf.write(outside / "private.wav", music(5.0, seed=1), 22050)
     (library / "link.wav").symlink_to(outside / "private.wav")
-    run_cli(home, "scan", "--no-train", str(library))
+    cli(home, "scan", "--no-train", str(library))
     by_scan = errors(home)
     assert set(by_scan) == {str(library / n) for n in ("page.mp3", "pipe.wav", "link.wav")}
     with Daemon(home, library) as d:
@@ -130,20 +130,19 @@ def test_scan_and_the_daemon_record_and_keep_the_same_error_rows(tmp_path):
     with_daemon = errors(home)
     assert with_daemon == {**by_scan, str(library / "later.wav"): f"{library / 'later.wav'}: a FIFO (named pipe), "
                            "not a regular file; not read"}
-    run_cli(home, "scan", "--no-train", str(library))
+    cli(home, "scan", "--no-train", str(library))
     assert errors(home) == with_daemon
 
 
 def test_the_daemon_recomputes_features_missing_from_the_cache(tmp_path):
     """Same rule as scan (Service.needs_analysis): an unchanged file whose features were deleted,
     or removed as damaged, is analysed again; the others are left alone."""
-    from tests.helpers import run_cli
 
     library, home = tmp_path / "music", tmp_path / "home"
     library.mkdir()
     for i in range(2):
         sf.write(library / f"{i}.wav", music(10.0, seed=i), 22050)
-    run_cli(home, "scan", "--no-train", str(library))
+    cli(home, "scan", "--no-train", str(library))
     features = sorted((home / "features").rglob("*.prf"))
     assert len(features) == 2
     lost, kept = features

@@ -13,8 +13,18 @@ import subprocess
 import soundfile as sf
 
 from tests.daemon_helpers import Daemon, wait_until
-from tests.helpers import (ROOT, cli, db_rows, music, needs_ffmpeg, needs_mount, on_full_disk, prefrec_argv,
-                           prefrec_env, write_music)
+from tests.helpers import (
+    ROOT,
+    cli,
+    db_rows,
+    music,
+    needs_ffmpeg,
+    needs_mount,
+    on_full_disk,
+    prefrec_argv,
+    prefrec_env,
+    write_music,
+)
 
 
 def slow_ffmpeg(tmp_path):

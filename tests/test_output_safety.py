@@ -8,6 +8,7 @@ import shutil
 import unicodedata
 
 import pytest
+
 from tests.helpers import cli, db_rows, write_music
 
 # A clear-screen, a window title (OSC ... BEL), a hyperlink, a colour, a carriage return that

@@ -10,8 +10,7 @@ import sys
 
 import pytest
 
-from tests.helpers import (ROOT, by_style, cli, db_rows, needs_mount, on_full_disk, prefrec_argv, prefrec_env,
-                           run_cli)
+from tests.helpers import ROOT, by_style, cli, db_rows, needs_mount, on_full_disk, prefrec_argv, prefrec_env, run_cli
 
 LONG = "a" * 100_000
 WORDS = " ".join(["study"] * 2000)
@@ -131,7 +130,7 @@ def test_a_closed_pipe_ends_quietly_with_exit_0(probe_home, args):
 
 def test_head_reads_one_line_of_recommendations(probe_home):
     _, home, _ = probe_home
-    shell = subprocess.run(["bash", "-c", f'set -o pipefail; "$0" -m prefrec --home "$1" recommend | head -1',
+    shell = subprocess.run(["bash", "-c", 'set -o pipefail; "$0" -m prefrec --home "$1" recommend | head -1',
                             sys.executable, str(home)], capture_output=True, text=True, env=prefrec_env(), cwd=ROOT)
     assert shell.returncode == 0 and shell.stderr == "" and shell.stdout.count("\n") == 1
 
