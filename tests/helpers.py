@@ -23,7 +23,9 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_ENV = {"NO_COLOR": "1", "PREFREC_WORKERS": "2"}
+# One analysis worker per scan: the libraries here are small, a worker's start-up (~0.5 s of CPU)
+# is most of a small scan, and pytest-xdist keeps both cores busy anyway.
+TEST_ENV = {"NO_COLOR": "1", "PREFREC_WORKERS": "1"}
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 

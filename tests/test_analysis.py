@@ -60,21 +60,42 @@ def test_block_featuriser_equals_mfcc_of_the_whole_track(expected_s):
     assert np.abs(blocks - whole).max() < 1e-3 * np.abs(whole).max()
 
 
-def test_mfcc_matches_librosa_reference():
+REFERENCE = Path(__file__).resolve().parent / "data" / "mfcc-librosa-reference.npy"
+
+
+def _librosa_mfcc(y: np.ndarray) -> np.ndarray:
+    """librosa's MFCCs of `y` framed as prefrec frames it: float32 [20, frames]."""
     import librosa
 
-    from prefrec.features import N_FFT, mfcc
+    from prefrec.features import N_FFT
 
-    y = music(6.0, seed=2)
-    ours = mfcc(y)
-    padded = np.zeros((ours.shape[1] - 1) * 441 + N_FFT, dtype=np.float32)
+    frames = -(-y.size // 441)
+    padded = np.zeros((frames - 1) * 441 + N_FFT, dtype=np.float32)
     padded[N_FFT // 2 : N_FFT // 2 + y.size] = y
     mel = librosa.feature.melspectrogram(y=padded, sr=22050, n_fft=N_FFT, hop_length=441, center=False,
                                          n_mels=64, power=2.0)
-    ref = librosa.feature.mfcc(S=10 * np.log10(np.maximum(mel, 1e-10)), n_mfcc=20)
-    assert np.abs(ours - ref).max() < 1e-3
+    return librosa.feature.mfcc(S=10 * np.log10(np.maximum(mel, 1e-10)), n_mfcc=20).astype(np.float32)
 
 
+def test_mfcc_matches_librosas_stored_reference():
+    """Against MFCCs librosa computed for the same audio (tests/data, written by _librosa_mfcc;
+    the slow test below checks the file against librosa itself)."""
+    from prefrec.features import mfcc
+
+    assert np.abs(mfcc(music(6.0, seed=2)) - np.load(REFERENCE)).max() < 1e-3
+
+
+@pytest.mark.slow  # imports librosa (and numba's compilation): seconds
+def test_mfcc_matches_librosa_reference():
+    from prefrec.features import mfcc
+
+    y = music(6.0, seed=2)
+    reference = _librosa_mfcc(y)
+    assert np.abs(mfcc(y) - reference).max() < 1e-3
+    assert np.abs(reference - np.load(REFERENCE)).max() < 1e-4  # the stored reference is still librosa's
+
+
+@pytest.mark.slow  # imports librosa.filters: seconds
 def test_mel_filters_match_librosa():
     import librosa
 

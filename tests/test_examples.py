@@ -10,7 +10,7 @@ from tests.helpers import ROOT
 
 
 def _env():
-    return {**os.environ, "PYTHONPATH": str(ROOT), "PREFREC_WORKERS": "2", "NO_COLOR": "1"}
+    return {**os.environ, "PYTHONPATH": str(ROOT), "PREFREC_WORKERS": "1", "NO_COLOR": "1"}
 
 
 def test_python_api_example_recommends_the_liked_style_first(tmp_path):

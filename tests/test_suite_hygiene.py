@@ -25,6 +25,7 @@ def test_cleans_up():
 
 def test_a_test_that_leaves_a_process_or_a_thread_behind_fails(pytester, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("PREFREC_TEST_LEAK_GRACE_S", "0.5")  # how long the fixture waits for things to end
     pytester.makeconftest("from tests.conftest import nothing_left_behind  # noqa: F401\n")
     pytester.makepyfile(test_inner=INNER)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
