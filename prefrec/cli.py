@@ -58,7 +58,8 @@ class _Group(TyperGroup):
             if not (type(exc).__module__.startswith(("click", "typer")) and hasattr(exc, "exit_code")):
                 raise
             if type(exc).__name__ == "NoArgsIsHelpError" or not hasattr(exc, "format_message"):
-                exc.show() if hasattr(exc, "show") else None
+                if hasattr(exc, "show"):
+                    exc.show()
             else:  # one line, as every other error
                 context = getattr(exc, "ctx", None)
                 hint = f" (see `{context.command_path} --help`)" if context is not None else ""
@@ -94,8 +95,9 @@ class _Group(TyperGroup):
 
 def _one_line(exc: Exception) -> tuple[str, int]:
     """What to tell the listener about `exc`, and the exit code."""
-    if isinstance(exc, PrefrecError):
-        return render.safe(exc), exc.exit_code
+    if isinstance(exc, PrefrecError):  # escaped: messages quote names and tags from outside
+        lines = str(exc).split("\n") if exc.multiline else [str(exc)]
+        return "\n".join(render.safe(line) for line in lines), exc.exit_code
     if isinstance(exc, OSError):
         where = f"{render.safe(exc.filename)}: " if exc.filename else ""
         hint = ("free some disk space and try again" if exc.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 
 class PrefrecError(Exception):
-    """Base of every error prefrec reports to the listener (exit code 1 unless stated)."""
+    """Base of every error prefrec reports to the listener (exit code 1 unless stated). Its message
+    is one line; `multiline` errors list several problems, one per line."""
 
     exit_code = 1
+    multiline = False
 
 
 class AudioError(PrefrecError):
