@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import children, cli, rate, run_cli
+# ROOT, run_json and tone: importable from here too, as they were before tests/helpers.py
+from tests.helpers import ROOT, children, cli, rate, run_cli, run_json, tone  # noqa: F401
 from tests.player_helpers import mpd_server, session_bus  # noqa: F401 - fixtures for every test module
 
 
