@@ -61,6 +61,9 @@ def build(home: Path, n_tracks: int, *, seed: int = 0, n_ratings: int = 60, embe
                 rows = []
         if rows:
             store.record_analysed(rows)
+        if n_ratings == 0:  # the first day: a starter order as pretraining leaves it, no model
+            store.set_starter([identities[int(i)] for i in rng.choice(n_tracks, min(200, n_tracks), replace=False)])
+            return
         rated = rng.choice(n_tracks, size=min(n_ratings, n_tracks), replace=False)
         for k, i in enumerate(rated):
             track = store.tracks_by_identity(identities[int(i)])[0]
@@ -107,18 +110,25 @@ def main() -> None:
         shutil.rmtree(home)
     started = time.perf_counter()
     build(home, args.tracks)
+    first_day = home.parent / "first-day"
+    build(first_day, args.tracks, n_ratings=0)
     size_mb = (home / "prefrec.sqlite").stat().st_size / 1e6
     print(f"built {args.tracks} synthetic tracks in {time.perf_counter() - started:.1f} s "
           f"({size_mb:.1f} MB database) at {home}")
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min), "
           f"{os.cpu_count()} cores; {args.repeat} runs each\n")
     some = "opus 04242"
+    with Store(home / "prefrec.sqlite") as store:
+        two_paths = [t.path for t in store.tracks()[:2]]
     commands = [
         ("python -c pass (interpreter floor)", None),
         ("--version (startup floor)", ["--version"]),
         ("like WORDS", ["like", some]),
+        ("like PATH PATH", ["like", *two_paths]),
         ("skip WORDS --at 1:00", ["skip", "opus 04243", "--at", "1:00"]),
         ("recommend", ["recommend"]),
+        ("recommend, before any rating (starter set)", ["recommend"], first_day),
+        ("search WORDS", ["search", "opus", "04242"]),
         ("recommend --json -n 50", ["recommend", "--json", "-n", "50"]),
         ("recommend --m3u --explore 0.2", ["recommend", "--m3u", "--explore", "0.2"]),
         ("recommend --artist X --max-duration 5:00", ["recommend", "--artist", "blue", "--max-duration", "5:00"]),
@@ -130,7 +140,7 @@ def main() -> None:
         ("similar WORDS", ["similar", some]),
     ]
     print("| command | median s | max s |\n| --- | ---: | ---: |")
-    for label, cmd in commands:
+    for label, cmd, *where in commands:
         if cmd is None:
             times = []
             for _ in range(args.repeat):
@@ -139,7 +149,7 @@ def main() -> None:
                 times.append(time.perf_counter() - t0)
             median, worst = statistics.median(times), max(times)
         else:
-            median, worst = time_command(prefrec, home, cmd, args.repeat)
+            median, worst = time_command(prefrec, where[0] if where else home, cmd, args.repeat)
         print(f"| {label} | {median:.3f} | {worst:.3f} |", flush=True)
 
 

@@ -106,12 +106,13 @@ def profile(files: list[str], home: Path) -> None:
     stats = pstats.Stats(profiler)
     total = stats.total_tt  # type: ignore[attr-defined]
     stages = {
+        "fingerprint (Chromaprint, ctypes)": ("fingerprint.py", "CFuncPtr", "chromaprint"),
         "decode (libsndfile/vorbis)": ("buffer_read_into", "_cdata_io", "soundfile"),
         "mono mixdown + NaN check": ("_mix_down",),
         "resample to 22050 (soxr)": ("resample_chunk", "soxr"),
         "FFT (scipy rfft)": ("rfft", "_pocketfft", "pocketfft", "c2r", "r2c"),
-        "MFCC: window, power, mel, log, DCT": ("mfcc_of_padded", "mfcc_frames_into", "_compute", "finish", "push",
-                                               "reserve", "_grow"),
+        "MFCC: window, power, mel, log, DCT": ("mfcc_of_padded", "mfcc_frames_into", "_log_mel_chunks", "_compute",
+                                               "finish", "push", "reserve", "_grow"),
         "identity hash": ("add_to_identity", "sha256", "update"),
         "cache encode + write": ("encode", "compress", "zlib", "save"),
         "tags (mutagen)": ("read_tags", "mutagen"),

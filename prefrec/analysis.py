@@ -54,6 +54,7 @@ class Analysed:
     truncated: bool
     note: str = ""
     mbid: str = ""  # MusicBrainz recording id from the tags, '' when none
+    fingerprint: str = ""  # Chromaprint items of its first sound, base64 (fingerprint.py); '' if none
 
 
 @dataclass(frozen=True)
@@ -160,10 +161,13 @@ def analyse_file(path: str, cache_root: str, *, on_length: Callable[[float], Non
     A file libsndfile stops decoding early (a cut or damaged file) is decoded again by ffmpeg when
     it is installed, and whichever decoded more is kept.
     """
+    import base64
+
     from prefrec.audio import read_tags
     from prefrec.cache import FeatureCache
 
     p = Path(path)
+    decodes: list[tuple[Any, BlockFeaturiser, Any]] = []  # their fingerprinters are closed at the end
     try:
         st = os.stat(p)
         if st.st_size == 0 and stat.S_ISREG(st.st_mode):
@@ -171,19 +175,21 @@ def analyse_file(path: str, cache_root: str, *, on_length: Callable[[float], Non
         tags = read_tags(p)
         if tags.length_s and on_length:
             on_length(tags.length_s)
-        info, featuriser = _decode_features(p, tags.length_s, on_length)
+        decodes.append(_decode_features(p, tags.length_s, on_length))
+        info, featuriser, fingerprinter = decodes[0]
         if info.truncated and info.decoder == "soundfile" and shutil.which("ffmpeg"):
             try:
-                again = _decode_features(p, tags.length_s, None, decoder="ffmpeg")
+                decodes.append(_decode_features(p, tags.length_s, None, decoder="ffmpeg"))
             except PrefrecError:
-                again = None
-            if again is not None and again[1].n_samples > featuriser.n_samples:
-                stated_s = info.expected_frames / info.source_rate if info.source_rate else 0.0
-                info, featuriser = again
-                got_s = featuriser.n_samples / SAMPLE_RATE
-                if got_s < stated_s - 0.5:  # ffmpeg may stop quietly at the cut: still a truncated file
-                    info.truncated = True
-                    info.problem = info.problem or f"only {got_s:.1f} s of {stated_s:.1f} s decode"
+                pass
+            else:
+                if decodes[-1][1].n_samples > featuriser.n_samples:
+                    stated_s = info.expected_frames / info.source_rate if info.source_rate else 0.0
+                    info, featuriser, fingerprinter = decodes[-1]
+                    got_s = featuriser.n_samples / SAMPLE_RATE
+                    if got_s < stated_s - 0.5:  # ffmpeg may stop quietly at the cut: still a truncated file
+                        info.truncated = True
+                        info.problem = info.problem or f"only {got_s:.1f} s of {stated_s:.1f} s decode"
         if featuriser.n_samples == 0:
             raise PrefrecError(f"{path}: holds no audio samples (empty, header-only or cut before the audio)")
         if info.nonfinite >= info.source_frames:
@@ -199,9 +205,11 @@ def analyse_file(path: str, cache_root: str, *, on_length: Callable[[float], Non
         notes = [info.problem] if info.truncated else []
         if info.nonfinite:
             notes.append(f"{info.nonfinite} NaN/infinite samples replaced by silence")
+        fingerprint = fingerprinter.finish()
         return Analysed(path, info.identity, tags.title, tags.artist, tags.album,
                         featuriser.n_samples / SAMPLE_RATE, int(features.shape[1]), info.truncated,
-                        "; ".join(notes), tags.mbid)
+                        "; ".join(notes), tags.mbid,
+                        base64.b64encode(fingerprint).decode("ascii") if fingerprint else "")
     except MemoryError:
         return Failed(path, f"{path}: ran out of memory while analysing it (worker memory limit); raise "
                       "worker_memory_mb, it is analysed again on the next scan", transient=True)
@@ -214,24 +222,35 @@ def analyse_file(path: str, cache_root: str, *, on_length: Callable[[float], Non
             return Failed(path, f"{path}: cannot be read ({exc.strerror or exc}); it is tried again on the "
                           "next scan", transient=True)
         return Failed(path, f"{path}: analysis failed ({type(exc).__name__}: {exc})")
+    finally:
+        for _, _, fingerprinter in decodes:
+            fingerprinter.close()
 
 
 def _decode_features(path: Path, length_s: float | None, on_length: Callable[[float], None] | None, *,
-                     decoder: str | None = None) -> tuple[Any, BlockFeaturiser]:
-    """Decode `path` (with `decoder`, else the usual choice) into a BlockFeaturiser: (StreamInfo,
-    featuriser). Raises AudioError when nothing can read it."""
+                     decoder: str | None = None) -> tuple[Any, BlockFeaturiser, Any]:
+    """Decode `path` (with `decoder`, else the usual choice) into a BlockFeaturiser and a
+    fingerprint.Fingerprinter: (StreamInfo, featuriser, fingerprinter; the caller closes it).
+    Raises AudioError when nothing can read it."""
     from prefrec.audio import StreamInfo, stream
+    from prefrec.fingerprint import Fingerprinter
 
     info = StreamInfo(path)
     featuriser = BlockFeaturiser(expected_s=length_s or 0.0)
-    for block in stream(path, info, decoder=decoder):
-        if featuriser.n_samples == 0 and info.expected_frames and info.source_rate:
-            header_s = info.expected_frames / info.source_rate  # the decoder's own count
-            featuriser.reserve(header_s)
-            if not length_s and on_length:
-                on_length(header_s)
-        featuriser.push(block)
-    return info, featuriser
+    fingerprinter = Fingerprinter(SAMPLE_RATE)
+    try:
+        for block in stream(path, info, decoder=decoder):
+            if featuriser.n_samples == 0 and info.expected_frames and info.source_rate:
+                header_s = info.expected_frames / info.source_rate  # the decoder's own count
+                featuriser.reserve(header_s)
+                if not length_s and on_length:
+                    on_length(header_s)
+            featuriser.push(block)
+            fingerprinter.feed(block)
+    except BaseException:
+        fingerprinter.close()
+        raise
+    return info, featuriser, fingerprinter
 
 
 # -- worker processes --------------------------------------------------------------------------
@@ -250,8 +269,10 @@ def _worker_main(task_fd: int, result_fd: int, cache_root: str, memory_mb: int, 
     import soxr  # noqa: F401
 
     from prefrec.features import _mfcc_matrices
+    from prefrec.fingerprint import available
 
     _mfcc_matrices()
+    available()  # loads libchromaprint before the address space is measured
     _limit_memory(memory_mb)
     with os.fdopen(task_fd, "r", encoding="utf-8") as tasks, os.fdopen(result_fd, "wb", buffering=0) as out:
 

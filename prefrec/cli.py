@@ -20,6 +20,7 @@ from prefrec.errors import OutputError, PrefrecError, UsageError
 
 if TYPE_CHECKING:
     from prefrec.service import Service
+    from prefrec.service.names import Chooser
 
 EXIT_CODES = ("Exit codes: 0 success; 1 error (unknown track or name, no model yet, unreadable file, "
               "database trouble); 2 usage error or ambiguous track/name (candidates are listed); "
@@ -89,7 +90,7 @@ class _Group(TyperGroup):
             message, code = _one_line(exc)
             render.err(f"prefrec: {message}")
             if isinstance(exc, PrefrecError):
-                render.candidates(exc)
+                render.error_candidates(exc)
             ctx.exit(code)
 
 
@@ -232,11 +233,10 @@ def scan(
 
     Example: prefrec scan ~/Music
     """
-    progress, update, on_result = render.progress_bar("analysing")
     folders = _folders(library)
-    with _service(create=True, workers=workers) as service, progress:
-        report = service.library.scan(folders, progress=update, train=not no_train, retry_failed=retry_failed,
-                                      on_result=on_result)
+    with _service(create=True, workers=workers) as service, render.Stages() as stages:
+        report = service.library.scan(folders, progress=stages, train=not no_train, retry_failed=retry_failed,
+                                      on_result=stages.on_result)
     if as_json:
         render.dump_json({
             "found": report.found, "analysed": report.analysed, "unchanged": report.unchanged,
@@ -249,48 +249,110 @@ def scan(
         render.scan_report(report)
 
 
+# -- naming tracks -----------------------------------------------------------------------------
+
+_TRACK_HELP = ("A path, a folder, a file:// URI, or words from the title/artist/album/file name "
+               "(no quotes needed). On a terminal, several matches let you pick one.")
+
+
+def _chooser() -> Chooser | None:
+    """A prompt that lets the listener pick one of several matching tracks, when stdin and stderr
+    are a terminal; None otherwise (then an ambiguous name lists the candidates and exits 2)."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+
+    def choose(query: str, candidates: list) -> Any:
+        import click
+
+        shown = candidates[:20]
+        render.candidates(f"{render.safe(repr(query))} matches {len(candidates)} tracks:", shown, len(candidates))
+        while True:
+            try:
+                answer = typer.prompt(f"which one? [1-{len(shown)}, Enter to cancel]", default="",
+                                      show_default=False, err=True)
+            except click.exceptions.Abort:
+                render.err("")
+                return None
+            if not answer.strip():
+                return None
+            if answer.strip().isdigit() and 1 <= int(answer) <= len(shown):
+                return shown[int(answer) - 1]
+            render.err(f"give a number from 1 to {len(shown)}, or press Enter to cancel")
+
+    return choose
+
+
+def _targets(track: list[str] | None) -> tuple[list[str], bool]:
+    """The TRACK arguments, with `-` replaced by the lines of stdin (paths or file:// URIs, as
+    players and scripts give them); and whether stdin was read."""
+    args = list(track or [])
+    if "-" not in args:
+        return args, False
+    lines = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+    if not lines:
+        from prefrec.errors import UsageError
+
+        raise UsageError("`-` reads paths from stdin, one per line, but stdin was empty")
+    out: list[str] = []
+    for arg in args:
+        out += lines if arg == "-" else [arg]
+    return out, True
+
+
 # -- feedback ----------------------------------------------------------------------------------
 
 
-_NOW_HELP = ("A path, or words from the title/artist/file name; none: the song your player plays now "
-             "(player = \"mpd\" or \"mpris\" in config.toml).")
+_NOW = " None named: the song your player plays now (player = \"mpd\" or \"mpris\" in config.toml)."
 
 
-def _rate(track: str | None, kind: str, at: str | None) -> None:
+def _rate(track: list[str] | None, kind: str, at: str | None, artist: str | None,
+          album: str | None) -> None:
+    targets, from_stdin = _targets(track)
     with _service() as service:
-        if track is None:
+        if not targets and artist is None and album is None:
             if at is not None:
                 from prefrec.errors import UsageError
 
                 raise UsageError("--at goes with a TRACK; without one the player says where you are")
             result, moved = service.player.rate_current(kind)
         else:
-            result, moved = service.control.rate(track, kind, at=at), False
+            result = service.control.rate(targets, kind, at=at, artist=artist, album=album,
+                                          choose=None if from_stdin else _chooser(), paths_only=from_stdin)
+            moved = False
     render.rate_result(result)
     if moved:
         render.err("moved the player on to the next song")
 
 
 @app.command()
-def like(track: str | None = typer.Argument(None, help=_NOW_HELP, show_default=False)) -> None:
-    """Tell prefrec you like a track (none named: the song playing now).
+def like(
+    track: list[str] | None = typer.Argument(None, help=_TRACK_HELP + " Several paths or a folder like them all; "
+                                                "`-` reads paths from stdin." + _NOW, show_default=False),
+    artist: str | None = typer.Option(None, "--artist", help="Like every track of this artist.", show_default=False),
+    album: str | None = typer.Option(None, "--album", help="Like every track of this album.", show_default=False),
+) -> None:
+    """Tell prefrec you like a track (or several: paths, a folder, an album, an artist; none named:
+    the song playing now).
 
-    Example: prefrec like "kind of blue so what"
+    Example: prefrec like kind of blue so what
     """
-    _rate(track, "like", None)
+    _rate(track, "like", None, artist, album)
 
 
 @app.command()
 def skip(
-    track: str | None = typer.Argument(None, help=_NOW_HELP, show_default=False),
+    track: list[str] | None = typer.Argument(None, help=_TRACK_HELP + " Several paths or a folder skip them all; "
+                                                "`-` reads paths from stdin." + _NOW, show_default=False),
     at: str | None = typer.Option(None, "--at", help="Where you skipped it: 1:23 or 83 (seconds)."),
+    artist: str | None = typer.Option(None, "--artist", help="Skip every track of this artist.", show_default=False),
+    album: str | None = typer.Option(None, "--album", help="Skip every track of this album.", show_default=False),
 ) -> None:
     """Tell prefrec you skipped a track, optionally where: what you heard before counts most (none
     named: the song playing now, at where it is, and the player moves on).
 
     Example: prefrec skip ~/Music/noise.mp3 --at 0:42
     """
-    _rate(track, "skip", at)
+    _rate(track, "skip", at, artist, album)
 
 
 @app.command()
@@ -321,9 +383,8 @@ def train() -> None:
 
     Example: prefrec train
     """
-    progress, update, _ = render.progress_bar("scoring")
-    with _service() as service, progress:
-        result = service.learning.train(progress=update)
+    with _service() as service, render.Stages() as stages:
+        result = service.learning.train(progress=stages)
     render.train_result(result)
 
 
@@ -356,40 +417,54 @@ def recommend(
     album: str | None = typer.Option(None, "--album", help="Only albums whose name contains this."),
     min_duration: str | None = typer.Option(None, "--min-duration", help="Shortest track: 90 or 1:30."),
     max_duration: str | None = typer.Option(None, "--max-duration", help="Longest track: 600 or 10:00."),
+    folder: str | None = typer.Option(None, "--folder", help="Only tracks in this folder (a path, or the name "
+                                         "of a folder of the library).", show_default=False),
+    include_flagged: bool = typer.Option(False, "--include-flagged", help="Also files shorter than a window (8 s), "
+                                         "truncated, or with damaged (NaN) samples."),
 ) -> None:
-    """Unrated tracks, best first (at most 2 per artist or album in the top 20; banned ones never).
+    """Unrated tracks, best first: one file per recording, at most 2 per artist, album (or folder,
+    untagged) in the top 20 among tracks of comparable score, banned ones never. Before your first
+    rating: a starter set spread over the library, to rate.
 
     Example: prefrec recommend -n 10 --explore 0.2 --max-duration 6:00 --m3u > tonight.m3u
     """
     from prefrec.store import RecommendFilter
 
-    filters = RecommendFilter(artist=artist, album=album, min_duration_s=_duration("--min-duration", min_duration),
-                              max_duration_s=_duration("--max-duration", max_duration))
     with _service() as service:
+        from prefrec.service.names import resolve_folder
+
+        filters = RecommendFilter(artist=artist, album=album,
+                                  min_duration_s=_duration("--min-duration", min_duration),
+                                  max_duration_s=_duration("--max-duration", max_duration),
+                                  folder=resolve_folder(service.store, folder) if folder is not None else None,
+                                  include_flagged=include_flagged)
         recs = service.queries.recommend(n, diversify=not no_diversify, explore=explore, filters=filters)
     render.recommendations(recs, as_json=as_json, m3u=m3u)
 
 
 @app.command()
 def explain(
-    track: str = typer.Argument(..., help="A path, or words from the title/artist/file name."),
+    track: list[str] = typer.Argument(..., help=_TRACK_HELP),
     as_json: bool = typer.Option(False, "--json", help="Every window's start, end and score as JSON."),
-    plot: str | None = typer.Option(None, "--plot", metavar="FILE", help="Also draw window scores over time above the "
-                                        "MFCC image, best segment marked, as a PNG (needs prefrec[plot]).",
-                                        show_default=False),
-    clip: str | None = typer.Option(None, "--clip", metavar="FILE", help="Also write the best-scoring 8 s as a WAV file.",
+    plot: str | None = typer.Option(None, "--plot", metavar="FILE", help="Also draw the score curve over time above the "
+                                        "track's spectrogram, best segment and your skip marked: .png, .pdf or "
+                                        ".svg (needs prefrec[plot]).", show_default=False),
+    clip: str | None = typer.Option(None, "--clip", metavar="FILE", help="Also cut the best-scoring 8 s out of the original "
+                                        "file at its own quality (.wav, .flac, or the file's own format).",
                                         show_default=False),
 ) -> None:
     """Why a track scores as it does: window scores over time, best and worst segments, rank, your
     rating and the closest tracks you rated.
 
-    Example: prefrec explain "so what" --plot so-what.png --clip best.wav
+    Example: prefrec explain so what --plot so-what.pdf --clip best.wav
     """
-    from prefrec.explain import mmss
+    from prefrec.explain import mmss, plot_format
 
     plot_file, clip_file = _output_file("--plot", plot), _output_file("--clip", clip)
+    if plot_file is not None:
+        plot_format(plot_file)  # refuse an unknown extension before any work
     with _service() as service:
-        exp = service.queries.explain(track)
+        exp = service.queries.explain(" ".join(track), choose=_chooser())
         render.explanation(exp, as_json=as_json)
         if plot_file is not None:
             with _writing("--plot", plot_file):
@@ -397,25 +472,63 @@ def explain(
             render.err(f"plot written to {render.safe(plot_file)}")
         if clip_file is not None:
             with _writing("--clip", clip_file):
-                segment = service.queries.clip(exp, clip_file)
+                segment, how = service.queries.clip(exp, clip_file)
             render.err(f"best segment {mmss(segment.start_s)}–{mmss(segment.end_s)} ({segment.score:.2f}) "
-                       f"written to {render.safe(clip_file)}")
+                       f"written to {render.safe(clip_file)} ({render.CLIP_HOW[how]})")
 
 
 @app.command()
 def similar(
-    track: str = typer.Argument(..., help="A path, or words from the title/artist/file name."),
+    track: list[str] = typer.Argument(..., help=_TRACK_HELP),
     n: int = typer.Option(10, "-n", "--count", min=1, help="How many tracks."),
     as_json: bool = typer.Option(False, "--json", help="JSON list: rank, path, title, artist, album, "
                                  "duration, similarity, rating."),
 ) -> None:
     """Tracks that sound closest to TRACK, by the model's learnt features.
 
-    Example: prefrec similar "so what" -n 5
+    Example: prefrec similar so what -n 5
     """
     with _service() as service:
-        seed, items = service.queries.similar(track, n)
+        seed, items = service.queries.similar(" ".join(track), n, choose=_chooser())
     render.similar(seed, items, as_json=as_json)
+
+
+@app.command()
+def search(
+    words: list[str] = typer.Argument(..., help="Words from titles, artists, albums or file names (whole words; "
+                                      "case and accents ignored)."),
+    n: int = typer.Option(50, "-n", "--count", min=1, help="At most this many tracks."),
+    as_json: bool = typer.Option(False, "--json", help="JSON list: path, title, artist, album, duration, score, "
+                                 "rating, flags, copies."),
+) -> None:
+    """Find tracks by name, with their score, your rating and flags (exit 1 with suggestions when
+    nothing matches).
+
+    Example: prefrec search battle theme
+    """
+    with _service() as service:
+        items = service.queries.search(" ".join(words), limit=n)
+    render.listing(items, as_json=as_json)
+
+
+@app.command("list")
+def list_tracks(
+    artist: str | None = typer.Option(None, "--artist", help="Only artists whose name contains this."),
+    album: str | None = typer.Option(None, "--album", help="Only albums whose name contains this."),
+    folder: str | None = typer.Option(None, "--folder", help="Only tracks in this folder (a path, or the name "
+                                         "of a folder of the library).", show_default=False),
+    unrated: bool = typer.Option(False, "--unrated", help="Only tracks you have not rated."),
+    flagged: bool = typer.Option(False, "--flagged", help="Only flagged files (too short, truncated, NaN samples)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON list: path, title, artist, album, duration, score, "
+                                 "rating, flags, copies."),
+) -> None:
+    """Browse the library by path, with each track's score, your rating and flags.
+
+    Example: prefrec list --folder ~/Music/field-recordings --unrated
+    """
+    with _service() as service:
+        items = service.queries.browse(artist=artist, album=album, folder=folder, unrated=unrated, flagged=flagged)
+    render.listing(items, as_json=as_json)
 
 
 @app.command()
@@ -424,7 +537,21 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 
     Example: prefrec status --json
     """
-    with _service() as service:
+    from prefrec.errors import NotReady
+
+    try:
+        service = _service()
+    except NotReady as exc:  # no data dir yet: say so, and create nothing
+        from prefrec.config import load_settings
+
+        home = str(load_settings(_state.home).home)
+        if as_json:
+            render.dump_json({"home": home, "data_dir": False, "hint": str(exc)})
+        else:
+            render.out(f"data:     {render.safe(home)} (no data dir yet)")
+        render.err(render.safe(exc))
+        return
+    with service:
         info = service.queries.status()
     render.status(info, as_json=as_json)
 
@@ -456,12 +583,12 @@ def daemon(
 # -- control -----------------------------------------------------------------------------------
 
 
-_TRACK_OPT_HELP = "A path, or words from the title/artist/album/file name."
+_TRACK_OPT_HELP = "A path, or words from the title/artist/album/file name (no quotes needed)."
 
 
 @app.command()
 def ban(
-    track: str | None = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    track: list[str] | None = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
     artist: str | None = typer.Option(None, "--artist", help="Ban every track of this artist.",
                                          show_default=False),
     album: str | None = typer.Option(None, "--album", help="Ban every track of this album.", show_default=False),
@@ -482,7 +609,8 @@ def ban(
         if nothing_named:
             banned, added, moved = service.player.ban_current()
         else:
-            banned, added = service.control.ban(track, artist=artist, album=album)
+            banned, added = service.control.ban(" ".join(track) if track else None, artist=artist, album=album,
+                                                choose=_chooser())
     render.err(f"{'banned' if added else 'already banned'} {banned.kind} {render.safe(banned.label)}: it will "
                "not be recommended (`prefrec unban` lifts it)")
     if moved:
@@ -491,7 +619,7 @@ def ban(
 
 @app.command()
 def unban(
-    track: str | None = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    track: list[str] | None = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
     artist: str | None = typer.Option(None, "--artist", help="Lift the ban on this artist.", show_default=False),
     album: str | None = typer.Option(None, "--album", help="Lift the ban on this album.", show_default=False),
 ) -> None:
@@ -500,13 +628,14 @@ def unban(
     Example: prefrec unban --album "christmas hits"
     """
     with _service() as service:
-        lifted = service.control.unban(track, artist=artist, album=album)
+        lifted = service.control.unban(" ".join(track) if track else None, artist=artist, album=album,
+                                       choose=_chooser())
     render.err(f"unbanned {lifted.kind} {render.safe(lifted.label)}")
 
 
 @app.command()
 def forget(
-    track: str | None = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    track: list[str] | None = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
     source: str | None = typer.Option(None, "--source", help="Instead of a track: withdraw everything an "
                                          "import gave (itunes, beets, m3u:NAME.m3u8…; see `prefrec status`).",
                                          show_default=False),
@@ -525,7 +654,7 @@ def forget(
         if source is not None:
             render.forget_source_result(service.control.forget_source(source))
             return
-        result = service.control.forget(track)
+        result = service.control.forget(" ".join(track or []), choose=_chooser())
     render.forget_result(result)
 
 
@@ -612,9 +741,8 @@ def demo(
         library = write_library(music, ["pads", "drums", "chiptune"], tracks_per_style, seed=7)
         with Service(load_settings(home)) as service:
             render.err("2/5 scanning")
-            progress, update, on_result = render.progress_bar("analysing")
-            with progress:
-                report = service.library.scan([str(music)], progress=update, on_result=on_result)
+            with render.Stages() as stages:
+                report = service.library.scan([str(music)], progress=stages, on_result=stages.on_result)
             render.scan_report(report)
             render.err("3/5 rating: the listener likes pads and skips drums (one of them 10 s in)")
             liked = [t for t in library if t.style == "pads"][:2]
@@ -627,11 +755,10 @@ def demo(
                 render.err(f"  skip {t.title}")
             render.err("4/5 training")
             result = service.learning.train()
-            render.err(f"  {result.epochs} epochs in {result.train_s:.1f} s; ranked {result.scored} tracks")
+            render.err(f"  {render.plural(result.epochs, 'epoch')} in {result.train_s:.1f} s; "
+                       f"ranked {render.plural(result.scored, 'track')}")
             render.err("5/5 recommendations (unrated tracks, best first):")
-            # One artist per style here: the usual cap of 2 per artist would fill ranks 3-6 with
-            # the disliked styles, so the demo shows the plain ranking.
-            recs = service.queries.recommend(10, diversify=False)
+            recs = service.queries.recommend(10)
             render.recommendations(recs, as_json=False, m3u=False)
             if recs.items:
                 render.out()

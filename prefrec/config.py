@@ -79,6 +79,12 @@ class Settings:
     autoqueue: bool = setting(False, help="keep MPD's queue filled with recommendations")
     autoqueue_keep: int = setting(3, minimum=1, maximum=100, help="songs kept queued after the current one")
     autoqueue_cooldown_h: float = setting(8.0, minimum=0, help="no song queued again within this many hours")
+    # What is recommended (prefrec/service/queries.py):
+    diversity_margin: float = setting(0.1, minimum=0, maximum=1,
+                                      help="recommend spreads artists, albums and folders only among tracks "
+                                      "scoring within this of each other")
+    flat_scores: float = setting(0.05, minimum=0, maximum=1,
+                                 help="explain calls a track's window scores flat when they span less than this")
 
     def label_rules(self):  # -> prefrec.labels.Rules
         """The label rule set with this listener's thresholds."""

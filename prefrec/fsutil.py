@@ -40,7 +40,7 @@ def check_data_dir(home: Path, *, create: bool) -> None:
     fix = "check --home (or $PREFREC_HOME)"
     if not home.exists():
         if not create:
-            raise NotReady(f"{home}: no prefrec data dir there; {fix}, or create one with `prefrec scan FOLDER`")
+            raise NotReady(f"{home}: no prefrec data dir here yet; run `prefrec scan FOLDER` to create one, or {fix}")
         try:
             home.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -59,7 +59,7 @@ def check_data_dir(home: Path, *, create: bool) -> None:
         raise UsageError(f"{home}: not a prefrec data dir and not empty (it holds {shown}); prefrec writes "
                          f"only into an empty folder or its own data dir: {fix}")
     if not create:
-        raise NotReady(f"{home}: nothing scanned into this data dir yet; run `prefrec scan FOLDER` first")
+        raise NotReady(f"{home}: no music analysed yet: run `prefrec scan FOLDER` first")
 
 
 def is_own_temporary(name: str) -> bool:

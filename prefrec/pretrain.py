@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,10 +54,18 @@ class PretrainConfig:
 
 @dataclass
 class PretrainReport:
+    """n_tracks pretrained on; embeddings: float32 [n_tracks, H], each track's sound as the
+    pretrained encoder hears it (the mean embedding of up to SOUND_WINDOWS of its windows), in
+    the order the tracks were given (the starter set spreads over them)."""
+
     n_tracks: int
     steps: int
     seconds: float
     losses: list[float]
+    embeddings: np.ndarray | None = None
+
+
+SOUND_WINDOWS = 4  # windows per track averaged into its sound embedding (as good as all windows on the corpus)
 
 
 def library_fingerprint(identities: list[str]) -> str:
@@ -123,23 +131,26 @@ def _draw(segments: list[list[np.ndarray]], tracks: np.ndarray, rng: np.random.G
 
 
 def pretrain(library_features: Iterable[np.ndarray], *, model_config: ModelConfig | None = None,
-             config: PretrainConfig | None = None) -> tuple[TasteModel, PretrainReport]:
+             config: PretrainConfig | None = None,
+             progress: Callable[[int, int], None] | None = None) -> tuple[TasteModel, PretrainReport]:
     """Pretrain a TasteModel's CNN and LSTM contrastively on unlabelled tracks.
 
     library_features: one float array [n_mfcc, T] per track (T may differ); consumed one at a time,
     only `segments_per_track` parts of each are kept (float16), so a large library fits in memory.
     The input standardisation is fitted on those parts. The returned model's head is untrained;
-    fine-tuning (train.fit with init=...) learns it from feedback.
+    fine-tuning (train.fit with init=...) learns it from feedback. progress(step, steps) is
+    called after each step.
     """
     from prefrec.train import torch_threads
 
     config = config or PretrainConfig()
     with torch_threads(config.threads):
-        return _pretrain(library_features, model_config or ModelConfig(), config)
+        return _pretrain(library_features, model_config or ModelConfig(), config, progress)
 
 
 def _pretrain(library_features: Iterable[np.ndarray], model_config: ModelConfig,
-              config: PretrainConfig) -> tuple[TasteModel, PretrainReport]:
+              config: PretrainConfig,
+              progress: Callable[[int, int], None] | None = None) -> tuple[TasteModel, PretrainReport]:
     from prefrec.train import normalisation
 
     started = time.perf_counter()
@@ -164,7 +175,7 @@ def _pretrain(library_features: Iterable[np.ndarray], model_config: ModelConfig,
     cursor = 0
     model.train()
     projection.train()
-    for _ in range(steps):
+    for step in range(steps):
         if cursor + batch > n_tracks:
             order, cursor = rng.permutation(n_tracks), 0
         tracks = order[cursor : cursor + batch]
@@ -177,5 +188,32 @@ def _pretrain(library_features: Iterable[np.ndarray], model_config: ModelConfig,
         optimiser.step()
         schedule.step()
         losses.append(float(loss.detach()))
+        if progress:
+            progress(step + 1, steps)
     model.eval()
-    return model, PretrainReport(n_tracks, steps, time.perf_counter() - started, losses)
+    embeddings = sound_embeddings(model, segments, mean)
+    return model, PretrainReport(n_tracks, steps, time.perf_counter() - started, losses, embeddings)
+
+
+def sound_embeddings(model: TasteModel, segments: list[list[np.ndarray]], mean: np.ndarray, *,
+                     batch: int = 256) -> np.ndarray:
+    """Each track's sound: the mean embedding of the first window of up to SOUND_WINDOWS of its
+    kept parts (float16 [n_mfcc, <= frames] each, short ones padded with the library mean [n_mfcc]).
+    Returns float32 [n_tracks, H]."""
+    windows, owner = [], []
+    for t, parts in enumerate(segments):
+        for seg in parts[:: max(1, len(parts) // SOUND_WINDOWS)][:SOUND_WINDOWS]:
+            view = seg[:, :WINDOW_FRAMES].astype(np.float32)
+            if view.shape[1] < WINDOW_FRAMES:
+                view = np.concatenate([view, np.repeat(mean[:, None], WINDOW_FRAMES - view.shape[1], axis=1)], axis=1)
+            windows.append(view)
+            owner.append(t)
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(windows), batch):
+            out.append(model(torch.from_numpy(np.stack(windows[i : i + batch])))[1].numpy())  # [b, H]
+    per_window = np.concatenate(out)  # [n_windows, H]
+    sums = np.zeros((len(segments), per_window.shape[1]), dtype=np.float64)
+    np.add.at(sums, np.asarray(owner), per_window)
+    counts = np.bincount(np.asarray(owner), minlength=len(segments))[:, None]
+    return (sums / np.maximum(counts, 1)).astype(np.float32)

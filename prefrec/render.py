@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from prefrec.service.importing import ImportReport
     from prefrec.service.learning import TrainResult
     from prefrec.service.library import ScanReport
-    from prefrec.service.queries import Explanation, Recommendations, Similar
+    from prefrec.service.queries import Explanation, Listed, Recommendations, Similar
     from prefrec.store import Ban, FeedbackEvent, FeedbackSource, Track
 
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
@@ -106,11 +106,12 @@ def dump_json(data: Any) -> None:
 
 
 def scan_report(report: ScanReport) -> None:
-    speed = report.analysed / report.seconds if report.seconds else 0.0
-    realtime = report.audio_seconds / report.seconds if report.seconds else 0.0
+    took = report.analysis_seconds or report.seconds
+    speed = report.analysed / took if took else 0.0
+    realtime = report.audio_seconds / took if took else 0.0
+    rates = f", {speed:.1f} tracks/s, {realtime:.0f}× real time" if report.analysed else ""
     err(f"scanned {plural(report.found, 'audio file')}: {report.analysed} analysed, {report.unchanged} unchanged, "
-        f"{len(report.failed)} could not be used, {report.gone} gone ({report.seconds:.1f} s, "
-        f"{speed:.1f} tracks/s, {realtime:.0f}× real time)")
+        f"{len(report.failed)} could not be used, {report.gone} gone (analysis {took:.1f} s{rates})")
     for path, reason in report.failed[:20]:
         what = "not analysed this time" if path in report.transient else "skipped"
         err(f"  {what} {safe(path)}: {safe(reason)}")
@@ -134,57 +135,109 @@ def train_result(result: TrainResult) -> None:
         f"in {result.score_s:.1f} s")
 
 
-def progress_bar(label: str):
-    """A rich progress bar on stderr: done/total, tracks/s, × real time once audio is reported
-    (audio seconds analysed per wall-clock second) and ETA.
+STAGE_UNITS = {"analysing": "tracks", "pretraining": "steps", "fine-tuning": "epochs", "scoring": "tracks"}
+STAGE_LABELS = {"analysing": "analysing", "pretraining": "learning the library's sound",
+                "fine-tuning": "fine-tuning", "scoring": "scoring"}
 
-    Returns (context, progress callback, per-result callback: adds an analysis result's duration_s).
-    """
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
 
-    class Speed(ProgressColumn):
-        def render(self, task):  # type: ignore[override]
-            elapsed = task.elapsed or 0.0
-            if elapsed < 0.5 or not task.completed:
-                return Text("– tracks/s")
-            audio_s = task.fields.get("audio_s", 0.0)
-            real_time = f"  {audio_s / elapsed:.0f}× real time" if audio_s else ""
-            return Text(f"{task.completed / elapsed:.1f} tracks/s{real_time}")
+class Stages:
+    """Progress of a command's stages on stderr, one labelled bar each as it starts: analysing
+    (tracks/s and × real time once audio is reported), pretraining on the library (steps),
+    fine-tuning (epochs), scoring (tracks). Each line fits 80 columns. Use as a context manager;
+    call it as progress(stage, done, total); give on_result each analysis result."""
 
-    console = Console(stderr=True)
-    # Only on a terminal: redirected to a file or pipe, a progress bar is noise (a stray blank line).
-    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                        Speed(), TextColumn("ETA"), TimeRemainingColumn(),
-                        console=console, transient=True, disable=not console.is_terminal)
-    task = progress.add_task(label, total=None, audio_s=0.0)
-    audio = [0.0]
+    BAR_WIDTH = 16
 
-    def update(done: int, total: int, _current: str) -> None:
-        progress.update(task, completed=done, total=total, audio_s=audio[0])
+    def __init__(self, console: Any = None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
 
-    def on_result(result: Any) -> None:
-        audio[0] += getattr(result, "duration_s", 0.0)
+        class Speed(ProgressColumn):
+            def render(self, task):  # type: ignore[override]
+                elapsed = task.elapsed or 0.0
+                unit = task.fields.get("unit", "tracks")
+                if elapsed < 0.5 or not task.completed:
+                    return Text(f"– {unit}/s")
+                audio_s = task.fields.get("audio_s", 0.0)
+                real_time = f" {audio_s / elapsed:.0f}×" if audio_s else ""
+                return Text(f"{task.completed / elapsed:.1f} {unit}/s{real_time}")
 
-    return progress, update, on_result
+        console = console or Console(stderr=True)
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=self.BAR_WIDTH),
+                                 MofNCompleteColumn(), TaskProgressColumn(), Speed(), TimeRemainingColumn(),
+                                 console=console, transient=True,
+                                 # only on a terminal: redirected, a progress bar is noise (a stray blank line)
+                                 disable=not console.is_terminal)
+        self.tasks: dict[str, Any] = {}
+        self.audio_s = 0.0
+
+    def __enter__(self) -> Stages:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            for task in self.progress.tasks:  # an earlier stage is over
+                if task.total is None or task.completed < task.total:
+                    self.progress.update(task.id, total=task.total or task.completed, completed=task.total
+                                         or task.completed)
+            self.tasks[stage] = self.progress.add_task(STAGE_LABELS.get(stage, stage), total=None,
+                                                       unit=STAGE_UNITS.get(stage, "steps"), audio_s=0.0)
+        self.progress.update(self.tasks[stage], completed=done, total=max(total, done),
+                             audio_s=self.audio_s if stage == "analysing" else 0.0)
+
+    def on_result(self, result: Any) -> None:
+        """An analysis result: its audio counts toward × real time."""
+        self.audio_s += getattr(result, "duration_s", 0.0)
 
 
 # -- ratings ---------------------------------------------------------------------------------------
 
 
+def _retrain_hint(daemon_pid: int | None, retrain_in_s: float | None = None) -> str:
+    if daemon_pid is not None:
+        when = f" within about {retrain_in_s:.0f} s" if retrain_in_s else ""
+        return f"the daemon (pid {daemon_pid}) will retrain and update the recommendations{when}"
+    return "run `prefrec train` to update the recommendations (or start `prefrec daemon` to do it for you)"
+
+
+def _change(kind: str, previous: Any) -> str:
+    """' (you had skipped it: changed)' / ' (already liked)' / '' for no earlier rating."""
+    if previous is None:
+        return ""
+    if previous.kind == kind:
+        return f" (already {rated(kind)}{' through another file of it' if previous.via_copy else ''})"
+    where = f" at {mmss(previous.position_s)}" if previous.position_s is not None else ""
+    other = " another file of" if previous.via_copy else ""
+    return f" — this reverses your earlier {previous.kind}{where} of{other} it"
+
+
 def rate_result(result: RateResult) -> None:
     where = f" at {mmss(result.position_s)}" if result.position_s is not None else ""
-    err(f"{rated(result.kind)}{where}: {track_line(result.track)}")
-    err("run `prefrec train` (or let the daemon) to update the recommendations")
+    if result.group is None and len(result.rated) == 1:
+        item = result.rated[0]
+        err(f"{rated(result.kind)}{where}: {track_line(item.track)}{_change(result.kind, item.previous)}")
+    else:
+        reversed_ = sum(1 for r in result.rated if r.previous is not None and r.previous.kind != result.kind)
+        note = f" ({plural(reversed_, 'earlier rating')} reversed)" if reversed_ else ""
+        err(f"{rated(result.kind)} {plural(len(result.rated), 'track')} ({safe(result.group)}){note}:")
+        for item in result.rated[:10]:
+            err(f"  {track_line(item.track)}{_change(result.kind, item.previous)}")
+        if len(result.rated) > 10:
+            err(f"  … and {len(result.rated) - 10} more (`prefrec history` lists them)")
+    err(_retrain_hint(result.daemon_pid, result.retrain_in_s))
 
 
 def forget_result(result: ForgetResult) -> None:
@@ -197,7 +250,10 @@ def forget_result(result: ForgetResult) -> None:
         err(f"forgot that you {rated(was.kind)} it{where}: {track_line(result.track)}")
     else:
         err(f"forgot what was seen of {track_line(result.track)} ({plural(result.rows, 'listening record')})")
-    err("run `prefrec train` (or let the daemon) to update the recommendations")
+    if result.nothing_left:
+        err("no rating is left: the ranking is set aside and `prefrec recommend` offers the starter set again")
+    else:
+        err(_retrain_hint(result.daemon_pid))
 
 
 def forget_source_result(source: FeedbackSource) -> None:
@@ -354,8 +410,9 @@ def bans(items: list[Ban], *, as_json: bool) -> None:
 
 def recommendations(recs: Recommendations, *, as_json: bool, m3u: bool) -> None:
     if as_json:
-        dump_json([{"rank": r.rank, **track_json(r.track), "score": round(r.score, 6),
-                    "explore": bool(getattr(r, "explore", False)),
+        dump_json([{"rank": r.rank, **track_json(r.track),
+                    "score": None if r.score is None else round(r.score, 6),
+                    "explore": bool(getattr(r, "explore", False)), "starter": bool(getattr(r, "starter", False)),
                     "spread": None if r.spread is None else round(r.spread, 6)}
                    for r in recs.items])
     elif m3u:
@@ -366,13 +423,12 @@ def recommendations(recs: Recommendations, *, as_json: bool, m3u: bool) -> None:
     else:
         for r in recs.items:
             mark = "  [explore: the model is unsure]" if getattr(r, "explore", False) else ""
-            out(f"{r.rank:3d}. {r.score:.3f}  {track_line(r.track)}{mark}")
+            score = "  –  " if r.score is None else f"{r.score:.3f}"
+            out(f"{r.rank:3d}. {score}  {track_line(r.track)}{mark}")
+            if recs.starter:
+                out(f"            {safe(r.track.path)}")
     if recs.message:
         err(recs.message)
-    if recs.to_rate:
-        err("some tracks to start with:")
-        for track in recs.to_rate:
-            err(f"  {track_line(track)}\n    {safe(track.path)}")
 
 
 def m3u_playlist(recs: Recommendations) -> tuple[str, list[str]]:
@@ -381,7 +437,8 @@ def m3u_playlist(recs: Recommendations) -> tuple[str, list[str]]:
     def clean(text: str) -> str:
         return " ".join(safe(text).split())  # one line, no control characters
 
-    lines, skipped = ["#EXTM3U", "#PLAYLIST:prefrec recommendations"], []
+    name = "prefrec starter set (rate these)" if recs.starter else "prefrec recommendations"
+    lines, skipped = ["#EXTM3U", f"#PLAYLIST:{name}"], []
     for r in recs.items:
         if any(c in r.track.path for c in "\r\n\x00"):
             skipped.append(r.track.path)
@@ -393,6 +450,41 @@ def m3u_playlist(recs: Recommendations) -> tuple[str, list[str]]:
     return "\n".join(lines), skipped
 
 
+def candidates(heading: str, tracks: list[Track], total: int) -> None:
+    """Numbered tracks to choose from, on stderr."""
+    err(heading)
+    for i, track in enumerate(tracks, start=1):
+        err(f"  {i}. {track_line(track)}\n     {safe(track.path)}")
+    if total > len(tracks):
+        err(f"  … and {total - len(tracks)} more (add words to narrow it down)")
+
+
+RATING_WORD = {"like": "liked", "skip": "skipped"}
+
+
+def listing(items: list[Listed], *, as_json: bool) -> None:
+    """Tracks with score, rating and flags (`search`, `list`)."""
+    if as_json:
+        dump_json([{**track_json(i.track), "score": None if i.score is None else round(i.score, 6),
+                    "rating": None if i.rating is None else i.rating.kind,
+                    "skipped_at": None if i.rating is None else i.rating.position_s,
+                    "flags": i.flags, "copies": i.copies} for i in items])
+        return
+    for i in items:
+        score = "  –  " if i.score is None else f"{i.score:.3f}"
+        rating = "" if i.rating is None else RATING_WORD.get(i.rating.kind, i.rating.kind)
+        if i.rating is not None and i.rating.position_s is not None:
+            rating += f" {mmss(i.rating.position_s)}"
+        notes = ", ".join(i.flags + ([plural(i.copies, "other copy", "other copies")] if i.copies else []))
+        out(f"{score}  {rating:12s} {track_line(i.track)}{f'  [{notes}]' if notes else ''}")
+        out(f"{'':20s}{safe(i.track.path)}")
+    err(plural(len(items), "track") if items else "no tracks")
+
+
+CLIP_HOW = {"copy": "the original audio, not re-encoded", "pcm": "the original samples at their own rate",
+            "encode": "re-encoded from the original"}
+
+
 def explanation(exp: Explanation, *, as_json: bool) -> None:
     from prefrec.explain import color_sparkline, sparkline, time_axis
 
@@ -401,6 +493,7 @@ def explanation(exp: Explanation, *, as_json: bool) -> None:
             **track_json(exp.track), "score": exp.score, "rank": exp.rank, "ranked": exp.ranked_total,
             "rating": None if exp.rating is None else {"kind": exp.rating.kind, "at": exp.rating.position_s},
             "windows": [{"start": s, "end": e, "score": round(v, 6)} for s, e, v in exp.windows],
+            "flat": exp.flat,
             "best": [{"start": g.start_s, "end": g.end_s, "score": round(g.score, 6)} for g in exp.best],
             "worst": [{"start": g.start_s, "end": g.end_s, "score": round(g.score, 6)} for g in exp.worst],
             "similar_rated": [{**track_json(s.track), "similarity": round(s.similarity, 6),
@@ -425,8 +518,13 @@ def explanation(exp: Explanation, *, as_json: bool) -> None:
     out(f"  {shown}")
     out(f"  {time_axis(exp.track.duration_s, len(line))}")
     out()
-    out("best segments:  " + "   ".join(f"{mmss(g.start_s)}–{mmss(g.end_s)} {g.score:.2f}" for g in exp.best))
-    out("worst segments: " + "   ".join(f"{mmss(g.start_s)}–{mmss(g.end_s)} {g.score:.2f}" for g in exp.worst))
+    out(f"best {'segment: ' if len(exp.best) == 1 else 'segments:'}  "
+        + "   ".join(f"{mmss(g.start_s)}–{mmss(g.end_s)} {g.score:.2f}" for g in exp.best))
+    if exp.flat:
+        out(f"flat: every window scores {min(scores):.2f}–{max(scores):.2f}; no part of the track stands out")
+    elif exp.worst:
+        out(f"worst {'segment: ' if len(exp.worst) == 1 else 'segments:'} "
+            + "   ".join(f"{mmss(g.start_s)}–{mmss(g.end_s)} {g.score:.2f}" for g in exp.worst))
     if exp.similar:
         out()
         out("closest rated tracks:")
@@ -451,17 +549,24 @@ def status(info: dict[str, Any], *, as_json: bool) -> None:
         dump_json(info)
         return
     out(f"data:     {safe(info['home'])}")
+    copies = f", {plural(info['copies'], 'copy', 'copies')} of music already there" if info.get("copies") else ""
     transient = info.get("errors_transient", 0)
     retry = f" ({transient} to retry)" if transient else ""
-    out(f"library:  {info['tracks']} tracks, {info['analysed']} analysed, {info['pending']} pending, "
-        f"{info['errors']} could not be used{retry}, {info['gone']} gone")
+    out(f"library:  {plural(info['tracks'], 'track')}, {info['analysed']} analysed, {info['pending']} pending, "
+        f"{info['errors']} could not be used{retry}, {info['gone']} gone{copies}")
     out(f"feedback: {plural(info['feedback'], 'event')} ({info['likes']} liked, {info['skips']} skipped now)")
     if info.get("sources"):
         out("sources:  " + ", ".join(source_text(s) for s in info["sources"]))
     model = info["model"]
-    if model:
+    if model and not model.get("in_use", True) and not info.get("likes") and not info.get("skips") \
+            and info.get("hint"):
+        out(f"model:    #{model['id']} set aside (every rating was withdrawn)")
+    elif model:
         age = time.time() - model["created_at"]
-        stale = " — newer feedback: run `prefrec train`" if model["stale"] else ""
+        stale = ""
+        if model["stale"]:
+            stale = (" — newer feedback: the daemon will retrain" if info.get("daemon")
+                     else " — newer feedback: run `prefrec train`")
         out(f"model:    #{model['id']}, trained {ago(age)} on {plural(model['rated_tracks'], 'rated track')}{stale}")
     else:
         out("model:    none yet (rate a few tracks, then `prefrec train`)")
@@ -484,6 +589,8 @@ def status(info: dict[str, Any], *, as_json: bool) -> None:
         out(f"  … and {len(info['error_files']) - 10} more (`prefrec status --json` lists all)")
     for item in info.get("flagged_files", [])[:10]:
         out(f"  flagged {safe(item['path'])}: {safe(item['note'])}")
+    if info.get("hint"):
+        err(info["hint"])
 
 
 def player_line(player: dict[str, Any]) -> str:
@@ -527,7 +634,7 @@ def daemon_line(daemon: dict | None, ranked_at: float | None) -> str:
 # -- errors -----------------------------------------------------------------------------------------
 
 
-def candidates(exc: PrefrecError) -> None:
+def error_candidates(exc: PrefrecError) -> None:
     """The candidates of an ambiguous track or name, numbered (nothing for other errors)."""
     from prefrec.errors import AmbiguousName, AmbiguousTrack
 
@@ -537,8 +644,7 @@ def candidates(exc: PrefrecError) -> None:
         if len(exc.candidates) > 20:
             err(f"  … and {len(exc.candidates) - 20} more")
     if isinstance(exc, AmbiguousTrack):
-        shown = exc.candidates[:10]
-        for i, track in enumerate(shown, start=1):
+        for i, track in enumerate(exc.candidates[:10], start=1):
             err(f"  {i}. {track_line(track)}\n     {safe(track.path)}")
-        if len(exc.candidates) > len(shown):
-            err(f"  … and {len(exc.candidates) - len(shown)} more")
+        if len(exc.candidates) > 10:
+            err(f"  … and {len(exc.candidates) - 10} more")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefrec.errors import PrefrecError, StoreBusy, UsageError
+from prefrec.features import WINDOW_FRAMES
 from prefrec.feedback import Act, LogRow, Observation, mark_withdrawn
 from prefrec.library import under_any
 
@@ -167,7 +168,39 @@ MIGRATIONS: list[str] = [
     ALTER TABLE tracks ADD COLUMN mbid TEXT;
     CREATE INDEX tracks_mbid ON tracks(mbid) WHERE mbid IS NOT NULL AND mbid != '';
     """,
-    # 8: an analysis that failed because of the machine (a full disk, the deadline, the memory
+    # 8: whole-word search of tracks (FTS5 over tracks.search, kept in step by triggers; its
+    # vocabulary answers "did you mean"), recordings (files of the same music found by their
+    # acoustic fingerprint: re-encoded or truncated copies share one recording, and its ratings),
+    # and the starter set offered before any rating (tracks spread over the library's sound).
+    """
+    CREATE VIRTUAL TABLE tracks_fts USING fts5(search, content='tracks', content_rowid='id',
+                                               tokenize='unicode61 remove_diacritics 2');
+    CREATE TRIGGER tracks_fts_insert AFTER INSERT ON tracks BEGIN
+        INSERT INTO tracks_fts(rowid, search) VALUES (new.id, new.search);
+    END;
+    CREATE TRIGGER tracks_fts_delete AFTER DELETE ON tracks BEGIN
+        INSERT INTO tracks_fts(tracks_fts, rowid, search) VALUES ('delete', old.id, old.search);
+    END;
+    CREATE TRIGGER tracks_fts_update AFTER UPDATE OF search ON tracks BEGIN
+        INSERT INTO tracks_fts(tracks_fts, rowid, search) VALUES ('delete', old.id, old.search);
+        INSERT INTO tracks_fts(rowid, search) VALUES (new.id, new.search);
+    END;
+    INSERT INTO tracks_fts(tracks_fts) VALUES ('rebuild');
+    CREATE VIRTUAL TABLE tracks_vocab USING fts5vocab(tracks_fts, 'row');
+    CREATE TABLE recordings (
+        identity TEXT PRIMARY KEY,
+        recording TEXT NOT NULL,
+        fingerprint BLOB
+    );
+    CREATE INDEX recordings_recording ON recordings(recording);
+    CREATE TABLE fingerprint_keys (
+        key INTEGER NOT NULL,
+        identity TEXT NOT NULL,
+        PRIMARY KEY (key, identity)
+    ) WITHOUT ROWID;
+    CREATE TABLE starter (position INTEGER PRIMARY KEY, identity TEXT NOT NULL);
+    """,
+    # 9: an analysis that failed because of the machine (a full disk, the deadline, the memory
     # limit, a missing decoder), not because of the file: retried on the next scan.
     """
     ALTER TABLE errors ADD COLUMN transient INTEGER NOT NULL DEFAULT 0;
@@ -175,7 +208,9 @@ MIGRATIONS: list[str] = [
 ]
 
 # The listener's current ratings as SQL: per identity, its latest like/skip that no later forget
-# (of the identity) or forget_source (of its source) withdrew. A CTE named `rated` (identity, id).
+# (of the identity) or forget_source (of its source) withdrew: a CTE named `rated` (identity, id);
+# and per recording (files of the same music share one), the latest of its files' ratings:
+# `rated_music` (recording, id).
 _RATED_CTE = """
     lastforget AS (SELECT identity, max(id) AS fid FROM feedback WHERE kind = 'forget' GROUP BY identity),
     sourceforget AS (SELECT source, max(id) AS sid FROM feedback WHERE kind = 'forget_source' GROUP BY source),
@@ -185,10 +220,16 @@ _RATED_CTE = """
         LEFT JOIN sourceforget sf ON sf.source = f.source
         WHERE f.kind IN ('like', 'skip') AND f.id > coalesce(lf.fid, 0) AND f.id > coalesce(sf.sid, 0)
         GROUP BY f.identity
+    ),
+    rated_music AS (
+        SELECT coalesce(rc.recording, rated.identity) AS recording, max(rated.id) AS id
+        FROM rated LEFT JOIN recordings rc ON rc.identity = rated.identity GROUP BY 1
     )
 """
+# The recording of the identity in SQL expression `x` (the identity itself when it has no row).
+_RECORDING_OF = "coalesce((SELECT rc.recording FROM recordings rc WHERE rc.identity = {x}), {x})"
 
-_TRACK_COLUMNS = "id, path, identity, title, artist, album, duration_s, n_frames, truncated, gone, mbid"
+_TRACK_COLUMNS = "id, path, identity, title, artist, album, duration_s, n_frames, truncated, gone, mbid, note"
 _LOG_COLUMNS = "id, identity, path, kind, source, position_s, created_at, happened_at, key, detail"
 
 
@@ -217,11 +258,27 @@ class Track:
     truncated: bool
     gone: bool
     mbid: str | None = None  # MusicBrainz recording id from the tags; '' none, None not read yet
+    note: str = ""  # why analysis flagged it (truncated, NaN samples replaced), '' when it was fine
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | tuple) -> Track:
         return cls(row[0], row[1], row[2], row[3], row[4], row[5], float(row[6]), int(row[7]),
-                   bool(row[8]), bool(row[9]), row[10] if len(row) > 10 else None)
+                   bool(row[8]), bool(row[9]), row[10] if len(row) > 10 else None,
+                   row[11] if len(row) > 11 else "")
+
+    def flags(self, *, short_frames: int) -> list[str]:
+        """Why it is not recommended by default: 'short' (fewer frames than `short_frames`, one
+        window), 'truncated' (decoding stopped early), 'nan' (NaN samples replaced)."""
+        flags = []
+        if self.n_frames < short_frames:
+            flags.append("short")
+        if self.truncated:
+            flags.append("truncated")
+        if "NaN" in self.note:
+            flags.append("nan")
+        elif self.note and not self.truncated:
+            flags.append("flagged")
+        return flags
 
 
 @dataclass(frozen=True)
@@ -234,6 +291,12 @@ class Rating:
     feedback_id: int
     created_at: float
     source: str = "cli"
+    rated_identity: str | None = None  # the file's music it was given to, when another copy of it
+
+    @property
+    def via_copy(self) -> bool:
+        """Whether the rating was given to another file of the same recording."""
+        return self.rated_identity is not None and self.rated_identity != self.identity
 
 
 @dataclass(frozen=True)
@@ -277,6 +340,8 @@ class RecommendFilter:
     album: str | None = None
     min_duration_s: float | None = None
     max_duration_s: float | None = None
+    folder: str | None = None  # an absolute folder: only tracks at or below it
+    include_flagged: bool = False  # also files too short for a window, truncated, or with NaN samples
 
 
 @dataclass(frozen=True)
@@ -567,17 +632,83 @@ class Store:
                           (identity,))
         return [Track.from_row(r) for r in rows]
 
-    def search_tracks(self, words: list[str], *, limit: int = 50) -> list[Track]:
-        """Present tracks whose title/artist/album/file name contain every word (normalised)."""
+    def match_words(self, words: list[str], *, limit: int = 1000, any_word: bool = False) -> list[Track]:
+        """Present tracks whose title, artist, album or file name hold every one of `words` as a
+        whole word (case and accents ignored; any_word: at least one, most relevant first).
+
+        `words` are single words as `search_words` splits them. Uses the full-text index, so it
+        stays fast on a large library.
+        """
+        words = [w for w in words if w]
         if not words:
             return []
-        clauses = " AND ".join("search LIKE ? ESCAPE '\\'" for _ in words)
-        params = [f"%{_escape_like(normalize_text(w))}%" for w in words]
+        match = (" OR " if any_word else " ").join(f'"{w}"' for w in words)
         rows = self._read(
-            f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE gone = 0 AND {clauses} ORDER BY title, id LIMIT ?",
-            [*params, limit],
-        )
+            f"SELECT {', '.join('t.' + c.strip() for c in _TRACK_COLUMNS.split(','))} FROM tracks_fts f "
+            "JOIN tracks t ON t.id = f.rowid WHERE tracks_fts MATCH ? AND t.gone = 0 ORDER BY f.rank, t.id LIMIT ?",
+            (match, limit))
         return [Track.from_row(r) for r in rows]
+
+    def known_words(self, words: list[str]) -> set[str]:
+        """Those of `words` that occur in some track's title, artist, album or file name."""
+        rows = self._read("SELECT term FROM tracks_vocab WHERE term IN (SELECT value FROM json_each(?))",
+                          (json.dumps(sorted(set(words))),))
+        return {r[0] for r in rows}
+
+    def vocabulary(self, *, initial: str, min_length: int, max_length: int) -> list[str]:
+        """The words of the library's names that start with the letter `initial` and are between
+        these lengths (for "did you mean": a range of the full-text index, fast on any library)."""
+        return [r[0] for r in self._read("SELECT term FROM tracks_vocab WHERE term >= ? AND term < ? "
+                                         "AND length(term) BETWEEN ? AND ?",
+                                         (initial, chr(ord(initial) + 1), min_length, max_length))]
+
+    def tracks_under(self, folder: str) -> list[Track]:
+        """Present tracks at or below the absolute `folder`, in path order."""
+        prefix = folder.rstrip("/") + "/"
+        rows = self._read(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE path >= ? AND path < ? AND gone = 0 "
+                          "ORDER BY path", (prefix, prefix[:-1] + "0"))  # '0' sorts right after '/'
+        return [Track.from_row(r) for r in rows]
+
+    def tracks_named(self, *, artist: str | None = None, album: str | None = None) -> list[Track]:
+        """Present tracks whose artist and/or album equal these names (case and accents ignored)."""
+        where, params = ["gone = 0"], []
+        for field, name in (("artist", artist), ("album", album)):
+            if name is not None:
+                where.append(f"prefrec_norm({field}) = ?")
+                params.append(normalize_text(name))
+        rows = self._read(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE {' AND '.join(where)} ORDER BY path", params)
+        return [Track.from_row(r) for r in rows]
+
+    def list_tracks(self, *, artist: str | None = None, album: str | None = None,
+                    folder: str | None = None) -> list[Track]:
+        """Present tracks by path: artist/album containing these (case and accents ignored), at or
+        below the absolute `folder`."""
+        where, params = ["gone = 0"], []
+        for field, wanted in (("artist", artist), ("album", album)):
+            if wanted:
+                where.append(f"prefrec_norm(coalesce({field}, '')) LIKE ? ESCAPE '\\'")
+                params.append(f"%{_escape_like(normalize_text(wanted))}%")
+        if folder is not None:
+            prefix = folder.rstrip("/") + "/"
+            where.append("path >= ? AND path < ?")
+            params += [prefix, prefix[:-1] + "0"]
+        rows = self._read(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE {' AND '.join(where)} ORDER BY path", params)
+        return [Track.from_row(r) for r in rows]
+
+    def scores_of(self, identities: list[str]) -> dict[str, float]:
+        """Ranked score of those of `identities` in the current ranking."""
+        rows = self._read("SELECT r.identity, r.score FROM json_each(?) j JOIN rankings r ON r.identity = j.value",
+                          (json.dumps(sorted(set(identities))),))
+        return {i: float(v) for i, v in rows}
+
+    def has_tracks(self) -> bool:
+        """Whether anything was ever analysed or tried (a scan has run)."""
+        return bool(self._read("SELECT EXISTS (SELECT 1 FROM tracks) OR EXISTS (SELECT 1 FROM errors)")[0][0])
+
+    def folders(self) -> list[str]:
+        """The distinct folders holding present tracks, sorted."""
+        return [r[0].rstrip("/") for r in self._read("SELECT DISTINCT rtrim(path, replace(path, '/', '')) FROM tracks "
+                                         "WHERE gone = 0 ORDER BY 1")]
 
     def errors(self) -> list[tuple[str, str, bool]]:
         """(path, reason, transient) of every file that could not be analysed; transient: the
@@ -594,12 +725,98 @@ class Store:
         )[0]
         return {"tracks": row[0], "identities": row[1], "errors": row[2], "feedback": row[3], "gone": row[4]}
 
+    # -- recordings: files of the same music ------------------------------------------------------
+
+    def unfingerprinted_paths(self, path: str | None = None) -> set[str]:
+        """Paths of present tracks (or just `path`) whose music has no recordings row yet (analysed
+        before fingerprints existed): a scan analyses them again to fingerprint them."""
+        where, params = ("AND t.path = ?", (path,)) if path is not None else ("", ())
+        return {r[0] for r in self._read("SELECT t.path FROM tracks t LEFT JOIN recordings r ON r.identity = "
+                                         f"t.identity WHERE t.gone = 0 AND r.identity IS NULL {where}", params)}
+
+    def known_recordings(self, identities: list[str]) -> set[str]:
+        """Those of `identities` that already have a recordings row."""
+        rows = self._read("SELECT r.identity FROM json_each(?) j JOIN recordings r ON r.identity = j.value",
+                          (json.dumps(identities),))
+        return {r[0] for r in rows}
+
+    def fingerprint_candidates(self, keys: list[int], *, common: int) -> list[tuple[str, str, bytes]]:
+        """(identity, recording, fingerprint) of music whose fingerprint shares one of `keys`,
+        leaving out keys held by more than `common` identities (silence, test tones)."""
+        if not keys:
+            return []
+        marks = ", ".join("?" * len(keys))
+        return self._read(
+            f"""SELECT r.identity, r.recording, r.fingerprint FROM recordings r
+                WHERE r.fingerprint IS NOT NULL AND r.identity IN (
+                    SELECT identity FROM fingerprint_keys WHERE key IN ({marks}) AND key NOT IN (
+                        SELECT key FROM fingerprint_keys WHERE key IN ({marks}) GROUP BY key HAVING count(*) > ?))""",
+            [*keys, *keys, common])
+
+    def add_recordings(self, rows: list[tuple[str, str, bytes | None, list[int]]],
+                       merges: list[tuple[str, str]]) -> None:
+        """Record (identity, recording, fingerprint or None, keys) rows and merge recordings
+        (old, new): every member of `old` joins `new`. One transaction."""
+        with self.write() as conn:
+            for old, new in merges:
+                conn.execute("UPDATE recordings SET recording = ? WHERE recording = ?", (new, old))
+            conn.executemany("INSERT OR REPLACE INTO recordings(identity, recording, fingerprint) VALUES (?, ?, ?)",
+                             [(i, r, f) for i, r, f, _ in rows])
+            conn.executemany("INSERT OR IGNORE INTO fingerprint_keys(key, identity) VALUES (?, ?)",
+                             [(k, i) for i, _, _, keys in rows for k in keys])
+
+    def recording_of(self, identity: str) -> str:
+        """The recording `identity`'s music belongs to (itself when no other file shares it)."""
+        rows = self._read("SELECT recording FROM recordings WHERE identity = ?", (identity,))
+        return rows[0][0] if rows else identity
+
+    def equivalents(self, identity: str) -> list[str]:
+        """Every identity of the same recording as `identity` (itself included), sorted."""
+        rows = self._read("SELECT identity FROM recordings WHERE recording = (SELECT recording FROM recordings "
+                          "WHERE identity = ?) ORDER BY identity", (identity,))
+        return [r[0] for r in rows] or [identity]
+
+    def preferred_files(self) -> dict[str, str]:
+        """identity -> the identity of its recording to recommend and learn from, for music that
+        shares its recording with other files: a present file, untruncated and unflagged first,
+        then the longest (a copy cut short loses to the whole)."""
+        rows = self._read(
+            """SELECT r.identity, (SELECT r2.identity FROM recordings r2 JOIN tracks t ON t.identity = r2.identity
+                                   AND t.gone = 0 WHERE r2.recording = r.recording
+                                   ORDER BY t.truncated, t.note != '', t.n_frames DESC, r2.identity LIMIT 1)
+               FROM recordings r WHERE r.recording IN
+                   (SELECT recording FROM recordings GROUP BY recording HAVING count(*) > 1)""")
+        return {i: p for i, p in rows if p is not None}
+
+    def recording_map(self) -> dict[str, str]:
+        """identity -> recording for music that shares its recording with other files."""
+        rows = self._read("SELECT identity, recording FROM recordings WHERE recording IN "
+                          "(SELECT recording FROM recordings GROUP BY recording HAVING count(*) > 1)")
+        return dict(rows)
+
     # -- feedback ----------------------------------------------------------------------------------
 
     def add_act(self, act: Act) -> int:
         """Append one act (like, skip, forget, forget_source) to the feedback log, durably. Returns its id."""
+        return self.add_acts([act])[0]
+
+    def add_acts(self, acts: list[Act]) -> list[int]:
+        """Append several acts in one durable transaction (a folder or album rated at once)."""
+        now = time.time()
+        ids = []
         with self.write() as conn:
-            return _insert_act(conn, act, time.time())
+            for act in acts:
+                ids.append(_insert_act(conn, act, now))
+        return ids
+
+    def has_live_feedback(self) -> bool:
+        """Whether the log holds anything training can learn from: a like, skip, session or
+        counts row that no later forget / forget_source withdrew."""
+        return bool(self._read(
+            "SELECT EXISTS (SELECT 1 FROM feedback f WHERE f.kind IN ('like', 'skip', 'session', 'counts') "
+            "AND NOT EXISTS (SELECT 1 FROM feedback x WHERE x.kind = 'forget' AND x.identity = f.identity "
+            "AND x.id > f.id) AND NOT EXISTS (SELECT 1 FROM feedback x WHERE x.kind = 'forget_source' "
+            "AND x.source = f.source AND x.id > f.id))")[0][0])
 
     def add_import(self, acts: list[Act], observations: list[Observation]) -> list[int]:
         """Append what one import adds (acts, then counts) in one transaction: all of it or none."""
@@ -628,16 +845,22 @@ class Store:
         return mark_withdrawn([_log_row(r) for r in rows])
 
     def ratings(self) -> dict[str, Rating]:
-        """Current rating of every rated identity: its latest like/skip not withdrawn."""
-        rows = self._read(f"WITH {_RATED_CTE} SELECT f.identity, f.kind, f.position_s, f.id, f.created_at, "
-                          "f.source FROM rated JOIN feedback f ON f.id = rated.id")
-        return {r[0]: Rating(r[0], r[1], r[2], int(r[3]), float(r[4]), r[5]) for r in rows}
+        """Current rating of the music of every identity: the latest like/skip not withdrawn
+        given to it or to another file of its recording (a re-encoded or truncated copy)."""
+        rows = self._read(f"""WITH {_RATED_CTE}
+            SELECT coalesce(m.identity, rm.recording), f.kind, f.position_s, f.id, f.created_at, f.source, f.identity
+            FROM rated_music rm JOIN feedback f ON f.id = rm.id
+            LEFT JOIN recordings m ON m.recording = rm.recording""")
+        return {r[0]: Rating(r[0], r[1], r[2], int(r[3]), float(r[4]), r[5], r[6]) for r in rows}
 
     def rating_of(self, identity: str) -> Rating | None:
+        """The current rating of `identity`'s music (see ratings), None when unrated."""
         rating = None
-        for row in self.feedback_log(identity=identity):
-            if row.kind in ("like", "skip") and row.identity == identity and not row.withdrawn:
-                rating = Rating(identity, row.kind, row.position_s, row.id, row.created_at, row.source)
+        for member in self.equivalents(identity):
+            for row in self.feedback_log(identity=member):
+                if (row.kind in ("like", "skip") and row.identity == member and not row.withdrawn
+                        and (rating is None or row.id > rating.feedback_id)):
+                    rating = Rating(identity, row.kind, row.position_s, row.id, row.created_at, row.source, member)
         return rating
 
     def last_feedback_id(self) -> int:
@@ -759,21 +982,46 @@ class Store:
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(time.time()),))
         return len(ranked)
 
-    def candidates(self, filters: RecommendFilter, *, by: str = "score") -> Iterator[Ranked]:
-        """Unrated, present, not banned ranked tracks passing `filters`, one file per identity,
-        best score first (by="score") or most spread-out window scores first (by="spread").
+    def set_starter(self, identities: list[str]) -> None:
+        """Replace the starter set's order (best first) with `identities`."""
+        with self.write() as conn:
+            conn.execute("DELETE FROM starter")
+            conn.executemany("INSERT INTO starter(position, identity) VALUES (?, ?)", list(enumerate(identities)))
 
-        Yields lazily (rank 0), so a caller may stop early; the ranking is read as one snapshot.
+    def starter_tracks(self) -> list[Track]:
+        """The starter set's tracks in its order, one present file per identity."""
+        rows = self._read(f"SELECT {', '.join('t.' + c.strip() for c in _TRACK_COLUMNS.split(','))} FROM starter s "
+                          "JOIN tracks t ON t.id = (SELECT min(x.id) FROM tracks x WHERE x.identity = s.identity "
+                          "AND x.gone = 0) ORDER BY s.position")
+        return [Track.from_row(r) for r in rows]
+
+    def clear_rankings(self) -> None:
+        """Set the published ranking aside (every rating was withdrawn: it describes no one's taste)."""
+        with self.write() as conn:
+            conn.execute("DELETE FROM rankings")
+            conn.execute("DELETE FROM meta WHERE key IN ('ranked_model_id', 'ranked_at')")
+
+    def candidates(self, filters: RecommendFilter, *, by: str = "score",
+                   short_frames: int = WINDOW_FRAMES) -> Iterator[Ranked]:
+        """Unrated, present, not banned ranked tracks passing `filters`, one file per recording
+        (files of the same music: its best-ranked file), best score first (by="score") or most
+        spread-out window scores first (by="spread"). Unless filters.include_flagged, files
+        flagged by analysis (truncated, NaN samples) or shorter than `short_frames` are left out.
+
+        "Unrated" and "banned" cover every file of a recording. Yields lazily (rank 0), so a
+        caller may stop early; the ranking is read as one snapshot.
         """
         if by not in ("score", "spread"):
             raise ValueError(by)
-        where, params = ["r.identity NOT IN (SELECT identity FROM rated)"], []
+        recording = _RECORDING_OF.format(x="r.identity")
+        where, params = [f"{recording} NOT IN (SELECT recording FROM rated_music)"], []
         bans: dict[str, list[str]] = {}
         for ban in self.bans():
             bans.setdefault(ban.kind, []).append(ban.value)
         if bans.get("track"):
-            where.append(f"r.identity NOT IN ({', '.join('?' * len(bans['track']))})")
-            params += bans["track"]
+            banned = sorted({self.recording_of(identity) for identity in bans["track"]})
+            where.append(f"{recording} NOT IN ({', '.join('?' * len(banned))})")
+            params += banned
         for field in ("artist", "album"):
             if bans.get(field):
                 where.append(f"(t.{field} IS NULL OR prefrec_norm(t.{field}) NOT IN "
@@ -789,21 +1037,32 @@ class Store:
         if filters.max_duration_s is not None:
             where.append("t.duration_s <= ?")
             params.append(filters.max_duration_s)
+        if filters.folder is not None:
+            where.append("t.path LIKE ? ESCAPE '\\'")
+            params.append(_escape_like(filters.folder.rstrip("/")) + "/%")
+        if not filters.include_flagged:
+            where.append("t.note = '' AND t.truncated = 0 AND t.n_frames >= ?")
+            params.append(short_frames)
         # Walks rankings in index order (score or spread), one present file per identity through
         # tracks_present, so the first rows come back without sorting the whole library.
         order = "r.score DESC" if by == "score" else "r.spread DESC, r.score DESC"  # NULL spread last
         sql = f"""
             WITH {_RATED_CTE}
-            SELECT r.score, r.spread, {', '.join('t.' + c.strip() for c in _TRACK_COLUMNS.split(','))}
+            SELECT r.score, r.spread, {recording}, {', '.join('t.' + c.strip() for c in _TRACK_COLUMNS.split(','))}
             FROM rankings r
             JOIN tracks t ON t.id = (SELECT min(x.id) FROM tracks x WHERE x.identity = r.identity AND x.gone = 0)
             WHERE {' AND '.join(where)}
             ORDER BY {order}, t.id
             """
+        seen: set[str] = set()
+        preferred = self.preferred_files()
         try:
             cursor = self.conn.execute(sql, params)
             for row in cursor:
-                yield Ranked(0, float(row[0]), Track.from_row(row[2:]), None if row[1] is None else float(row[1]))
+                if row[2] in seen or preferred.get(row[5], row[5]) != row[5]:
+                    continue  # another file of music already listed, or of music with a better file
+                seen.add(row[2])
+                yield Ranked(0, float(row[0]), Track.from_row(row[3:]), None if row[1] is None else float(row[1]))
         except sqlite3.DatabaseError as exc:
             raise _translate(exc, self.path) from exc
 

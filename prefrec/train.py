@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -176,7 +176,8 @@ def _track_loss(model: torch.nn.Module, examples: list[Example]) -> float:
 def _fit_epochs(examples: list[Example], model_config: ModelConfig, config: TrainConfig,
                 mean: np.ndarray, std: np.ndarray, epochs: int,
                 validation: list[Example] | None = None,
-                init: TasteModel | None = None) -> tuple[TasteModel, list[float]]:
+                init: TasteModel | None = None,
+                on_epoch: Callable[[], None] | None = None) -> tuple[TasteModel, list[float]]:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = TasteModel(model_config)
@@ -207,6 +208,8 @@ def _fit_epochs(examples: list[Example], model_config: ModelConfig, config: Trai
             loss = (loss_fn(model(x[idx])[0], y[idx]) * w[idx]).sum() / w[idx].sum().clamp(min=1e-9)
             loss.backward()
             optimiser.step()
+        if on_epoch:
+            on_epoch()
         if validation:
             history.append(_track_loss(model, validation))
             if history[-1] < best_loss - 1e-4:
@@ -236,42 +239,59 @@ def _stratified_split(examples: list[Example], fraction: float, seed: int) -> tu
 
 def fit(examples: list[Example], library_features: list[np.ndarray], *,
         model_config: ModelConfig | None = None, config: TrainConfig | None = None,
-        init: TasteModel | None = None) -> tuple[TasteModel, TrainReport]:
+        init: TasteModel | None = None,
+        progress: Callable[[int, int], None] | None = None) -> tuple[TasteModel, TrainReport]:
     """Train a TasteModel on rated tracks.
 
     library_features: feature arrays [n_mfcc, T] of (a sample of) the whole library, for the input
     standardisation (unused with `init`, which brings its own). init: a pretrained model
     (pretrain.pretrain) to fine-tune; its config replaces model_config. Raises NotReady without at
-    least one like and one skip.
+    least one like and one skip. progress(epochs done, epochs in all) after each epoch of every
+    fit (choosing the epoch count on held-out tracks, then each seed); the total shrinks once
+    early stopping has chosen the count.
     """
     config = config or TrainConfig()
     with torch_threads(config.threads):
         return _fit(examples, library_features, init.config if init is not None else (model_config or ModelConfig()),
-                    config, init)
+                    config, init, progress)
 
 
 def _fit(examples: list[Example], library_features: list[np.ndarray], model_config: ModelConfig,
-         config: TrainConfig, init: TasteModel | None) -> tuple[TasteModel, TrainReport]:
+         config: TrainConfig, init: TasteModel | None,
+         progress: Callable[[int, int], None] | None = None) -> tuple[TasteModel, TrainReport]:
     started = time.perf_counter()
     n_likes = sum(1 for e in examples if e.label == 1.0)
     n_skips = len(examples) - n_likes
     if n_likes == 0 or n_skips == 0:
+        from prefrec.render import plural
+
         raise NotReady(
-            f"training needs at least one liked and one skipped track (have {n_likes} likes, "
-            f"{n_skips} skips): rate more with `prefrec like` / `prefrec skip`"
+            f"training needs at least one liked and one skipped track (have {plural(n_likes, 'like')}, "
+            f"{plural(n_skips, 'skip')}): rate more with `prefrec like` / `prefrec skip`"
         )
     if init is not None:
         mean, std = init.mfcc_mean.numpy().copy(), init.mfcc_std.numpy().copy()
     else:
         mean, std = normalisation(library_features or [e.features for e in examples])
     epochs, val_loss, history = config.max_epochs, None, []
-    if len(examples) >= config.min_tracks_for_validation and min(n_likes, n_skips) >= 3:
+    seeds = max(1, config.soup_seeds) if init is not None else 1
+    validate = len(examples) >= config.min_tracks_for_validation and min(n_likes, n_skips) >= 3
+    count = {"done": 0, "total": (config.max_epochs if validate else 0) + seeds * config.max_epochs}
+
+    def on_epoch() -> None:
+        count["done"] += 1
+        if progress:
+            progress(count["done"], count["total"])
+
+    if validate:
         train_part, held = _stratified_split(examples, config.validation_fraction, config.seed)
-        _, history = _fit_epochs(train_part, model_config, config, mean, std, config.max_epochs, held, init)
+        _, history = _fit_epochs(train_part, model_config, config, mean, std, config.max_epochs, held, init,
+                                 on_epoch)
         best = int(np.argmin(history)) + 1
         epochs, val_loss = best, float(history[best - 1])
+        count["total"] = count["done"] + seeds * epochs
     models = [_fit_epochs(examples, model_config, replace(config, seed=config.seed + i), mean, std, epochs,
-                          init=init)[0] for i in range(max(1, config.soup_seeds) if init is not None else 1)]
+                          init=init, on_epoch=on_epoch)[0] for i in range(seeds)]
     model = average_weights(models)
     report = TrainReport(len(examples), n_likes, n_skips, epochs, val_loss,
                          time.perf_counter() - started, history)

@@ -49,17 +49,21 @@ class TrainerOutcome:
     @property
     def message(self) -> str:
         """One line for the daemon's log."""
+        from prefrec.render import plural
+
         if self.kind == "done":
             parts = []
             for e in self.events:
                 if e["event"] == "pretrained":
-                    parts.append(f"pretrained on {e['tracks']} tracks ({e['steps']} steps, {e['seconds']:.0f} s)")
+                    parts.append(f"pretrained on {plural(e['tracks'], 'track')} ({plural(e['steps'], 'step')}, "
+                                 f"{e['seconds']:.0f} s)")
                 elif e["event"] == "trained":
                     rebuilt = f" (rebuilt: {e['rebuilt_because']})" if e.get("rebuilt_because") else ""
-                    parts.append(f"trained on {e['likes']} likes and {e['skips']} skips in {e['train_s']:.1f} s, "
-                                 f"ranked {e['scored']} tracks (model #{e['model_id']}){rebuilt}")
+                    parts.append(f"trained on {plural(e['likes'], 'like')} and {plural(e['skips'], 'skip')} in "
+                                 f"{e['train_s']:.1f} s, ranked {plural(e['scored'], 'track')} (model #{e['model_id']})"
+                                 f"{rebuilt}")
                 elif e["event"] == "scored" and e["tracks"]:
-                    parts.append(f"scored {e['tracks']} new tracks")
+                    parts.append(f"scored {plural(e['tracks'], 'new track')}")
             return "; ".join(parts) or "nothing to do"
         if self.events and "message" in self.events[-1]:
             return str(self.events[-1]["message"])

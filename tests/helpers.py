@@ -50,7 +50,8 @@ def _fail(args, code, stdout, stderr) -> AssertionError:
     return AssertionError(f"prefrec {' '.join(map(str, args))} exited {code}\nstdout:\n{stdout}\nstderr:\n{stderr}")
 
 
-def cli(home: Path | None, *args: str, check: bool = True, env: dict[str, str | None] | None = None) -> Ran:
+def cli(home: Path | None, *args: str, check: bool = True, env: dict[str, str | None] | None = None,
+        input: str | None = None) -> Ran:
     """Run `prefrec --home HOME ARGS...` in this process (typer's CliRunner), through the same
     error handling as the console script. Raises an exception that escaped it (a bug)."""
     from typer.testing import CliRunner
@@ -59,7 +60,7 @@ def cli(home: Path | None, *args: str, check: bool = True, env: dict[str, str | 
 
     argv = [*(["--home", str(home)] if home is not None else []), *map(str, args)]
     result = CliRunner().invoke(app, argv, env={**TEST_ENV, "PREFREC_HOME": None, **(env or {})},
-                                catch_exceptions=True)
+                                input=input, catch_exceptions=True)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     if check and result.exit_code != 0:
@@ -69,6 +70,12 @@ def cli(home: Path | None, *args: str, check: bool = True, env: dict[str, str | 
 
 def cli_json(home: Path, *args: str):
     return cli(home, *args).json()
+
+
+def invoke(home: Path, *args: str, input: str | None = None) -> tuple[int, str, str]:
+    """`cli` as (exit code, stdout, stderr), never raising for a non-zero exit."""
+    ran = cli(home, *args, check=False, input=input)
+    return ran.returncode, ran.stdout, ran.stderr
 
 
 def run_cli(home: Path | None, *args: str, check: bool = True, timeout: float = 300,
@@ -291,3 +298,54 @@ def prefrec_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), **TEST_ENV, **extra}
     env.pop("PREFREC_HOME", None)
     return env
+
+
+# -- libraries without audio, terminals ------------------------------------------------------------
+
+
+def named_library(root: Path, tracks: list[tuple[str, str | None, str | None, str]], **extra) -> Path:
+    """A data dir at root/home whose database knows `tracks` (title, artist, album, path relative to
+    root/music), each an (empty) file on disk, recorded as analysed 3-minute tracks through the
+    Store. No audio: for tests of naming, browsing and listing. Returns the data dir.
+    `extra` (path -> dict of columns) overrides columns of some tracks (e.g. note, n_frames)."""
+    from prefrec.store import Store
+
+    home, music = root / "home", root / "music"
+    rows = []
+    for i, (title, artist, album, relative) in enumerate(tracks):
+        path = music / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+        rows.append({"path": str(path), "identity": f"a2-{i:032x}", "title": title, "artist": artist,
+                     "album": album, "duration_s": 180.0, "n_frames": 9000, "truncated": 0, "size": 0,
+                     "mtime_ns": 0, "feature_version": 2, "note": "", **extra.get(relative, {})})
+    with Store(home / "prefrec.sqlite") as store:
+        store.record_analysed(rows)
+    return home
+
+
+def read_terminal(fd: int, *, respond=None, timeout_s: float = 60.0) -> bytes:
+    """Everything written to the pseudo-terminal `fd` until the program closes it (or timeout_s);
+    respond(seen so far) may return bytes to type in reply (or None). Closes `fd`."""
+    import select
+    import time
+
+    seen = b""
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([fd], [], [], 0.5)[0]:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+            reply = respond(seen) if respond else None
+            if reply:
+                os.write(fd, reply)
+    finally:
+        os.close(fd)
+    return seen

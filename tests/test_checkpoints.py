@@ -78,8 +78,9 @@ def test_an_interrupted_training_leaves_the_published_model_current(trained):
     _, published = current_model(home)
     ranked_before = cli(home, "recommend", "--json").json()
 
-    def interrupt(done, total, current):  # Ctrl-C while the new model scores the library
-        raise KeyboardInterrupt
+    def interrupt(stage, done, total):  # Ctrl-C while the new model scores the library
+        if stage == "scoring":
+            raise KeyboardInterrupt
 
     with Service(load_settings(home)) as service, pytest.raises(KeyboardInterrupt):
         service.learning.train(progress=interrupt)

@@ -2,6 +2,7 @@
 (real processes where what gets imported, or the exit of `python -m prefrec`, is the point)."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -22,12 +23,19 @@ def test_scan_records_every_track_with_tags(library):
     assert status["model"] is None and status["daemon"] is None
 
 
-def test_recommend_without_feedback_says_how_to_give_some(library):
-    _, home, _ = library
-    proc = cli(home, "recommend")
-    assert proc.stdout == ""
-    assert "prefrec like" in proc.stderr and "no feedback" in proc.stderr
-    assert json.loads(cli(home, "recommend", "--json").stdout) == []
+def test_recommend_before_any_rating_offers_a_starter_set_that_covers_the_library(library):
+    _, home, tracks = library
+    proc = cli(home, "recommend", "-n", "4")
+    assert "starter set" in proc.stderr and "prefrec like" in proc.stderr
+    assert len([line for line in proc.stdout.splitlines() if line.strip()[:2] in {f"{i}." for i in range(1, 5)}]) == 4
+    starter = cli_json(home, "recommend", "--json", "-n", "4")
+    assert all(r["starter"] is True and r["score"] is None for r in starter)
+    assert len({r["artist"] for r in starter}) == 4, "4 tracks: one of each of the 4 artists"
+    eight = cli_json(home, "recommend", "--json", "-n", "8")
+    assert len({(r["artist"], r["album"]) for r in eight}) == 8, "8 tracks: one from each of the 8 album folders"
+    assert [r["path"] for r in eight[:4]] == [r["path"] for r in starter], "the order is stable: a prefix"
+    m3u = cli(home, "recommend", "--m3u", "-n", "4").stdout.splitlines()
+    assert m3u[1] == "#PLAYLIST:prefrec starter set (rate these)" and m3u[3] == starter[0]["path"]
 
 
 def test_like_by_path_and_by_words(library):
@@ -114,15 +122,22 @@ def test_explain_shows_timeline_segments_rank_and_feedback(trained):
     _, home, tracks = trained
     skipped = by_style(tracks, "wind")[0]
     out = cli(home, "explain", str(skipped.path)).stdout
-    assert "best segments:" in out and "worst segments:" in out
+    data = cli_json(home, "explain", str(skipped.path), "--json")
+    scores = [w["score"] for w in data["windows"]]
+    assert "best segments:" in out
+    if max(scores) - min(scores) < 0.05:  # flat: it says so instead of naming "worst" segments
+        assert data["flat"] and data["worst"] == [] and "flat: every window scores" in out
+    else:
+        assert not data["flat"] and "worst segments:" in out and "flat" not in out
+    for best in data["best"]:  # best and worst never overlap
+        assert all(w["end"] <= best["start"] or w["start"] >= best["end"] for w in data["worst"])
     assert "you skipped it at 0:05" in out and "rank " in out
     assert any(ch in out for ch in "▁▂▃▄▅▆▇█") and "0:00" in out
-    data = cli_json(home, "explain", str(skipped.path), "--json")
     windows = data["windows"]
     assert windows[0]["start"] == 0.0 and windows[1]["start"] == 1.0
     assert all(w["end"] - w["start"] <= 8.0 for w in windows)
     assert data["score"] == pytest.approx(sum(w["score"] for w in windows) / len(windows), abs=1e-4)
-    assert len(data["best"]) == 3 and data["best"][0]["score"] >= data["worst"][0]["score"]
+    assert len(data["best"]) == 3 and all(data["best"][0]["score"] >= w["score"] for w in data["worst"])
 
 
 def test_rescan_skips_unchanged_files_and_reanalyses_changed_ones(library):
@@ -153,9 +168,18 @@ def test_a_file_that_cannot_be_analysed_is_reported_and_the_scan_goes_on(library
                                      ["skip", "Plucks Study 3", "--at", "4"], ["explain", "Plucks Study 4"],
                                      ["recommend", "--explore", "0.3", "--artist", "nylon", "--m3u"],
                                      ["history"], ["ban", "--artist", "pixel fox"], ["ban", "Plucks Study 2"],
-                                     ["forget", "Plucks Study 1"], ["unban", "--artist", "nylon"]])
-def test_fast_commands_do_not_import_torch_or_librosa(trained, command):
-    _, home, _ = trained
+                                     ["forget", "Plucks Study 1"], ["unban", "--artist", "nylon"],
+                                     ["search", "plucks", "study"], ["list", "--json", "--unrated"],
+                                     ["like", "--album", "plucks sessions 2"], ["skip", "wind", "study", "2"],
+                                     ["explain", "plucks", "study", "4", "--json"], ["first day", "recommend"],
+                                     ["first day", "recommend", "--json", "-n", "5"]])
+def test_fast_commands_do_not_import_torch_or_librosa(trained, scanned_library, tmp_path, command):
+    home = tmp_path / "first-day"
+    if command[0] == "first day":  # before any rating: the starter set
+        shutil.copytree(scanned_library[1], home)
+        command = command[1:]
+    else:
+        _, home, _ = trained
     if command[0] == "unban":
         cli(home, "ban", "--artist", "nylon")
     proc = subprocess.run([sys.executable, "-c", NO_TORCH, "--home", str(home), *command],
@@ -185,6 +209,21 @@ def test_segments_are_spread_over_the_track_and_short_tracks_still_get_three():
     short = pick_segments([0.2, 0.5, 0.4, 0.3], window_bounds_s(50 * 11))
     assert len(short) == 3 and short[0].start_s == 1.0
     assert pick_segments([0.5], window_bounds_s(100), best=False)[0].end_s == 2.0
+    # worst segments never overlap the best ones, even when that leaves fewer of them
+    assert pick_segments(scores, bounds, best=False, avoid=best) == []  # 40 s: no 8 s window clear of them
+    long_bounds = window_bounds_s(50 * 80)  # 80 s: 73 windows
+    long_scores = [0.5 + 0.4 * ((i * 7) % 11) / 11 for i in range(73)]
+    best = pick_segments(long_scores, long_bounds)
+    worst = pick_segments(long_scores, long_bounds, best=False, avoid=best)
+    assert len(worst) == 3 and all(w.end_s <= b.start_s or w.start_s >= b.end_s for w in worst for b in best)
+    assert pick_segments([0.2, 0.5, 0.4, 0.3], window_bounds_s(50 * 11), best=False, avoid=short) == []
+
+
+def test_flat_scores_are_told_apart_from_scores_that_move():
+    from prefrec.explain import is_flat
+
+    assert is_flat([0.51, 0.53, 0.52], spread=0.05) and is_flat([], spread=0.05)
+    assert not is_flat([0.2, 0.6, 0.5], spread=0.05)
 
 
 def test_similar_ranks_tracks_of_the_same_style_nearest(trained_library):

@@ -6,6 +6,7 @@ streams or imports are the point)."""
 import json
 import os
 import pty
+import shutil
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ import pytest
 
 from prefrec.service.queries import pick_diverse
 from prefrec.store import Ranked, Track
-from tests.helpers import ROOT, by_style, cli, cli_json, feedback_rows, run_cli
+from tests.helpers import ROOT, by_style, cli, cli_json, feedback_rows, read_terminal, run_cli
 
 _by_style = by_style
 
@@ -50,7 +51,7 @@ def test_explain_names_the_closest_rated_tracks_with_their_ratings(home):
     assert f"rank {data['rank']} of" in out and f"score {data['score']:.3f}" in out
 
 
-def test_explain_plot_draws_scores_above_the_mfcc_image_with_the_best_segment_marked(home, tmp_path):
+def test_explain_plot_draws_scores_above_the_spectrogram_with_the_best_segment_marked(home, tmp_path):
     from matplotlib.image import imread
 
     from prefrec.explain import BEST_COLOR
@@ -80,9 +81,51 @@ def test_explain_plot_draws_scores_above_the_mfcc_image_with_the_best_segment_ma
     width = (x2 - x1) * data["duration"] / (best["end"] - best["start"])
     left = x1 - best["start"] / data["duration"] * width
     assert 0 < left < 250 and 600 < width < 1000 and left + width <= 1000, (left, width)
-    # the lower panel is an image with many colours (the MFCCs), not an empty axis
+    # the lower panel is an image with many colours (the spectrogram), not an empty axis
     lower = rgb[380:560, int(left) + 5:int(left + width) - 5].reshape(-1, 3)
     assert len(np.unique(lower, axis=0)) > 50
+
+
+def test_explain_plot_writes_a_pdf_and_refuses_unknown_extensions(home, tmp_path):
+    home, tracks = home
+    pdf = tmp_path / "plot.pdf"
+    cli(home, "explain", str(tracks[0].path), "--plot", str(pdf))
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    svg = tmp_path / "plot.svg"
+    cli(home, "explain", str(tracks[0].path), "--plot", str(svg))
+    assert b"<svg" in svg.read_bytes()[:1000]
+    proc = cli(home, "explain", str(tracks[0].path), "--plot", str(tmp_path / "plot.jpg"), check=False)
+    assert proc.returncode == 2 and "--plot" in proc.stderr and ".png, .pdf or .svg" in proc.stderr
+    assert proc.stdout == "" and not (tmp_path / "plot.jpg").exists()
+
+
+def test_the_plot_marks_the_skip_labels_its_axes_and_no_two_labels_collide():
+    from prefrec.explain import Segment, explanation_figure
+
+    rng = np.random.default_rng(0)
+    duration = 245.0
+    windows = [(float(i), i + 8.0, float(np.clip(0.5 + 0.4 * np.sin(i / 20) + rng.normal(0, 0.05), 0, 1)))
+               for i in range(int(duration) - 7)]
+    spectrogram = rng.normal(-40, 10, size=(64, int(duration * 50))).astype(np.float32)
+    fig = explanation_figure(windows=windows, spectrogram=spectrogram, best=Segment(31.0, 39.0, 0.9),
+                             title="Artist – A Rather Long Title (Remastered Edition, 2011)", skip_at_s=84.0,
+                             duration_s=duration)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    from matplotlib.text import Text
+
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    labels = [t.get_text() for t in texts]
+    assert "you skipped at 1:24" in labels and "best 0:31–0:39 (0.90)" in labels and "level (dB)" in labels
+    assert "frequency (Hz, mel scale)" in labels and "time (m:ss)" in labels and "4:00" in labels
+    assert len(fig.axes) == 3  # the curve, the spectrogram and its colour bar
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1:]:
+            assert not box_a.overlaps(box_b), (a, b)
 
 
 def test_explain_plot_without_matplotlib_says_how_to_install_it(home, tmp_path):
@@ -99,27 +142,45 @@ def test_explain_plot_without_matplotlib_says_how_to_install_it(home, tmp_path):
     assert not png.exists()
 
 
-def test_explain_clip_writes_the_best_8_seconds_of_the_source(home, tmp_path):
+def test_explain_clip_cuts_the_best_8_seconds_out_of_the_original_at_its_own_quality(home, tmp_path):
     import soundfile as sf
-
-    from prefrec.audio import decode
 
     home, tracks = home
     target = _by_style(tracks, "drums")[1]
     wav = tmp_path / "best.wav"
     proc = cli(home, "explain", str(target.path), "--clip", str(wav))
-    assert "written to" in proc.stderr and str(wav) in proc.stderr
+    assert "written to" in proc.stderr and str(wav) in proc.stderr and "original samples" in proc.stderr
     best = cli_json(home, "explain", str(target.path), "--json")["best"][0]
-    clip, rate = sf.read(wav, dtype="float32")
+    clip, rate = sf.read(wav, dtype="float32", always_2d=True)
+    source, source_rate = sf.read(target.path, dtype="float32", always_2d=True)
     info = sf.info(wav)
-    assert info.format == "WAV" and info.channels == 1 and rate == 22050
+    # the source's own rate and channels (44.1 kHz FLAC), not the 22050 Hz mono of analysis
+    assert info.format == "WAV" and rate == source_rate == 44100 and clip.shape[1] == source.shape[1]
     assert clip.shape[0] == round((best["end"] - best["start"]) * rate) == 8 * rate
-    source = decode(target.path)
     start = round(best["start"] * rate)
-    assert np.max(np.abs(clip - source[start:start + clip.shape[0]])) < 1e-3  # 16-bit PCM
+    assert np.max(np.abs(clip - source[start:start + clip.shape[0]])) < 1e-4  # 16-bit PCM: the same samples
     shift = int(0.37 * rate)  # not a whole number of beats
     other = start + shift if start + shift + clip.shape[0] <= source.shape[0] else start - shift
     assert np.max(np.abs(clip - source[other:other + clip.shape[0]])) > 0.05  # it is that segment
+    flac = tmp_path / "best.flac"
+    cli(home, "explain", str(target.path), "--clip", str(flac))
+    assert sf.info(flac).samplerate == 44100 and np.array_equal(sf.read(flac, dtype="int16")[0],
+                                                                sf.read(wav, dtype="int16")[0])
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+def test_explain_clip_to_another_format_goes_through_ffmpeg_at_the_source_rate(home, tmp_path):
+    import soundfile as sf
+
+    home, tracks = home
+    target = _by_style(tracks, "plucks")[3]
+    ogg = tmp_path / "best.ogg"
+    proc = cli(home, "explain", str(target.path), "--clip", str(ogg))
+    assert "re-encoded from the original" in proc.stderr
+    info = sf.info(ogg)
+    assert info.samplerate == 44100 and abs(info.duration - 8.0) < 0.1
+    proc = cli(home, "explain", str(target.path), "--clip", str(tmp_path / "best.xyz"), check=False)
+    assert proc.returncode == 1 and "ffmpeg could not cut" in proc.stderr
 
 
 def test_explain_colours_the_timeline_on_a_terminal_unless_no_color(home):
@@ -132,18 +193,9 @@ def test_explain_colours_the_timeline_on_a_terminal_unless_no_color(home):
         proc = subprocess.Popen([sys.executable, "-m", "prefrec", "--home", str(home), "explain",
                                  str(tracks[0].path)], stdout=child, stderr=subprocess.PIPE, env=env)
         os.close(child)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(main, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.close(main)
+        output = read_terminal(main)
         assert proc.wait(timeout=60) == 0
-        return b"".join(chunks).decode()
+        return output.decode()
 
     coloured = on_terminal({})
     assert "\x1b[38;5;" in coloured and "best segments:" in coloured
@@ -160,26 +212,68 @@ def _track(i, artist, album):
     return Track(i, f"/m/{i}.flac", f"id{i}", f"t{i}", artist, album, 200.0, 10000, False, False)
 
 
-def test_diversity_caps_artists_and_albums_in_the_top_20_and_gives_way_after():
-    # 30 tracks by artist A (albums A1/A2), then 30 by B..K (one each), best first
-    ranked = [Ranked(0, 1 - i / 100, _track(i, "A", f"A{i % 2}")) for i in range(30)]
-    ranked += [Ranked(0, 0.6 - i / 100, _track(100 + i, f"B{i}", f"B{i}")) for i in range(30)]
-    picked = pick_diverse(iter(ranked), 25)
-    top = picked[:20]
-    assert sum(r.track.artist == "A" for r in top) == 2
-    assert [r.track.id for r in top[:2]] == [0, 1]  # the two best of A, then the others
-    # after place 20 the passed-over tracks of A come back first, in score order
-    assert [r.track.id for r in picked[20:]] == [2, 3, 4, 5, 6]
+def _capped_fairly(items, margin, *, cap=2, top=20):
+    """Whether a list (best first) obeys the diversity rule: no item comes before one scoring more
+    than `margin` above it, and an artist/album/folder beyond `cap` in the first `top` places only
+    where every later track with room under the cap scores more than `margin` below it."""
+    from prefrec.service.names import diversity_keys
+
+    for i, a in enumerate(items):
+        if any(b.score > a.score + margin for b in items[i + 1:]):
+            return False
+    counts = {}
+    for i, r in enumerate(items[:top]):
+        keys = diversity_keys(r.track)
+        if any(counts.get(k, 0) >= cap for k in keys):
+            room = [d for d in items[i + 1:] if all(counts.get(k, 0) < cap for k in diversity_keys(d.track))]
+            if any(d.score >= r.score - margin for d in room):
+                return False
+        for k in keys:
+            counts[k] = counts.get(k, 0) + 1
+    return True
+
+
+def test_diversity_spreads_artists_only_among_tracks_of_comparable_score():
+    # 30 tracks by artist A (albums A0/A1) scoring 0.90..0.61, 30 by B0..B29 scoring 0.895..0.605
+    ranked = [Ranked(0, 0.90 - i / 100, _track(i, "A", f"A{i % 2}")) for i in range(30)]
+    ranked += [Ranked(0, 0.895 - i / 100, _track(100 + i, f"B{i}", f"B{i}")) for i in range(30)]
+    ranked.sort(key=lambda r: -r.score)
+    picked = pick_diverse(iter(ranked), 25, margin=0.1)
+    assert [r.track.id for r in picked[:3]] == [0, 100, 1]  # two of A, then A waits…
+    assert picked[3].track.id == 101 and _capped_fairly(picked, 0.1)
+    # …but only while others within 0.1 of it remain: A's third track (0.88) comes before 0.775
+    third = [i for i, r in enumerate(picked) if r.track.id == 2][0]
+    assert all(r.score >= 0.88 - 0.1 for r in picked[:third])
+    # disliked music is never lifted above liked music: 10 liked pads, then drums far below
+    pads = [Ranked(0, 0.95 - i / 1000, _track(i, "Pads", "Pads")) for i in range(10)]
+    drums = [Ranked(0, 0.09 - i / 1000, _track(100 + i, f"Drums {i}", f"Drums {i}")) for i in range(10)]
+    picked = pick_diverse(iter(pads + drums), 8, margin=0.1)
+    assert [r.track.artist for r in picked] == ["Pads"] * 8
     # too few artists to obey the rule: it gives way rather than shortening the list
     few = pick_diverse(iter(ranked[:10]), 10)
-    assert [r.track.id for r in few] == list(range(10))
-    # albums count too: a third track of album A0 by another artist name waits
-    mixed = [Ranked(0, 0.9, _track(1, "X", "Same")), Ranked(0, 0.8, _track(2, "Y", "same")),
-             Ranked(0, 0.7, _track(3, "Z", "SAME")), Ranked(0, 0.6, _track(4, "W", "Other"))]
+    assert len(few) == 10
+    # albums count too, and untagged files count by folder
+    mixed = [Ranked(0, 0.9, _track(1, "X", "Same")), Ranked(0, 0.89, _track(2, "Y", "same")),
+             Ranked(0, 0.88, _track(3, "Z", "SAME")), Ranked(0, 0.87, _track(4, "W", "Other"))]
     assert [r.track.id for r in pick_diverse(iter(mixed), 4)] == [1, 2, 4, 3]
+    loose = [Ranked(0, 0.9 - i / 100, Track(i, f"/m/{'a' if i < 3 else 'b'}/{i}.ogg", f"id{i}", f"t{i}", None, None,
+                                            200.0, 10000, False, False)) for i in range(5)]
+    assert [r.track.id for r in pick_diverse(iter(loose), 5)] == [0, 1, 3, 4, 2]
 
 
-def test_recommend_keeps_two_per_artist_unless_told_not_to(home):
+def test_diversity_never_promotes_a_track_over_a_clearly_better_one():
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        n = int(rng.integers(5, 60))
+        ranked = sorted((Ranked(0, float(rng.uniform()), _track(i, f"a{rng.integers(4)}", f"b{rng.integers(6)}"))
+                         for i in range(n)), key=lambda r: -r.score)
+        margin = float(rng.choice([0.0, 0.05, 0.1, 0.3]))
+        picked = pick_diverse(iter(ranked), n, margin=margin)
+        assert sorted(r.track.id for r in picked) == sorted(r.track.id for r in ranked)
+        assert _capped_fairly(picked, margin + 1e-12)
+
+
+def test_recommend_spreads_artists_without_lifting_low_scores(home):
     home, tracks = home
     plain = cli_json(home, "recommend", "--json", "-n", "16", "--no-diversify")
     diverse = cli_json(home, "recommend", "--json", "-n", "16")
@@ -188,14 +282,9 @@ def test_recommend_keeps_two_per_artist_unless_told_not_to(home):
     score_of = {r["path"]: r["score"] for r in plain}
     assert all(r["score"] == score_of[r["path"]] for r in diverse)  # the score is never re-ordered
     assert [r["rank"] for r in diverse] == list(range(1, 17))
-    first = diverse[:8]  # four artists in the library: the first 8 places obey the cap
-    for key in ("artist", "album"):
-        counts = {}
-        for r in first:
-            counts[r[key]] = counts.get(r[key], 0) + 1
-        assert max(counts.values()) <= 2, (key, counts)
-    artists_plain = [r["artist"] for r in plain[:8]]
-    assert max(artists_plain.count(a) for a in artists_plain) >= 3  # the cap did change something
+    as_ranked = [Ranked(r["rank"], r["score"], Track(0, r["path"], r["path"], r["title"], r["artist"], r["album"],
+                                                     r["duration"], 10000, False, False)) for r in diverse]
+    assert _capped_fairly(as_ranked, 0.1 + 1e-6)
 
 
 def test_explore_mixes_in_the_least_certain_tracks_marked_as_such(home):
@@ -401,6 +490,6 @@ def test_verbose_shows_a_traceback_otherwise_one_line(home):
     quiet = cli(home, "explain", "no such track at all", check=False)
     assert quiet.returncode == 1 and "Traceback" not in quiet.stderr
     assert quiet.stderr.strip().splitlines() == ["prefrec: no track matches 'no such track at all'; try other "
-                                                 "words or a path (`prefrec recommend` lists tracks)"]
+                                                 "words or a path (`prefrec search WORDS` browses the library)"]
     loud = cli(home, "-v", "explain", "no such track at all", check=False)
     assert loud.returncode == 1 and "Traceback" in loud.stderr and "UnknownTrack" in loud.stderr

@@ -9,7 +9,7 @@ import unicodedata
 
 import pytest
 
-from tests.helpers import cli, db_rows, write_music
+from tests.helpers import cli, db_rows
 
 # A clear-screen, a window title (OSC ... BEL), a hyperlink, a colour, a carriage return that
 # would overwrite the line, a NUL, a C1 CSI, and a right-to-left override.
@@ -18,6 +18,21 @@ EVIL_TAGS = {"title": "Red \x1b[31mAlert\x1b[0m\rOVERWRITTEN\x00 Study",
              "artist": "\x1b]8;;https://example.invalid\x07Link\x1b]8;;\x07 Artist",
              "album": "Album \x9b2J\x1bc Sessions"}
 NEWLINE_NAME = "two\nlines.flac"
+
+
+def write_synth(path, style, tags):
+    """A 12 s generated track of `style` at `path` (FLAC) with `tags`."""
+    import soundfile as sf
+    from mutagen.flac import FLAC
+
+    from prefrec.synth import render
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, render(style, 97, 12.0), 22050, format="FLAC")
+    meta = FLAC(path)
+    for key, value in tags.items():
+        meta[key] = value
+    meta.save()
 
 
 def raw_controls(text: str) -> list[str]:
@@ -35,9 +50,10 @@ def evil_library(scanned_library, tmp_path_factory):
     evil_music, evil_home = base / "music", base / "home"
     shutil.copytree(home, evil_home)
     evil = evil_music / EVIL_NAME
-    write_music(evil, 12.0, seed=71, **EVIL_TAGS)  # rated below
-    write_music(evil.with_name("2 " + EVIL_NAME), 12.0, seed=72, **EVIL_TAGS)  # unrated
-    write_music(evil_music / NEWLINE_NAME, 12.0, seed=73)
+    # three different recordings (ratings follow a recording: a copy of a rated one counts as rated)
+    for path, style, tags in ((evil, "pads", EVIL_TAGS), (evil.with_name("2 " + EVIL_NAME), "drums", EVIL_TAGS),
+                              (evil_music / NEWLINE_NAME, "chiptune", {})):  # the first is rated below
+        write_synth(path, style, tags)
     (evil_music / "broken \x1b[2J\r.mp3").write_text("<html>not audio</html>\n" * 40)
     cli(evil_home, "scan", "--no-train", music, evil_music)
     cli(evil_home, "like", str(evil))
@@ -51,7 +67,7 @@ def evil_library(scanned_library, tmp_path_factory):
     ["recommend", "-n", "30"], ["recommend", "--explore", "0.5"], ["explain", "EVIL"], ["explain", "NEWLINE"],
     ["history"], ["status"], ["similar", "EVIL", "-n", "30"], ["similar", "NEWLINE"], ["like", "EVIL"],
     ["forget", "EVIL"], ["ban", "EVIL"], ["ban", "--artist", "link artist"],
-    ["like", "alert"],  # ambiguous: the candidates (both evil tracks) are listed
+    ["like", "red"],  # ambiguous: the candidates (both evil tracks) are listed
     ["like", "no such \x1b]0;title\x07 song\r"],  # unknown: what was typed is echoed back
     ["explain", "EVIL", "--plot", "/nonexistent/\x1b[2J.png"],
 ])
@@ -64,7 +80,7 @@ def test_tags_and_names_with_control_characters_are_printed_escaped(evil_library
     assert ran.returncode in (0, 1, 2)
     assert raw_controls(ran.stdout) == [] and raw_controls(ran.stderr) == [], (ran.stdout, ran.stderr)
     shown = ran.stdout + ran.stderr
-    if args[0] in ("recommend", "similar", "history") or args[-1] == "alert":
+    if args[0] in ("recommend", "similar", "history") or args[-1] == "red":
         assert "\\x1b" in shown  # the evil track was listed, escaped
     if args[0] == "status":
         assert "broken \\x1b[2J\\x0d.mp3" in shown

@@ -11,8 +11,9 @@ if TYPE_CHECKING:
     from prefrec.service import Service
     from prefrec.store import Store
 
-Progress = Callable[[int, int, str], None]
-"""progress(done, total, current) — called as long work advances."""
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total) — called as long work advances; stage is 'analysing',
+'pretraining', 'fine-tuning' or 'scoring' (total may grow while a stage learns how long it is)."""
 
 
 class Controller:

@@ -48,7 +48,8 @@ class LearningController(Controller):
     (lock.TRAINER_LOCK): `train` while another process trains waits for it, up to
     `trainer_wait_s`, then says who holds it."""
 
-    def refresh_model(self, *, retrain: bool = False) -> tuple[TrainResult | None, int]:
+    def refresh_model(self, *, retrain: bool = False,
+                      progress: Progress | None = None) -> tuple[TrainResult | None, int]:
         """Retrain if feedback changed since the last model (or `retrain`, or its checkpoint cannot
         be used: missing, altered, damaged), else score tracks it has not scored and publish.
         Returns (the training, if one ran; how many tracks were scored without one). Raises
@@ -59,14 +60,14 @@ class LearningController(Controller):
         with self._trainer_lock():
             model_row = self.store.latest_model()
             if retrain or model_row is None or model_row.last_feedback_id != self.store.last_feedback_id():
-                return self._train(), 0
+                return self._train(progress=progress), 0
             missing = self._unscored(model_row.id)
             if not missing and self.store.ranked_model_id() == model_row.id:
                 return None, 0
             try:
-                self._score_and_publish(self.load_model(model_row), model_row.id, missing)
+                self._score_and_publish(self.load_model(model_row), model_row.id, missing, progress=progress)
             except (BadCheckpoint, NonFiniteScores) as exc:
-                return self._train(rebuilt_because=getattr(exc, "problem", str(exc))), 0
+                return self._train(progress=progress, rebuilt_because=getattr(exc, "problem", str(exc))), 0
             return None, len(missing)
 
     def load_model(self, row: ModelRow) -> Any:
@@ -89,6 +90,9 @@ class LearningController(Controller):
     def train(self, *, progress: Progress | None = None) -> TrainResult:
         """Fit the model on all feedback, save it, rescore every track, publish rankings. When the
         current model's file cannot be used (missing, altered), the result says so."""
+        from prefrec.service.names import ensure_scanned
+
+        ensure_scanned(self.store)
         with self._trainer_lock():
             current = self.store.latest_model()
             return self._train(progress=progress, rebuilt_because=self.checkpoint_problem(current) if current else None)
@@ -138,8 +142,10 @@ class LearningController(Controller):
 
         last_feedback_id = self.store.last_feedback_id()
         rules = self.settings.label_rules()
-        labels = derive(self.store.feedback_log(), rules)
+        labels = derive(self._music_log(), rules)
         if not labels:
+            if not self.store.has_live_feedback():  # every rating withdrawn (perhaps while a training ran)
+                self.store.clear_rankings()
             raise NotReady("no feedback yet: rate a few tracks with `prefrec like` / `prefrec skip` first")
         cache = self.cache
         examples = []
@@ -149,13 +155,13 @@ class LearningController(Controller):
                 continue  # the music is gone and its features with it; its feedback stays in the log
             examples += [example_from_label(label, features) for label in found]
         library = sorted(self.store.present_identities())
-        pretrained = self.ensure_pretrained()
+        pretrained = self.ensure_pretrained(progress=progress)
         step = max(1, len(library) // 200)
         library_features = [] if pretrained else [f for i in library[::step] if (f := cache.get(i)) is not None]
         epochs = {"max_epochs": self.settings.train_max_epochs} if self.settings.train_max_epochs > 0 else {}
         config = TrainConfig(seed=self.settings.train_seed, **epochs)
-        model, report = fit(examples, library_features, config=config,
-                            init=pretrained.model if pretrained else None)
+        model, report = fit(examples, library_features, config=config, init=pretrained.model if pretrained else None,
+                            progress=(lambda done, total: progress("fine-tuning", done, total)) if progress else None)
         relative = Path("models") / f"model-{int(time.time() * 1000)}-{last_feedback_id}.pt"
         sha256 = save_checkpoint(model, self.settings.home / relative, train_config=config)
         model_id = self.store.add_model(
@@ -176,15 +182,28 @@ class LearningController(Controller):
     def pretrained_path(self) -> Path:
         return self.settings.models_dir / "pretrained.pt"
 
-    def ensure_pretrained(self) -> Checkpoint | None:
+    def _music_log(self) -> list[Any]:
+        """The feedback log with every row about a file of a recording other files share (a
+        re-encoded or truncated copy) told about the one file of it training learns from
+        (Store.preferred_files, when its features are cached). So a rating follows the music to its other
+        files (an ogg liked, then converted to mp3 and deleted, still teaches), and the latest
+        rating of any of its files is the music's rating."""
+        from dataclasses import replace
+
+        log = self.store.feedback_log()
+        cache = self.cache
+        use = {i: p for i, p in self.store.preferred_files().items() if p != i and cache.has(p)}
+        return [replace(row, identity=use[row.identity]) if row.identity in use else row for row in log]
+
+    def ensure_pretrained(self, *, progress: Progress | None = None) -> Checkpoint | None:
         """The pretrained encoder's checkpoint, pretraining first when there is none usable (a
         library scanned before pretraining existed); None when the library is too small."""
         current = self.load_pretrained()
-        if current is None and self.pretrain_if_needed() is not None:
+        if current is None and self.pretrain_if_needed(progress=progress) is not None:
             current = self.load_pretrained()
         return current
 
-    def pretrain_if_needed(self) -> PretrainResult | None:
+    def pretrain_if_needed(self, *, progress: Progress | None = None) -> PretrainResult | None:
         """Pretrain the model's CNN+LSTM on the whole analysed library, without labels, when there is
         no usable pretrained checkpoint or the library has changed enough since (pretrain.library_changed).
 
@@ -210,14 +229,44 @@ class LearningController(Controller):
             if len(present) > config.max_tracks:  # a fixed-seed sample keeps memory and time bounded
                 rng = np.random.default_rng(config.seed)
                 sample = sorted(present[int(i)] for i in rng.choice(len(present), config.max_tracks, replace=False))
-            model, report = pretrain((f for i in sample if (f := cache.get(i)) is not None),
-                                     model_config=ModelConfig(), config=config)
+            used: list[str] = []  # the identities whose features were read, in order
+
+            def features() -> Iterator[Any]:
+                for identity in sample:
+                    found = cache.get(identity)
+                    if found is not None:
+                        used.append(identity)
+                        yield found
+
+            model, report = pretrain(features(), model_config=ModelConfig(), config=config,
+                                     progress=(lambda done, total: progress("pretraining", done, total))
+                                     if progress else None)
             sha256 = save_checkpoint(model, self.pretrained_path, extra={
                 "kind": "pretrained", "pretrain_version": PRETRAIN_VERSION, "pretrain_config": asdict(config),
                 "fingerprint": library_fingerprint(present), "identities": present,
             })
             self.store.set_meta("pretrained_sha256", sha256)
+            if report.embeddings is not None:
+                self._choose_starter(used, report.embeddings)
             return PretrainResult(len(sample), report.steps, report.seconds)
+
+    def _choose_starter(self, identities: list[str], embeddings: Any) -> None:
+        """Store the starter set's order (prefrec.starter) over these tracks and their sound
+        embeddings float32 [n, H], grouped by top folder, folder and artist; at most
+        starter.MAX_POINTS of them, a fixed-seed sample of a larger library."""
+        import numpy as np
+
+        from prefrec.starter import MAX_POINTS, library_groups, starter_order
+
+        tracks = {t.identity: t for t in self.store.tracks()}
+        keep = [k for k, identity in enumerate(identities) if identity in tracks]
+        if len(keep) > MAX_POINTS:
+            rng = np.random.default_rng(self.settings.train_seed)
+            keep = sorted(int(k) for k in rng.choice(keep, MAX_POINTS, replace=False))
+        chosen = [tracks[identities[k]] for k in keep]
+        groups = library_groups([t.path for t in chosen], [t.artist for t in chosen])
+        order = starter_order(embeddings[keep], groups)
+        self.store.set_starter([identities[keep[i]] for i in order])
 
     def load_pretrained(self) -> Checkpoint | None:
         """The pretrained encoder's checkpoint, or None if absent, altered, unreadable or of another
@@ -250,7 +299,7 @@ class LearningController(Controller):
                 self.store.save_window_scores(model_id, pending)
                 pending.clear()
             if progress:
-                progress(done, len(identities), identity)
+                progress("scoring", done, len(identities))
         if pending:
             self.store.save_window_scores(model_id, pending)
         return self.store.publish_rankings(model_id, ranking(self.store.window_score_blobs(model_id)))

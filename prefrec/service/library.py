@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from prefrec import fingerprint
 from prefrec.errors import NotReady, UsageError
 from prefrec.library import FileEntry, discover
 from prefrec.service.base import Controller, Progress
@@ -26,7 +27,8 @@ class ScanReport:
     transient: set[str] = field(default_factory=set)  # failed paths the machine is to blame for: retried
     gone: int = 0
     audio_seconds: float = 0.0
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole scan, learning included
+    analysis_seconds: float = 0.0  # walking the folders and analysing (what the rates are of)
     trained: TrainResult | None = None
     rescored: int = 0
     pretrained: PretrainResult | None = None
@@ -75,6 +77,8 @@ class LibraryController(Controller):
         cache = self.cache
         stale = self.store.stale_feature_paths(FEATURE_VERSION) | {
             t.path for e in unchanged for t in self.store.tracks_by_path(e.path) if not cache.has(t.identity)}
+        if fingerprint.available():  # music analysed before fingerprints existed gets one
+            stale |= self.store.unfingerprinted_paths(entries[0].path if len(entries) == 1 else None)
         return [e for e in entries if known.get(e.path) != (e.size, e.mtime_ns) or e.path in stale]
 
     def scan(self, roots: list[str], *, progress: Progress | None = None, train: bool = True,
@@ -136,19 +140,70 @@ class LibraryController(Controller):
             if len(batch) >= 8 or time.monotonic() - last_flush > 1.0:
                 flush()
             if progress:
-                progress(done, len(todo), result.path)
+                progress("analysing", done, len(todo))
         flush()
+        report.analysis_seconds = time.perf_counter() - started
         report.failed += skipped
         report.gone = self.reconcile(roots, [e for e in entries if e.path not in vanished], skipped)
         if train:
-            report.pretrained = self.core.learning.pretrain_if_needed()
+            report.pretrained = self.core.learning.pretrain_if_needed(progress=progress)
         if train and self.store.last_feedback_id():
             try:
-                report.trained, report.rescored = self.core.learning.refresh_model(retrain=report.pretrained is not None)
+                report.trained, report.rescored = self.core.learning.refresh_model(
+                    retrain=report.pretrained is not None, progress=progress)
             except NotReady:
                 pass  # e.g. only likes so far: the scan itself succeeded, and status says why there is no model
         report.seconds = time.perf_counter() - started
         return report
+
+    def link_recordings(self, results: list[Any]) -> int:
+        """Find, by acoustic fingerprint, the files of music already known that hold the same
+        recording as these analysis.Analysed results (a re-encoded or truncated copy), and record
+        which recording each belongs to: ratings, bans and "already listed" follow the recording.
+        Returns how many joined another file's recording."""
+        import base64
+
+        if not fingerprint.available():
+            return 0  # nothing recorded, so that fingerprints are computed once the library is there
+        fresh = {r.identity: r for r in results}
+        fresh = {i: r for i, r in fresh.items() if i not in self.store.known_recordings(list(fresh))}
+        # identity -> (recording, items, blob, keys), decided in this batch
+        decided: dict[str, tuple[str, list[int], bytes, list[int]]] = {}
+        silent: list[str] = []  # no fingerprint (no sound): its own recording
+        merges: list[tuple[str, str]] = []
+        joined = 0
+        for identity, result in sorted(fresh.items()):
+            if not result.fingerprint:
+                silent.append(identity)
+                continue
+            blob = base64.b64decode(result.fingerprint)
+            values = fingerprint.items(blob)
+            keys = fingerprint.keys(values)
+            candidates = [(other, rec, fingerprint.items(fp)) for other, rec, fp
+                          in self.store.fingerprint_candidates(keys, common=fingerprint.COMMON_KEY)]
+            candidates += [(i, d[0], d[1]) for i, d in decided.items() if set(keys) & set(d[3])]
+            matched = sorted({rec for other, rec, v in candidates
+                              if fingerprint.same_recording(values, v) and self._features_agree(identity, other)})
+            recording = matched[0] if matched else identity
+            for other in matched[1:]:  # this file bridges two recordings: they are one
+                merges.append((other, recording))
+                decided = {i: (recording if d[0] == other else d[0], *d[1:]) for i, d in decided.items()}
+            joined += bool(matched)
+            decided[identity] = (recording, values, blob, keys)
+        rows = [(i, i, None, []) for i in silent] + [(i, d[0], d[2], d[3]) for i, d in decided.items()]
+        if rows:
+            self.store.add_recordings(rows, merges)
+        return joined
+
+    def _features_agree(self, a: str, b: str) -> bool:
+        """Whether the cached MFCCs of identities `a` and `b` confirm a fingerprint match
+        (fingerprint.feature_distance); True when either is missing or too short to tell."""
+        cache = self.cache
+        x, y = cache.get(a), cache.get(b)
+        if x is None or y is None:
+            return True
+        distance = fingerprint.feature_distance(x, y)
+        return distance is None or distance <= fingerprint.FEATURE_MATCH
 
     # -- recording what analysis and the folders say (scan and daemon alike) ----------------------
 
@@ -158,11 +213,12 @@ class LibraryController(Controller):
         is not recorded (the folders' reconciliation marks it gone)."""
         from prefrec.analysis import Analysed
 
-        rows = [track_row(r, e) for r, e in results if isinstance(r, Analysed)]
+        analysed = [(r, e) for r, e in results if isinstance(r, Analysed)]
         failures = [(r.path, r.reason, e.size, e.mtime_ns, r.transient) for r, e in results
                     if not isinstance(r, Analysed) and not r.vanished]
-        if rows:
-            self.store.record_analysed(rows)
+        if analysed:
+            self.store.record_analysed([track_row(r, e) for r, e in analysed])
+            self.link_recordings([r for r, _ in analysed])
         if failures:
             self.store.record_failed(failures)
 

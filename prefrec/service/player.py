@@ -9,8 +9,9 @@ from typing import Any
 
 from prefrec.errors import NotReady, PrefrecError, UnknownTrack, UsageError
 from prefrec.feedback import Act
+from prefrec.lock import running_daemon_pid
 from prefrec.service.base import Controller
-from prefrec.service.control import RateResult
+from prefrec.service.control import Rated, RateResult
 from prefrec.service.names import resolve, track_label
 from prefrec.store import Ban, Track
 
@@ -99,10 +100,13 @@ class PlayerController(Controller):
         position = playing.position_s if kind == "skip" else None
         if position is not None:
             position = max(0.0, min(position, playing.track.duration_s))
+        previous = self.store.rating_of(playing.track.identity)
         feedback_id = self.store.add_act(Act(playing.track.identity, playing.track.path, kind, "cli",
                                              position_s=position))
         moved = self._advance(playing) if kind == "skip" else False
-        return RateResult(playing.track, kind, position, feedback_id), moved
+        pid = running_daemon_pid(self.settings.home)
+        return RateResult([Rated(playing.track, previous)], kind, position, [feedback_id], daemon_pid=pid,
+                          retrain_in_s=self.settings.quiet_period_s if pid else None), moved
 
     def ban_current(self) -> tuple[Ban, bool, bool]:
         """Ban the song playing now and move the player on: (the ban, whether new, whether moved)."""
