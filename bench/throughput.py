@@ -1,6 +1,13 @@
 """Throughput of analysis vs decoding alone, on the same files, measured side by side.
 
     .venv/bin/python bench/throughput.py [--corpus DIR] [--repeats 3] [--workers 1 2] [--profile 12]
+    .venv/bin/python bench/throughput.py --mix [--mix-dir DIR] [--repeats 3] [--workers 2]
+
+--mix: a library mixed as many listeners' are, converted from the corpus with ffmpeg once (kept in
+--mix-dir): a sixth mp3 (LAME 192 kbit/s), a sixth m4a (AAC 192 kbit/s), a sixth FLAC and half Ogg
+Vorbis as it comes, in a fixed order. It adds a per-format breakdown (decode vs scan on each format's
+files alone, same workers) and profiles one file set per format. decode-native is left out there
+(libsndfile cannot read m4a).
 
 For each repeat and each worker count N (interleaved, so machine load hits every variant alike):
   decode-native  N processes decode every file with soundfile at its own rate (no mixdown/resample)
@@ -29,6 +36,36 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = Path.home() / ".cache/prefrec-bench/corpus"
+DEFAULT_MIX = Path.home() / ".cache/prefrec-bench/mix"
+# How the mix is made from the corpus (file i, in manifest order, goes to MIX_PLAN[i % 6]).
+MIX_PLAN = ("mp3", "m4a", "flac", "ogg", "ogg", "ogg")
+ENCODE = {"mp3": ["-c:a", "libmp3lame", "-b:a", "192k"], "m4a": ["-c:a", "aac", "-b:a", "192k"],
+          "flac": ["-c:a", "flac"]}
+
+
+def build_mix(files: list[str], dest: Path) -> list[str]:
+    """The mixed library made from `files` (converted once with ffmpeg, then reused)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, src in enumerate(files):
+        fmt = MIX_PLAN[i % len(MIX_PLAN)]
+        target = dest / f"{Path(src).stem}.{fmt}"
+        if not target.exists():
+            if fmt == "ogg":
+                shutil.copyfile(src, target)
+            else:
+                tmp = target.with_name(".tmp-" + target.name)
+                subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", src, "-map", "0:a",
+                                *ENCODE[fmt], str(tmp)], check=True)
+                tmp.rename(target)
+        out.append(str(target))
+    return out
+
+
+def audio_seconds(path: str) -> float:
+    import mutagen
+
+    return float(mutagen.File(path).info.length)
 
 
 def corpus_files(corpus: Path) -> list[str]:
@@ -95,19 +132,25 @@ def profile(files: list[str], home: Path) -> None:
     The profiler's clock is this process's CPU time (time.process_time), not the wall clock, so
     the shares do not depend on what else the machine is running.
     """
+    import resource
+
     from prefrec.analysis import analyse_file
 
     analyse_file(files[0], str(home / "warm"))  # imports and first-call set-up outside the profile
     profiler = cProfile.Profile(time.process_time)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     profiler.enable()
     for f in files:
         analyse_file(f, str(home / "features"))
     profiler.disable()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ffmpeg_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)  # decoders run as children
     stats = pstats.Stats(profiler)
     total = stats.total_tt  # type: ignore[attr-defined]
     stages = {
         "fingerprint (Chromaprint, ctypes)": ("fingerprint.py", "CFuncPtr", "chromaprint"),
-        "decode (libsndfile/vorbis)": ("buffer_read_into", "_cdata_io", "soundfile"),
+        "decode (libsndfile/vorbis)": ("buffer_read_into", "_cdata_io", "soundfile",
+                                       "BufferedReader", "_stream_ffmpeg"),  # ffmpeg's pipe, for m4a
         "mono mixdown + NaN check": ("_mix_down",),
         "resample to 22050 (soxr)": ("resample_chunk", "soxr"),
         "FFT (scipy rfft)": ("rfft", "_pocketfft", "pocketfft", "c2r", "r2c"),
@@ -123,11 +166,19 @@ def profile(files: list[str], home: Path) -> None:
             if any(k in func or k in filename for k in keys):
                 found[stage] += tt
                 break
-    print(f"\nprofile of one worker over {len(files)} files ({total:.1f} s of CPU time, self time by stage):")
+    audio = sum(audio_seconds(f) for f in files)
+    print(f"\nprofile of one worker over {len(files)} files, {audio / 60:.0f} min of audio ({total:.1f} s of CPU "
+          f"time, self time by stage; {1000 * total / audio:.2f} ms per audio second):")
+    if ffmpeg_s:
+        print(f"  {'(ffmpeg decoder processes)':30s} {ffmpeg_s:7.2f} s  (not in the total: its own process)")
     for stage, t in sorted(found.items(), key=lambda kv: -kv[1]):
         print(f"  {stage:30s} {t:7.2f} s  {100 * t / total:5.1f}%")
     rest = total - sum(found.values())
     print(f"  {'other':30s} {rest:7.2f} s  {100 * rest / total:5.1f}%")
+    decoding = sum(found[k] for k in ("decode (libsndfile/vorbis)", "mono mixdown + NaN check",
+                                      "resample to 22050 (soxr)")) + ffmpeg_s
+    print(f"  CPU-time prediction of scan / decode: {decoding / (total + ffmpeg_s):.3f} "
+          f"(what the decoder does of all a worker and its decoder do)")
 
 
 def main() -> None:
@@ -137,37 +188,59 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--limit", type=int, default=0, help="use only the first N files (smoke test)")
     parser.add_argument("--profile", type=int, default=12, help="files to profile (0: skip)")
+    parser.add_argument("--mix", action="store_true", help="a sixth mp3, m4a and FLAC each, half Ogg (see above)")
+    parser.add_argument("--mix-dir", type=Path, default=DEFAULT_MIX, help="where the converted mix is kept")
     args = parser.parse_args()
 
     files = corpus_files(args.corpus)
     files = files[: args.limit] if args.limit else files
-    import soundfile as sf
-
-    audio_s = sum(sf.info(f).duration for f in files)
+    if args.mix:
+        files = build_mix(files, args.mix_dir)
+    audio_s = sum(audio_seconds(f) for f in files)
     audio_bytes = sum(os.path.getsize(f) for f in files)
     scratch = Path(tempfile.mkdtemp(prefix="prefrec-throughput-"))
     try:
         library = scratch / "library"
-        library.mkdir()
-        for i, f in enumerate(files):  # copies in one folder: the scan reads no links to outside it
-            shutil.copyfile(f, library / f"{i:03d}-{Path(f).name}")
-        list_file = scratch / "files.json"
-        list_file.write_text(json.dumps(sorted(str(p) for p in library.iterdir())))
-        print(f"corpus: {len(files)} files, {audio_s / 3600:.2f} h of audio, {audio_bytes / 1e6:.0f} MB; "
-              f"load before: {os.getloadavg()[0]:.2f}")
+        formats = sorted({Path(f).suffix[1:] for f in files})
+        for i, f in enumerate(files):  # copies in one folder per format: the scan reads no links to outside it
+            fmt_dir = library / Path(f).suffix[1:]
+            fmt_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, fmt_dir / f"{i:03d}-{Path(f).name}")
+        copies = sorted(str(p) for p in library.rglob("*.*"))
+        lists = {"all": copies, **({fmt: [c for c in copies if c.endswith("." + fmt)] for fmt in formats}
+                                   if args.mix else {})}
+        list_files = {}
+        for name, subset in lists.items():
+            list_files[name] = scratch / f"files-{name}.json"
+            list_files[name].write_text(json.dumps(subset))
+        per_format = ", ".join(f"{fmt} {len(lists[fmt])}" for fmt in formats) if args.mix else ""
+        print(f"corpus: {len(files)} files{' (' + per_format + ')' if per_format else ''}, "
+              f"{audio_s / 3600:.2f} h of audio, {audio_bytes / 1e6:.0f} MB; load before: {os.getloadavg()[0]:.2f}")
         times: dict[tuple[str, int], list[float]] = {}
+        fmt_times: dict[tuple[str, str], list[float]] = {}
         loads: list[float] = [os.getloadavg()[0]]
+        variants = ("decode", "scan") if args.mix else ("decode-native", "decode", "scan")
         for rep in range(args.repeats):
             for n in args.workers:
-                for variant in ("decode-native", "decode", "scan"):
+                for variant in variants:
                     if variant == "scan":
                         t = run_scan(n, library, scratch / "home")
                     else:
-                        t = run_decode("native" if variant == "decode-native" else "prefrec", n, list_file)
+                        t = run_decode("native" if variant == "decode-native" else "prefrec", n, list_files["all"])
                     times.setdefault((variant, n), []).append(t)
                     loads.append(os.getloadavg()[0])
                     print(f"  repeat {rep + 1} {variant:13s} {n} worker(s): {t:6.1f} s  (load {loads[-1]:.2f})",
                           flush=True)
+            if args.mix:  # each format alone, with the most workers
+                n = max(args.workers)
+                for fmt in formats:
+                    for variant in ("decode", "scan"):
+                        t = (run_scan(n, library / fmt, scratch / "home") if variant == "scan"
+                             else run_decode("prefrec", n, list_files[fmt]))
+                        fmt_times.setdefault((fmt, variant), []).append(t)
+                    loads.append(os.getloadavg()[0])
+                    print(f"  repeat {rep + 1} {fmt:5s} alone, {n} worker(s): decode {fmt_times[(fmt, 'decode')][-1]:.1f} s, "
+                          f"scan {fmt_times[(fmt, 'scan')][-1]:.1f} s  (load {loads[-1]:.2f})", flush=True)
         if not times:
             args.workers = []
         print(f"\n{'variant':14s} {'workers':>7s} {'median s':>9s} {'tracks/s':>9s} {'× real time':>12s}")
@@ -176,7 +249,7 @@ def main() -> None:
             print(f"{variant:14s} {n:7d} {t:9.1f} {len(files) / t:9.2f} {audio_s / t:12.0f}")
         print("\nratios (throughput; per repeat, then median):")
         for n in args.workers:
-            for base in ("decode", "decode-native"):
+            for base in ("decode",) if args.mix else ("decode", "decode-native"):
                 per = [d / s for d, s in zip(times[(base, n)], times[("scan", n)])]
                 print(f"  scan / {base:13s} with {n} worker(s): {statistics.median(per):.3f}  "
                       f"({', '.join(f'{r:.3f}' for r in per)})")
@@ -185,15 +258,29 @@ def main() -> None:
                 per = [a / b for a, b in zip(times[(variant, 1)], times[(variant, 2)])]
                 print(f"  {variant} 2 workers / 1 worker: {statistics.median(per):.2f}×  "
                       f"({', '.join(f'{r:.2f}' for r in per)})")
+        if fmt_times:
+            print(f"\nper format, {max(args.workers)} worker(s) (median s; scan / decode per repeat, then median):")
+            print(f"  {'format':6s} {'files':>5s} {'audio h':>8s} {'decode s':>9s} {'scan s':>7s} {'scan/decode':>12s}")
+            for fmt in formats:
+                fmt_audio = sum(audio_seconds(f) for f in files if f.endswith("." + fmt))
+                per = [d / s for d, s in zip(fmt_times[(fmt, "decode")], fmt_times[(fmt, "scan")])]
+                print(f"  {fmt:6s} {len(lists[fmt]):5d} {fmt_audio / 3600:8.2f} "
+                      f"{statistics.median(fmt_times[(fmt, 'decode')]):9.1f} "
+                      f"{statistics.median(fmt_times[(fmt, 'scan')]):7.1f} {statistics.median(per):12.3f}")
         cache_bytes = sum(p.stat().st_size for p in (scratch / "home" / "features").rglob("*.prf")) or 1
         print(f"\nfeature cache: {cache_bytes / 1e6:.2f} MB for {audio_bytes / 1e6:.0f} MB of audio = "
               f"{100 * cache_bytes / audio_bytes:.2f}% ({cache_bytes / audio_s:.0f} bytes per audio second)")
         print(f"load average during the runs: min {min(loads):.2f}, median {statistics.median(loads):.2f}, "
               f"max {max(loads):.2f} (2 cores)")
         if args.profile:  # in a child with the workers' environment (one BLAS thread)
-            picked = sorted(str(p) for p in library.iterdir())[:: max(1, len(files) // args.profile)]
-            subprocess.run([sys.executable, __file__, "_profile", str(scratch / "profile"),
-                            *picked[: args.profile]], env=child_env(), check=True)
+            groups = {fmt: lists[fmt] for fmt in formats} if args.mix else {"all": copies}
+            for name, subset in groups.items():
+                per = max(1, args.profile // len(groups))
+                picked = subset[:: max(1, len(subset) // per)][:per]
+                if args.mix:
+                    print(f"\n[{name}]", end="")
+                subprocess.run([sys.executable, __file__, "_profile", str(scratch / f"profile-{name}"), *picked],
+                               env=child_env(), check=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -59,6 +59,14 @@ class Settings:
     settle_s: float = setting(3.0, minimum=0, help="a new file is analysed once stable this long")
     quiet_period_s: float = setting(10.0, minimum=0, help="retrain this long after the latest feedback…")
     train_after_events: int = setting(20, minimum=1, help="…or as soon as this many feedback events wait")
+    fast_updates: bool = setting(True, help="after new feedback refit only the model's head on stored window "
+                                 "representations (seconds), leaving the full fine-tune for a quiet spell")
+    full_retrain_quiet_s: float = setting(900.0, minimum=0, help="the full fine-tune and rescore of every track wait "
+                                          "for this long without new feedback")
+    defer_full_retrain_on_battery: bool = setting(True, help="on battery, keep to head updates and leave the full "
+                                                  "fine-tune for when the machine is on mains power")
+    nice: int = setting(10, minimum=0, maximum=19, help="CPU priority of the daemon's training and scoring "
+                        "(0 normal, 19 lowest)")
     rescan_interval_s: float = setting(3600.0, minimum=1, help="full rescan of the folders, to recover missed events")
     watch: str = setting("auto", choices=("auto", "polling"), help="how the daemon watches the folders")
     poll_interval_s: float = setting(5.0, minimum=0.1, help="how often the polling watcher looks")
@@ -100,6 +108,11 @@ class Settings:
     @property
     def features_dir(self) -> Path:
         return self.home / "features"
+
+    @property
+    def reps_dir(self) -> Path:
+        """Stored window representations for head-only updates (prefrec.reps)."""
+        return self.home / "reps"
 
     @property
     def models_dir(self) -> Path:

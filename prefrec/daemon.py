@@ -204,6 +204,9 @@ class Daemon:
         self.untrainable_feedback_id = -1  # training said NotReady/failed at this feedback; wait for more
         self.rescore = True  # tracks may lack scores from the current model (checked when idle)
         self.trainer_for_id = 0  # the newest feedback id when the training child started
+        self.full_tried_id = -1  # the newest feedback id when the last full fine-tune started
+        self.library_changed = False  # tracks were analysed since the last full fine-tune
+        self.deferred_on_battery = False
         self.watcher = ""
         self.last_error: str | None = None
         self.last_error_at: float | None = None
@@ -431,7 +434,7 @@ class Daemon:
             service.library.record_results([(result, entry)])
             if isinstance(result, Analysed):
                 log.info("analysed %s (%.0f s)", path, result.duration_s)
-                self.rescore = True
+                self.rescore = self.library_changed = True
             elif result.transient:
                 log.warning("could not analyse this time (tried again at the next rescan): %s", result.reason)
             else:
@@ -440,9 +443,11 @@ class Daemon:
     # -- learning ------------------------------------------------------------------------------
 
     def _learn(self, service: Service) -> None:
-        """Start the training child when feedback waits (quiet period or N events), or when new
-        tracks need scores; reap it when it ends. After a failure, wait before trying again
-        (back-off from TRAIN_BACKOFF_S doubling to TRAIN_BACKOFF_MAX_S), so nothing loops."""
+        """Start the training child when feedback waits (quiet period or N events): a head update
+        (seconds); when new tracks need scores; or, in a quiet spell after head updates or library
+        changes, the full fine-tune (deferred on battery if so set). Reap it when it ends. After a
+        failure, wait before trying again (back-off from TRAIN_BACKOFF_S doubling to
+        TRAIN_BACKOFF_MAX_S), so nothing loops."""
         if self.trainer is not None:
             outcome = self.trainer.poll()
             if outcome is None:
@@ -454,21 +459,52 @@ class Daemon:
         last_id = service.store.last_feedback_id()
         model = service.store.latest_model()
         trained_up_to = model.last_feedback_id if model else 0
-        start = False
+        mode = None
         if last_id > trained_up_to and last_id != self.untrainable_feedback_id:
             waiting, newest = service.store.feedback_after(trained_up_to)
             quiet = newest is None or time.time() - newest >= self.settings.quiet_period_s
-            start = quiet or waiting >= self.settings.train_after_events
+            if quiet or waiting >= self.settings.train_after_events:
+                mode = "update"
+        elif not self.pending and not self.running and self._full_wanted(service, model, last_id):
+            mode = "full"
         elif self.rescore and not self.pending and not self.running:
             self.rescore = False
-            start = service.learning.needs_scoring()
-        if start:
+            mode = "update" if service.learning.needs_scoring() else None
+        if mode:
             self.rescore = False
             waiting = last_id - trained_up_to
-            log.info("retraining on %d new feedback event%s", waiting, "" if waiting == 1 else "s") if waiting \
-                else log.info("scoring new tracks with the current model")
-            self.trainer = TrainerProcess(self.settings.home, self.settings.home / TRAIN_LOG_NAME)
+            if mode == "full":
+                self.full_tried_id, self.library_changed = last_id, False
+                log.info("full fine-tune in a quiet spell")
+            elif waiting:
+                log.info("%s on %d new feedback event%s", "updating" if self.settings.fast_updates else "retraining",
+                         waiting, "" if waiting == 1 else "s")
+            else:
+                log.info("scoring new tracks with the current model")
+            self.trainer = TrainerProcess(self.settings.home, self.settings.home / TRAIN_LOG_NAME, mode)
             self.trainer_for_id = last_id
+
+    def _full_wanted(self, service: Service, model: Any, last_id: int) -> bool:
+        """Whether to run the full fine-tune now: the newest model is a head update (or the library
+        changed since the last full run), nothing was rated for `full_retrain_quiet_s`, and the
+        machine is not on battery (when `defer_full_retrain_on_battery`)."""
+        if model is None:
+            return False
+        if not (("head_update" in model.config and last_id != self.full_tried_id) or self.library_changed):
+            return False
+        _count, newest = service.store.feedback_after(max(0, last_id - 1))  # the newest event alone: cheap
+        if newest is not None and time.time() - newest < self.settings.full_retrain_quiet_s:
+            return False
+        if self.settings.defer_full_retrain_on_battery:
+            from prefrec.power import on_battery
+
+            if on_battery():
+                if not self.deferred_on_battery:
+                    log.info("on battery: the full fine-tune waits for mains power (head updates go on)")
+                self.deferred_on_battery = True
+                return False
+        self.deferred_on_battery = False
+        return True
 
     def _trainer_ended(self, service: Service, outcome: TrainerOutcome) -> None:
         self.rescore = True  # tracks analysed while it ran may have missed its scoring

@@ -119,23 +119,39 @@ class TasteModel(nn.Module):
         """mfcc: [B, n_mfcc, T] raw MFCCs -> the same standardised per coefficient (the CNN's input)."""
         return (mfcc - self.mfcc_mean[None, :, None]) / self.mfcc_std[None, :, None]
 
+    # The window scorer in two halves, so the head can be refitted and applied on stored window
+    # representations (prefrec.reps) without running the CNN and LSTM again:
+    #   represent(seq) -> reps [N, D]: everything the head reads about each window;
+    #   head_logits(reps) -> [N], embed(reps) -> [N, H]. Only `head` (HEAD_PREFIX) is trained on reps.
+    HEAD_PREFIX = "head."
+
+    def represent(self, seq: torch.Tensor) -> torch.Tensor:
+        """seq: [N, L, C] CNN outputs of N windows -> the head's inputs [N, D] (D = H here)."""
+        out, _ = self.lstm(self.dropout(seq))  # [N, L, H]
+        return out[:, -1, :]  # [N, H]: the LSTM's final state, the model's learnt features
+
+    def head_logits(self, reps: torch.Tensor) -> torch.Tensor:
+        """reps: [N, D] (represent's output) -> logits [N]."""
+        return self.head(self.dropout(reps)).squeeze(-1)  # [N]
+
+    def embed(self, reps: torch.Tensor) -> torch.Tensor:
+        """reps: [N, D] -> the windows' embeddings [N, H] (for `similar`)."""
+        return reps
+
     def _head(self, seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """seq: [N, L, C] CNN outputs of N windows -> (logits [N], embeddings [N, H])."""
-        out, _ = self.lstm(self.dropout(seq))  # [N, L, H]
-        last = out[:, -1, :]  # [N, H]: the LSTM's final state, the model's learnt features
-        return self.head(self.dropout(last)).squeeze(-1), last  # [N], [N, H]
+        reps = self.represent(seq)  # [N, D]
+        return self.head_logits(reps), self.embed(reps)  # [N], [N, H]
 
     def forward(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """windows: [B, n_mfcc, 400] raw MFCCs of B windows, each alone -> (logits [B], embeddings [B, H])."""
         feats = self.cnn(self.standardise(windows))  # [B, C, L]
         return self._head(feats.transpose(1, 2))  # [B], [B, H]
 
-    def track_outputs(self, mfcc: torch.Tensor, *, batch: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
-        """mfcc: [n_mfcc, T] a whole track -> (logits [n_windows(T)], embeddings [n_windows(T), H]),
-        equal to forward() on every window alone, with one CNN pass for the whole track.
-
-        A track shorter than a window is zero-padded (in standardised units) to 400 frames.
-        """
+    def track_representations(self, mfcc: torch.Tensor, *, batch: int = 2048) -> torch.Tensor:
+        """mfcc: [n_mfcc, T] a whole track -> the head's inputs [n_windows(T), D], with one CNN pass
+        for the whole track. A track shorter than a window is zero-padded (in standardised units)
+        to 400 frames."""
         config = self.config
         count = n_windows(mfcc.shape[1])
         x = (mfcc - self.mfcc_mean[:, None]) / self.mfcc_std[:, None]  # [n_mfcc, T]
@@ -147,5 +163,10 @@ class TasteModel(nn.Module):
         if feats.shape[1] < needed:  # cannot happen with valid convs; guards the invariant
             raise AssertionError(f"CNN output {feats.shape[1]} shorter than {needed}")
         seqs = feats.unfold(1, length, step)[:, :count, :].permute(1, 2, 0)  # [n_windows, L, C]
-        parts = [self._head(seqs[i : i + batch]) for i in range(0, len(seqs), batch)]
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])  # [n_windows], [n_windows, H]
+        return torch.cat([self.represent(seqs[i : i + batch]) for i in range(0, len(seqs), batch)])  # [n_windows, D]
+
+    def track_outputs(self, mfcc: torch.Tensor, *, batch: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+        """mfcc: [n_mfcc, T] a whole track -> (logits [n_windows(T)], embeddings [n_windows(T), H]),
+        equal to forward() on every window alone, with one CNN pass for the whole track."""
+        reps = self.track_representations(mfcc, batch=batch)  # [n_windows, D]
+        return self.head_logits(reps), self.embed(reps)  # [n_windows], [n_windows, H]

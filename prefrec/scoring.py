@@ -8,7 +8,7 @@ the model is within the track (`recommend --explore`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +16,6 @@ import numpy as np
 from prefrec.errors import PrefrecError
 
 if TYPE_CHECKING:
-    from prefrec.cache import FeatureCache
     from prefrec.model import TasteModel
 
 
@@ -36,9 +35,41 @@ def score_track(model: TasteModel, features: np.ndarray) -> tuple[np.ndarray, np
         logits, embeddings = model.track_outputs(x)  # [n_windows], [n_windows, H]
         probs = torch.sigmoid(logits).numpy().astype(np.float32)
         embedding = embeddings.mean(dim=0).numpy().astype(np.float32)  # [H]
+    _check_finite(probs, embedding)
+    return probs, embedding
+
+
+def score_track_with_reps(model: TasteModel, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """score_track's (window probabilities [n_windows], track embedding [H]) and the head's inputs
+    float32 [n_windows, D] (model.track_representations), from one pass of the model: the same
+    computation as score_track, so the same numbers."""
+    import torch
+
+    with torch.inference_mode():
+        x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+        reps = model.track_representations(x)  # [n_windows, D]
+        probs = torch.sigmoid(model.head_logits(reps)).numpy().astype(np.float32)
+        embedding = model.embed(reps).mean(dim=0).numpy().astype(np.float32)  # [H]
+    _check_finite(probs, embedding)
+    return probs, embedding, reps.numpy()
+
+
+def score_reps(model: TasteModel, reps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(window probabilities [n_windows], track embedding [H]) from stored head inputs [n_windows, D]
+    (prefrec.reps): only the head runs. Equal to score_track up to the storage's float16 rounding."""
+    import torch
+
+    with torch.inference_mode():
+        r = torch.from_numpy(np.ascontiguousarray(reps, dtype=np.float32))
+        probs = torch.sigmoid(model.head_logits(r)).numpy().astype(np.float32)
+        embedding = model.embed(r).mean(dim=0).numpy().astype(np.float32)
+    _check_finite(probs, embedding)
+    return probs, embedding
+
+
+def _check_finite(probs: np.ndarray, embedding: np.ndarray) -> None:
     if not (np.isfinite(probs).all() and np.isfinite(embedding).all()):
         raise NonFiniteScores("the model's scores are not finite numbers; run `prefrec train` to rebuild it")
-    return probs, embedding
 
 
 def window_probabilities(model: TasteModel, features: np.ndarray) -> np.ndarray:
@@ -68,17 +99,3 @@ def ranking(blobs: Iterable[tuple[str, bytes]]) -> list[tuple[str, float, float]
         p = decode_f32(blob)
         out.append((identity, track_score(p), float(p.std()) if p.size else 0.0))
     return out
-
-
-def score_identities(model: TasteModel, cache: FeatureCache,
-                     identities: Iterable[str]) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray] | None]]:
-    """(identity, (window probabilities [n_windows], embedding [H])) for each identity; None when
-    its features are not cached."""
-    model.eval()
-    for identity in identities:
-        try:
-            features = cache.load(identity)
-        except FileNotFoundError:
-            yield identity, None
-            continue
-        yield identity, score_track(model, features)

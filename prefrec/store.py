@@ -200,7 +200,12 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE TABLE starter (position INTEGER PRIMARY KEY, identity TEXT NOT NULL);
     """,
-    # 9: an analysis that failed because of the machine (a full disk, the deadline, the memory
+    # 9: the flagged tracks `status` lists, without reading every track of a large library
+    # (the 400 frames of one window: prefrec.features.WINDOW_FRAMES, as Store.flagged asks).
+    """
+    CREATE INDEX tracks_flagged ON tracks(path) WHERE gone = 0 AND (note != '' OR n_frames < 400);
+    """,
+    # 10: an analysis that failed because of the machine (a full disk, the deadline, the memory
     # limit, a missing decoder), not because of the file: retried on the next scan.
     """
     ALTER TABLE errors ADD COLUMN transient INTEGER NOT NULL DEFAULT 0;
@@ -514,10 +519,12 @@ class Store:
 
     def flagged(self, *, short_frames: int) -> list[tuple[str, str]]:
         """(path, note) of present tracks analysed with a warning, or shorter than `short_frames`."""
+        # 400 frames (one window) has a partial index (migration 8): a few rows, not the whole table.
+        index = "INDEXED BY tracks_flagged " if short_frames == 400 else ""
         return self._read(
             "SELECT path, CASE WHEN note != '' THEN note ELSE 'shorter than one window: scored from one "
-            "zero-padded window' END FROM tracks WHERE gone = 0 AND (note != '' OR n_frames < ?) ORDER BY path",
-            (short_frames,))
+            f"zero-padded window' END FROM tracks {index}WHERE gone = 0 AND (note != '' OR n_frames < {int(short_frames)}) "
+            "ORDER BY path")
 
     def mark_missing(self, present: set[str], roots: list[str]) -> int:
         """Mark tracks under `roots` whose path is not in `present` as gone; forget their errors.
@@ -718,12 +725,11 @@ class Store:
     def counts(self) -> dict[str, int]:
         row = self._read(
             "SELECT (SELECT count(*) FROM tracks WHERE gone = 0),"
-            " (SELECT count(DISTINCT identity) FROM tracks WHERE gone = 0),"
             " (SELECT count(*) FROM errors),"
             " (SELECT count(*) FROM feedback),"
             " (SELECT count(*) FROM tracks WHERE gone = 1)"
         )[0]
-        return {"tracks": row[0], "identities": row[1], "errors": row[2], "feedback": row[3], "gone": row[4]}
+        return {"tracks": row[0], "errors": row[1], "feedback": row[2], "gone": row[3]}
 
     # -- recordings: files of the same music ------------------------------------------------------
 

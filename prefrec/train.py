@@ -45,6 +45,8 @@ class TrainConfig:
     # Fine-tuning a pretrained encoder (fit with init=...): the CNN and LSTM learn at this fraction
     # of the learning rate (0 keeps them frozen and only the head learns).
     encoder_lr_scale: float = 0.3
+    # A head-only update (fit_head) on stored representations: full-batch steps from the current head.
+    head_steps: int = 200
 
 
 @dataclass(frozen=True)
@@ -99,18 +101,22 @@ def make_example(identity: str, features: np.ndarray, kind: str, position_s: flo
 def example_from_label(label: Label, features: np.ndarray) -> Example:
     """An Example from a derived label (prefrec.labels) and the track's features [n_mfcc, T]:
     a skip counts the windows heard before its position, a listen leaves out seeked-over spans."""
+    return Example(label.identity, features, label.target, label_window_weights(label, features.shape[1]),
+                   label.weight, label.explicit)
+
+
+def label_window_weights(label: Label, n_frames: int) -> np.ndarray:
+    """Which windows of a track of n_frames frames a label counts, float32 [n_windows] in 0..1."""
     from prefrec.features import window_bounds_s
 
-    n_frames = features.shape[1]
     if label.target == 0.0:
-        weights = skip_window_weights(n_frames, label.skip_at_s)
-    else:
-        weights = np.ones(n_windows(n_frames), dtype=np.float32)
-        if label.excluded_s:
-            for i, (start, end) in enumerate(window_bounds_s(n_frames)):
-                if any(start < b and end > a for a, b in label.excluded_s):
-                    weights[i] = 0.0
-    return Example(label.identity, features, label.target, weights, label.weight, label.explicit)
+        return skip_window_weights(n_frames, label.skip_at_s)
+    weights = np.ones(n_windows(n_frames), dtype=np.float32)
+    if label.excluded_s:
+        for i, (start, end) in enumerate(window_bounds_s(n_frames)):
+            if any(start < b and end > a for a, b in label.excluded_s):
+                weights[i] = 0.0
+    return weights
 
 
 def normalisation(features: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -256,10 +262,8 @@ def fit(examples: list[Example], library_features: list[np.ndarray], *,
                     config, init, progress)
 
 
-def _fit(examples: list[Example], library_features: list[np.ndarray], model_config: ModelConfig,
-         config: TrainConfig, init: TasteModel | None,
-         progress: Callable[[int, int], None] | None = None) -> tuple[TasteModel, TrainReport]:
-    started = time.perf_counter()
+def _class_counts(examples: list) -> tuple[int, int]:
+    """(likes, skips) among Examples or RepExamples; NotReady without at least one of each."""
     n_likes = sum(1 for e in examples if e.label == 1.0)
     n_skips = len(examples) - n_likes
     if n_likes == 0 or n_skips == 0:
@@ -269,6 +273,14 @@ def _fit(examples: list[Example], library_features: list[np.ndarray], model_conf
             f"training needs at least one liked and one skipped track (have {plural(n_likes, 'like')}, "
             f"{plural(n_skips, 'skip')}): rate more with `prefrec like` / `prefrec skip`"
         )
+    return n_likes, n_skips
+
+
+def _fit(examples: list[Example], library_features: list[np.ndarray], model_config: ModelConfig,
+         config: TrainConfig, init: TasteModel | None,
+         progress: Callable[[int, int], None] | None = None) -> tuple[TasteModel, TrainReport]:
+    started = time.perf_counter()
+    n_likes, n_skips = _class_counts(examples)
     if init is not None:
         mean, std = init.mfcc_mean.numpy().copy(), init.mfcc_std.numpy().copy()
     else:
@@ -296,6 +308,63 @@ def _fit(examples: list[Example], library_features: list[np.ndarray], model_conf
     report = TrainReport(len(examples), n_likes, n_skips, epochs, val_loss,
                          time.perf_counter() - started, history)
     return model, report
+
+
+@dataclass(frozen=True)
+class RepExample:
+    """A labelled track as its stored window representations (prefrec.reps): reps float32
+    [n_windows, D], label 1.0 / 0.0, window weights [n_windows] and the track's weight (as Example)."""
+
+    identity: str
+    reps: np.ndarray
+    label: float
+    weights: np.ndarray
+    weight: float = 1.0
+
+
+def fit_head(model: TasteModel, examples: list[RepExample], *, config: TrainConfig | None = None
+             ) -> tuple[TasteModel, TrainReport]:
+    """A copy of `model` whose head alone is refitted on stored representations of rated tracks;
+    its encoder (standardisation, CNN, LSTM) is untouched, so the representations stay valid.
+
+    The loss weighs tracks and classes as fit does (each track its label's weight in total, each class
+    half), over every counted window at once; `config.head_steps` AdamW steps start from the current
+    head. Seconds on a few hundred ratings. Raises NotReady without a like and a skip."""
+    import copy
+
+    config = config or TrainConfig()
+    started = time.perf_counter()
+    n_likes, n_skips = _class_counts(examples)
+    class_total = {0.0: 0.0, 1.0: 0.0}
+    for ex in examples:
+        class_total[ex.label] += ex.weight
+    xs, ys, ws = [], [], []
+    for ex in examples:
+        used = ex.weights > 0
+        if not used.any() or ex.weight <= 0:
+            continue
+        xs.append(ex.reps[used])
+        ys.append(np.full(int(used.sum()), ex.label, dtype=np.float32))
+        ws.append(0.5 * ex.weight / class_total[ex.label] / int(used.sum()) * ex.weights[used])
+    x, y, w = (torch.from_numpy(np.concatenate(a).astype(np.float32)) for a in (xs, ys, ws))
+    new = copy.deepcopy(model).eval()  # eval: no dropout; the encoder is never run here
+    head = [p for name, p in new.named_parameters() if name.startswith(new.HEAD_PREFIX)]
+    for name, p in new.named_parameters():
+        p.requires_grad_(name.startswith(new.HEAD_PREFIX))
+    torch.manual_seed(config.seed)
+    optimiser = torch.optim.AdamW(head, lr=config.learning_rate, weight_decay=config.weight_decay)
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+    history = []
+    with torch_threads(config.threads):
+        for _ in range(config.head_steps):
+            optimiser.zero_grad()
+            loss = (loss_fn(new.head_logits(x), y) * w).sum() / w.sum().clamp(min=1e-9)
+            loss.backward()
+            optimiser.step()
+            history.append(float(loss.detach()))
+    for p in new.parameters():
+        p.requires_grad_(True)
+    return new.eval(), TrainReport(len(examples), n_likes, n_skips, 0, None, time.perf_counter() - started, history)
 
 
 def load_encoder(model: TasteModel, source: TasteModel) -> None:

@@ -1,14 +1,18 @@
 """The training child the daemon starts, and the protocol between them.
 
 The daemon never imports torch: when feedback or new tracks call for it, it starts
-`python -m prefrec.trainer HOME DAEMON_PID STATUS_FD`. The child pretrains again if the library
-changed enough, fine-tunes on new feedback and/or scores tracks the current model has not scored,
-publishes the ranking, and reports what happened as JSON lines on the status pipe (its stdout and
+`python -m prefrec.trainer HOME DAEMON_PID STATUS_FD MODE`, at the CPU priority `nice`. MODE:
+- `update` (new feedback): refit the model's head on stored window representations and rescore
+  every track through it (seconds; Settings.fast_updates off: the full fine-tune), or score tracks
+  the current model has not scored;
+- `full` (a quiet spell after head updates, or after the library changed): pretrain again if the
+  library changed enough, fine-tune encoder and head on all feedback, rescore every track.
+It publishes the ranking and reports what happened as JSON lines on the status pipe (its stdout and
 stderr go to the training log for people to read):
 
     {"event": "pretrained", "tracks": 812, "steps": 1500, "seconds": 61.2}
     {"event": "trained", "model_id": 7, "likes": 20, "skips": 18, "epochs": 25, "train_s": 6.1,
-     "scored": 812, "rebuilt_because": null}
+     "scored": 812, "rebuilt_because": null, "kind": "full"}      (kind "head": a head update)
     {"event": "scored", "tracks": 3}
     {"event": "done"}              the last line of a run that succeeded (maybe with nothing to do)
     {"event": "not_ready", "message": "..."}   the feedback cannot train a model yet
@@ -59,7 +63,8 @@ class TrainerOutcome:
                                  f"{e['seconds']:.0f} s)")
                 elif e["event"] == "trained":
                     rebuilt = f" (rebuilt: {e['rebuilt_because']})" if e.get("rebuilt_because") else ""
-                    parts.append(f"trained on {plural(e['likes'], 'like')} and {plural(e['skips'], 'skip')} in "
+                    what = "updated the head" if e.get("kind") == "head" else "trained"
+                    parts.append(f"{what} on {plural(e['likes'], 'like')} and {plural(e['skips'], 'skip')} in "
                                  f"{e['train_s']:.1f} s, ranked {plural(e['scored'], 'track')} (model #{e['model_id']})"
                                  f"{rebuilt}")
                 elif e["event"] == "scored" and e["tracks"]:
@@ -73,14 +78,14 @@ class TrainerOutcome:
 class TrainerProcess:
     """A running training child: start it, poll it each tick, stop it."""
 
-    def __init__(self, home: Path, log_path: Path) -> None:
+    def __init__(self, home: Path, log_path: Path, mode: str = "update") -> None:
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(log_path, "a", encoding="utf-8") as out:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "prefrec.trainer", str(home), str(os.getpid()), str(write_fd)],
+                    [sys.executable, "-m", "prefrec.trainer", str(home), str(os.getpid()), str(write_fd), mode],
                     stdin=subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=(write_fd,))
         except BaseException:
             os.close(read_fd)
@@ -90,6 +95,7 @@ class TrainerProcess:
         self._fd: int | None = read_fd
         self._buffer = b""
         self.events: list[dict[str, Any]] = []
+        self.mode = mode
 
     @property
     def pid(self) -> int:
@@ -150,25 +156,37 @@ def _report(fd: int, event: str, **fields: Any) -> None:
     os.write(fd, (json.dumps({"event": event, **fields}) + "\n").encode("utf-8"))
 
 
-def main(home: str, parent_pid: int, status_fd: int) -> int:
-    """The child: pretrain if the library changed enough (then the fine-tuned model is rebuilt on
-    the new encoder), fine-tune on new feedback and/or score unscored tracks, publish."""
+def main(home: str, parent_pid: int, status_fd: int, mode: str = "full") -> int:
+    """The child (see the module docstring for the modes), at the CPU priority `nice`."""
     from prefrec.analysis import die_with_parent
 
     die_with_parent(parent_pid)  # no orphan trainers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from prefrec.config import load_settings
     from prefrec.errors import NotReady, PrefrecError
+
+    try:
+        settings = load_settings(home)
+    except PrefrecError as exc:
+        _report(status_fd, "failed", message=str(exc))
+        return 1
+    os.nice(max(0, settings.nice - os.nice(0)))  # before the heavy imports; scoring workers inherit it
     from prefrec.service import Service
     from prefrec.service.learning import TrainerBusy
 
     try:
-        with Service(load_settings(home)) as service:
-            pretrained = service.learning.pretrain_if_needed() if service.store.latest_model() else None
+        with Service(settings) as service:
+            pretrained = None
+            if mode == "full" and service.store.latest_model():
+                pretrained = service.learning.pretrain_if_needed()
             if pretrained is not None:
                 _report(status_fd, "pretrained", tracks=pretrained.n_tracks, steps=pretrained.steps,
                         seconds=round(pretrained.seconds, 2))
-            trained, rescored = service.learning.refresh_model(retrain=pretrained is not None)
+            if mode == "full":
+                retrain = pretrained is not None or service.learning.full_retrain_due()
+                trained, rescored = service.learning.refresh_model(retrain=retrain)
+            else:
+                trained, rescored = service.learning.refresh_model(fast=settings.fast_updates)
     except TrainerBusy as exc:
         _report(status_fd, "busy", message=str(exc))
         return 0
@@ -182,11 +200,11 @@ def main(home: str, parent_pid: int, status_fd: int) -> int:
     if trained is not None:
         _report(status_fd, "trained", model_id=trained.model_id, likes=trained.n_likes, skips=trained.n_skips,
                 epochs=trained.epochs, train_s=round(trained.train_s, 2), scored=trained.scored,
-                rebuilt_because=trained.rebuilt_because)
+                rebuilt_because=trained.rebuilt_because, kind=trained.kind)
     _report(status_fd, "scored", tracks=rescored)
     _report(status_fd, "done")
     return 0
 
 
-if __name__ == "__main__" and len(sys.argv) == 4:
-    sys.exit(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+if __name__ == "__main__" and len(sys.argv) in (4, 5):
+    sys.exit(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:5]))

@@ -239,7 +239,7 @@ def test_a_library_that_grew_enough_is_pretrained_again_and_the_model_rebuilt(tm
     music, spare, home = tmp_path / "music", tmp_path / "spare", tmp_path / "home"
     write_library(music, ["plucks", "drums"], 4, seed=8, min_s=9, max_s=11)
     extra = write_library(spare, ["wind"], 3, seed=9, min_s=9, max_s=11)
-    with Daemon(home, music, PREFREC_TRAIN_AFTER_EVENTS="2") as d:
+    with Daemon(home, music, PREFREC_TRAIN_AFTER_EVENTS="2", PREFREC_FULL_RETRAIN_QUIET_S="0") as d:
         wait_until(lambda: len(present(home)) == 8, what="startup scan", daemon=d)
         files = audio_files(music)
         cli(home, "like", str(next(f for f in files if "Plucks" in f.name)))
@@ -305,4 +305,52 @@ def test_sighup_with_an_invalid_config_keeps_the_old_settings_and_names_the_key(
         (home / "config.toml").write_text("rescan_interval_s = 3600.0\nworkers = 1\n")
         d.proc.send_signal(signal.SIGHUP)
         wait_until(lambda: "SIGHUP: settings reloaded" in d.log(), what="the fixed config", daemon=d)
+
+
+def _trainer_nice(daemon_pid: int) -> dict[int, int]:
+    """pid -> nice value of each training child of the daemon running now."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            cmd = open(f"/proc/{entry}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if int(stat[1]) == daemon_pid and b"prefrec.trainer" in cmd:
+            found[int(entry)] = int(stat[16])
+    return found
+
+
+def test_a_rating_updates_the_head_then_a_quiet_spell_brings_the_full_fine_tune(music):
+    music_dir, _spare, home = music
+    nice = min(19, os.nice(0) + 3)  # lower than this test's own priority (a child is never raised)
+    with Daemon(home, music_dir, PREFREC_QUIET_PERIOD_S="0.3", PREFREC_FULL_RETRAIN_QUIET_S="6",
+                PREFREC_NICE=str(nice)) as d:
+        wait_until(lambda: len(present(home)) == 6, what="startup scan", daemon=d)
+        plucks = [f for f in audio_files(music_dir) if "Plucks" in f.name]
+        drums = [f for f in audio_files(music_dir) if "Drums" in f.name]
+        cli(home, "like", str(plucks[0]))
+        cli(home, "skip", str(drums[0]))
+        nices: dict[int, int] = {}  # the latest value seen for each training child
+
+        def model_with(feedback_id):
+            nices.update(_trainer_nice(d.proc.pid))
+            rows = query(home, "SELECT m.id, m.config, m.last_feedback_id FROM models m JOIN meta k "
+                               "ON k.key = 'ranked_model_id' AND m.id = CAST(k.value AS INTEGER)")
+            return rows and rows[0][2] >= feedback_id and rows[0]
+
+        first = wait_until(lambda: model_with(2), timeout=180, what="the first (full) training", daemon=d)
+        assert "head_update" not in first[1]
+        cli(home, "like", str(plucks[1]))
+        update = wait_until(lambda: model_with(3), timeout=120, what="a head update", daemon=d)
+        assert '"head_update"' in update[1] and update[0] > first[0]
+        assert query(home, "SELECT count(*) FROM rankings WHERE model_id = ?", update[0])[0][0] == 6
+        full = wait_until(lambda: (r := model_with(3)) and r[0] > update[0] and r, timeout=180,
+                          what="the full fine-tune after 6 s without feedback", daemon=d)
+        assert "head_update" not in full[1]
+        assert "full fine-tune in a quiet spell" in d.log()
+        # Every training child ran at the configured priority (seen after its first instants).
+        assert nices and set(nices.values()) == {nice}, nices
         d.stop()

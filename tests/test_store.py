@@ -20,10 +20,13 @@ def test_new_database_is_migrated_in_wal_mode(tmp_path):
 # the prefrec of that time) holds the first v of these. Migrations are append-only; moving one
 # would make such a database run another's SQL (e.g. "table bans already exists").
 ADDED_BY_VERSION = [("tracks", None), ("bans", None), ("daemon", None), ("tracks", "note"), ("feedback", "source"),
-                    ("models", "sha256"), ("tracks", "mbid"), ("recordings", None), ("errors", "transient")]
+                    ("models", "sha256"), ("tracks", "mbid"), ("recordings", None), ("index", "tracks_flagged"),
+                    ("errors", "transient")]
 
 
 def _has(conn, table, column) -> bool:
+    if table == "index":
+        return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (column,)).fetchall())
     if column is None:
         return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchall())
     return column in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}

@@ -36,6 +36,7 @@ class TrainResult:
     scored: int
     score_s: float
     rebuilt_because: str | None = None  # the previous model could not be used (and why)
+    kind: str = "full"  # "full": encoder and head fine-tuned; "head": the head alone (update_head)
 
 
 class TrainerBusy(PrefrecError):
@@ -48,18 +49,25 @@ class LearningController(Controller):
     (lock.TRAINER_LOCK): `train` while another process trains waits for it, up to
     `trainer_wait_s`, then says who holds it."""
 
-    def refresh_model(self, *, retrain: bool = False,
+    def refresh_model(self, *, retrain: bool = False, fast: bool = False,
                       progress: Progress | None = None) -> tuple[TrainResult | None, int]:
         """Retrain if feedback changed since the last model (or `retrain`, or its checkpoint cannot
         be used: missing, altered, damaged), else score tracks it has not scored and publish.
-        Returns (the training, if one ran; how many tracks were scored without one). Raises
-        NotReady (with the reason) when the feedback cannot train a model yet."""
+        fast: when only feedback changed, refit the head alone on stored representations
+        (update_head: seconds) instead of the full fine-tune and rescore. Returns (the training, if
+        one ran; how many tracks were scored without one). Raises NotReady (with the reason) when
+        the feedback cannot train a model yet."""
         from prefrec.checkpoint import BadCheckpoint
         from prefrec.scoring import NonFiniteScores
 
         with self._trainer_lock():
             model_row = self.store.latest_model()
             if retrain or model_row is None or model_row.last_feedback_id != self.store.last_feedback_id():
+                if fast and not retrain and model_row is not None:
+                    try:
+                        return self._update_head(model_row, progress=progress), 0
+                    except (BadCheckpoint, NonFiniteScores) as exc:
+                        return self._train(progress=progress, rebuilt_because=str(exc)), 0
                 return self._train(progress=progress), 0
             missing = self._unscored(model_row.id)
             if not missing and self.store.ranked_model_id() == model_row.id:
@@ -69,6 +77,12 @@ class LearningController(Controller):
             except (BadCheckpoint, NonFiniteScores) as exc:
                 return self._train(progress=progress, rebuilt_because=getattr(exc, "problem", str(exc))), 0
             return None, len(missing)
+
+    def full_retrain_due(self) -> bool:
+        """Whether the newest model is a head-only update: feedback its encoder has not learnt from
+        waits for a full fine-tune (the daemon runs it in a quiet spell, see Settings)."""
+        model_row = self.store.latest_model()
+        return model_row is not None and "head_update" in model_row.config
 
     def load_model(self, row: ModelRow) -> Any:
         """The TasteModel of a models-table row, its file checked against the recorded hash."""
@@ -285,24 +299,104 @@ class LearningController(Controller):
             return None
         return checkpoint
 
-    def _score_and_publish(self, model: Any, model_id: int, identities: set[str], *,
-                           progress: Progress | None = None) -> int:
-        from prefrec.scoring import encode_f32, ranking, score_identities
+    def _update_head(self, base: ModelRow, *, progress: Progress | None = None) -> TrainResult:
+        """Refit the head of model `base` on all feedback, over stored window representations
+        (prefrec.reps; computed first for rated tracks that have none), save it as a new model and
+        rescore every track through the head alone. The encoder stays `base`'s."""
+        from prefrec.checkpoint import load_checkpoint, save_checkpoint
+        from prefrec.labels import derive
+        from prefrec.reps import RepCache, encoder_fingerprint
+        from prefrec.rescoring import job_for, score_tracks
+        from prefrec.train import RepExample, TrainConfig, fit_head, label_window_weights
 
+        last_feedback_id = self.store.last_feedback_id()
+        rules = self.settings.label_rules()
+        labels = derive(self.store.feedback_log(), rules)
+        if not labels:
+            raise NotReady("no feedback yet: rate a few tracks with `prefrec like` / `prefrec skip` first")
+        model = load_checkpoint(base.file(self.settings.home), sha256=base.sha256).model
+        fingerprint = encoder_fingerprint(model)
+        reps = RepCache(self.settings.reps_dir, fingerprint)
+        lacking = [i for i in sorted(labels) if reps.load(i) is None]
+        if lacking:  # rated tracks scored before representations were stored: compute theirs now
+            for _ in score_tracks(model, job_for(base, self.settings, fingerprint=fingerprint), lacking, workers=1):
+                pass
+        examples = []
+        for identity, found in sorted(labels.items()):
+            stored = reps.load(identity)
+            if stored is None:
+                continue  # the music is gone and its features with it; its feedback stays in the log
+            values, n_frames = stored
+            examples += [RepExample(identity, values, label.target, label_window_weights(label, n_frames), label.weight)
+                         for label in found]
+        config = TrainConfig(seed=self.settings.train_seed)
+        new_model, report = fit_head(model, examples, config=config)
+        encoder = base.config.get("head_update") or {"encoder_model_id": base.id,
+                                                     "encoder_feedback_id": base.last_feedback_id}
+        relative = Path("models") / f"model-{int(time.time() * 1000)}-{last_feedback_id}.pt"
+        sha256 = save_checkpoint(new_model, self.settings.home / relative, train_config=config,
+                                 extra={"head_update_of": base.id})
+        model_id = self.store.add_model(
+            str(relative), {**{k: v for k, v in base.config.items() if k != "head_update"},
+                            "train": asdict(config), "labels": rules.to_json(), "head_update": encoder},
+            last_feedback_id=last_feedback_id, n_rated=len({e.identity for e in examples}), train_s=report.seconds,
+            sha256=sha256,
+        )
+        started = time.perf_counter()
+        scored = self._score_and_publish(new_model, model_id, self.store.present_identities(), progress=progress,
+                                         reps=reps)
+        self._prune_checkpoints()
+        return TrainResult(model_id, report.n_likes, report.n_skips, 0, report.seconds, scored,
+                           time.perf_counter() - started, kind="head")
+
+    def _score_and_publish(self, model: Any, model_id: int, identities: set[str], *,
+                           progress: Progress | None = None, reps: Any = None) -> int:
+        """Score `identities` with `model` (saved as model `model_id`), store them, publish the ranking.
+
+        reps: a reps.RepCache of the model's encoder: tracks it holds are scored by the head alone
+        (score_reps), the others in full. Without it every track is scored in full, in parallel
+        (rescoring.score_tracks), storing representations; a full rescore then drops the
+        representations of other encoders."""
+        from prefrec.reps import RepCache, encoder_fingerprint
+        from prefrec.rescoring import job_for, score_tracks
+        from prefrec.scoring import encode_f32, ranking, score_reps
+
+        row = self.store.model(model_id)
+        assert row is not None
+        fingerprint = reps.fingerprint if reps is not None else encoder_fingerprint(model)
+        total, done = len(identities), 0
         pending: list[tuple[str, bytes, bytes]] = []
-        done = 0
-        for identity, scored in score_identities(model, self.cache, sorted(identities)):
+
+        def add(identity: str, probs: bytes | None, embedding: bytes | None) -> None:
+            nonlocal done
             done += 1
-            if scored is not None:
-                pending.append((identity, encode_f32(scored[0]), encode_f32(scored[1])))
-            if len(pending) >= 200:
+            if probs is not None and embedding is not None:
+                pending.append((identity, probs, embedding))
+            if len(pending) >= 500:
                 self.store.save_window_scores(model_id, pending)
                 pending.clear()
             if progress:
-                progress("scoring", done, len(identities))
+                progress("scoring", done, total)
+
+        full = sorted(identities)
+        if reps is not None:
+            full = []
+            for identity in sorted(identities):
+                stored = reps.load(identity)
+                if stored is None:
+                    full.append(identity)
+                    continue
+                probs, embedding = score_reps(model, stored[0])
+                add(identity, encode_f32(probs), encode_f32(embedding))
+        job = job_for(row, self.settings, fingerprint=fingerprint)
+        for identity, probs, embedding in score_tracks(model, job, full, workers=self.settings.workers):
+            add(identity, probs, embedding)
         if pending:
             self.store.save_window_scores(model_id, pending)
-        return self.store.publish_rankings(model_id, ranking(self.store.window_score_blobs(model_id)))
+        published = self.store.publish_rankings(model_id, ranking(self.store.window_score_blobs(model_id)))
+        if reps is None:  # the newest encoder's set is the only one worth keeping
+            RepCache(self.settings.reps_dir, fingerprint).prune({fingerprint})
+        return published
 
     def _prune_checkpoints(self, *, retain: int = 3) -> None:
         """Delete the checkpoints of all but the newest `retain` models (and never the ranked

@@ -217,8 +217,11 @@ class LibraryController(Controller):
         failures = [(r.path, r.reason, e.size, e.mtime_ns, r.transient) for r, e in results
                     if not isinstance(r, Analysed) and not r.vanished]
         if analysed:
-            self.store.record_analysed([track_row(r, e) for r, e in analysed])
+            # Recordings first: a scan killed between the two writes then finds the tracks missing
+            # and analyses them again, instead of finding tracks without a recording and analysing
+            # them again forever after.
             self.link_recordings([r for r, _ in analysed])
+            self.store.record_analysed([track_row(r, e) for r, e in analysed])
         if failures:
             self.store.record_failed(failures)
 

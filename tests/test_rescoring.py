@@ -1,0 +1,164 @@
+"""Scoring a library after the model changed: parallel workers and head-only updates give the
+reference path's scores (prefrec.scoring.score_track on the saved model), real files throughout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from prefrec.checkpoint import load_checkpoint
+from prefrec.config import load_settings
+from prefrec.model import ModelConfig, TasteModel
+from prefrec.reps import RepCache, decode, encode, encoder_fingerprint
+from prefrec.rescoring import job_for, score_tracks
+from prefrec.scoring import decode_f32, score_track, track_score
+from prefrec.service import Service
+from prefrec.train import RepExample, TrainConfig, fit_head
+from tests.helpers import run_cli
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _rate_and_train(home, tracks):
+    by_style = {}
+    for t in tracks:
+        by_style.setdefault(t.style, []).append(t)
+    run_cli(home, "like", str(by_style["plucks"][0].path))
+    run_cli(home, "like", str(by_style["plucks"][1].path))
+    run_cli(home, "skip", str(by_style["drums"][0].path))
+    run_cli(home, "skip", str(by_style["wind"][0].path), "--at", "5")
+    run_cli(home, "train")
+    return by_style
+
+
+@pytest.fixture
+def trained(library):
+    music, home, tracks = library
+    (home / "config.toml").write_text("train_max_epochs = 3\n")
+    by_style = _rate_and_train(home, tracks)
+    return home, by_style
+
+
+def test_parallel_workers_give_the_reference_scores_and_store_representations(trained):
+    home, _ = trained
+    settings = load_settings(home)
+    with Service(settings) as service:
+        row = service.store.latest_model()
+        model = load_checkpoint(row.file(home), sha256=row.sha256).model
+        identities = sorted(service.store.present_identities())
+        fingerprint = encoder_fingerprint(model)
+        job = job_for(row, settings, fingerprint=fingerprint)
+        out = {i: (p, e) for i, p, e in score_tracks(model, job, identities, workers=2, min_per_worker=2)}
+        assert set(out) == set(identities)
+        reps = RepCache(settings.reps_dir, fingerprint)
+        for identity in identities:
+            features = service.cache.load(identity)
+            probs, embedding = score_track(model, features)
+            np.testing.assert_allclose(decode_f32(out[identity][0]), probs, atol=1e-5)
+            np.testing.assert_allclose(decode_f32(out[identity][1]), embedding, atol=1e-5)
+            stored, n_frames = reps.load(identity)
+            assert n_frames == features.shape[1]
+            with torch.inference_mode():
+                exact = model.track_representations(torch.from_numpy(features)).numpy()
+            np.testing.assert_allclose(stored, exact, atol=1e-3, rtol=1e-3)  # float16 on disk
+
+
+def test_the_published_ranking_is_the_reference_one_after_a_full_train(trained):
+    home, _ = trained
+    with Service(load_settings(home)) as service:
+        row = service.store.latest_model()
+        model = load_checkpoint(row.file(home), sha256=row.sha256).model
+        for identity, blob in service.store.window_score_blobs(row.id):
+            np.testing.assert_allclose(decode_f32(blob), score_track(model, service.cache.load(identity))[0],
+                                       atol=1e-5)
+
+
+def test_a_head_update_keeps_the_encoder_and_ranks_as_its_model_does(trained):
+    home, by_style = trained
+    run_cli(home, "like", str(by_style["chiptune"][0].path))
+    with Service(load_settings(home)) as service:
+        base = service.store.latest_model()
+        result, _ = service.learning.refresh_model(fast=True)
+        assert result is not None and result.kind == "head"
+        row = service.store.latest_model()
+        assert row.id == result.model_id and row.config["head_update"]["encoder_model_id"] == base.id
+        assert row.last_feedback_id == service.store.last_feedback_id()
+        old = load_checkpoint(base.file(home), sha256=base.sha256).model
+        new = load_checkpoint(row.file(home), sha256=row.sha256).model
+        old_state, new_state = old.state_dict(), new.state_dict()
+        for name, value in new_state.items():
+            if name.startswith(new.HEAD_PREFIX):
+                assert not torch.equal(value, old_state[name]), name  # the head learnt something
+            else:
+                assert torch.equal(value, old_state[name]), name  # the encoder is untouched
+        # The published window scores (head on float16 representations) against the reference path
+        # on the new checkpoint: within float16's rounding per window, and the same ranking.
+        published, reference = {}, {}
+        for identity, blob in service.store.window_score_blobs(row.id):
+            ref = score_track(new, service.cache.load(identity))[0]
+            np.testing.assert_allclose(decode_f32(blob), ref, atol=3e-3)
+            published[identity], reference[identity] = track_score(decode_f32(blob)), track_score(ref)
+        keys = sorted(published)
+        assert len(keys) == len(service.store.present_identities())
+        a, b = np.array([published[k] for k in keys]), np.array([reference[k] for k in keys])
+        assert _spearman(a, b) >= 0.999
+        assert np.abs(a - b).max() < 1e-3
+        ranked = dict((i, s) for i, s, _ in service.store._read("SELECT identity, score, spread FROM rankings"))
+        assert service.store.ranked_model_id() == row.id and set(ranked) == set(keys)
+
+
+def test_a_full_train_after_head_updates_drops_the_old_representations(trained):
+    home, by_style = trained
+    settings = load_settings(home)
+    run_cli(home, "skip", str(by_style["drums"][1].path))
+    with Service(settings) as service:
+        service.learning.refresh_model(fast=True)
+        assert service.learning.full_retrain_due()
+        before = {p.name for p in settings.reps_dir.iterdir()}
+        result = service.learning.train()
+        assert result.kind == "full" and not service.learning.full_retrain_due()
+        after = {p.name for p in settings.reps_dir.iterdir()}
+        row = service.store.latest_model()
+        fingerprint = encoder_fingerprint(load_checkpoint(row.file(home)).model)
+        assert after == {fingerprint[:32]} and after != before
+
+
+def test_fit_head_learns_on_representations_and_is_repeatable():
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    model = TasteModel(ModelConfig(lstm_hidden=8)).eval()
+    examples = []
+    for k in range(8):
+        label = float(k % 2)
+        reps = rng.normal(label, 1.0, (30, 8)).astype(np.float32)
+        weights = np.ones(30, dtype=np.float32) if label else np.r_[np.ones(10), np.zeros(20)].astype(np.float32)
+        examples.append(RepExample(f"t{k}", reps, label, weights))
+    config = TrainConfig(head_steps=150)
+    first, report = fit_head(model, examples, config=config)
+    second, _ = fit_head(model, examples, config=config)
+    assert report.history[-1] < report.history[0] * 0.8
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
+        assert torch.equal(a, b), name
+        if not name.startswith(model.HEAD_PREFIX):
+            assert torch.equal(a, model.state_dict()[name]), name
+    with torch.no_grad():
+        liked = torch.sigmoid(first.head_logits(torch.from_numpy(examples[1].reps))).mean()
+        skipped = torch.sigmoid(first.head_logits(torch.from_numpy(examples[0].reps))).mean()
+    assert liked > skipped
+
+
+def test_representation_files_round_trip_and_refuse_damage(tmp_path):
+    reps = np.random.default_rng(1).normal(0, 1, (7, 5)).astype(np.float32)
+    values, n_frames = decode(encode(reps, 700))
+    assert n_frames == 700 and values.shape == (7, 5)
+    np.testing.assert_allclose(values, reps, rtol=1e-3, atol=1e-3)
+    cache = RepCache(tmp_path, "ab" * 32)
+    cache.save("id-1", reps, 700)
+    cache.path_for("id-1").write_bytes(encode(reps, 700)[:-3])
+    assert cache.load("id-1") is None and not cache.path_for("id-1").exists()
+    with pytest.raises(ValueError):
+        decode(b"PRFQ" + bytes(40))
