@@ -2,9 +2,9 @@
 
     python examples/python_api.py [WORKDIR]
 
-Generates 3 tracks each of two synthetic styles in WORKDIR/music (default: a temporary dir),
+Generates 4 tracks each of two synthetic styles in WORKDIR/music (default: a temporary dir),
 keeps prefrec's data in WORKDIR/home, likes two "plucks" tracks, skips two "wind" tracks and
-prints the recommendations (the two unrated tracks), best first, as "style<TAB>score<TAB>title".
+prints the recommendations, best first, as "style<TAB>score<TAB>title".
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from prefrec.synth import write_library
 
 
 def main(workdir: Path) -> None:
-    library = write_library(workdir / "music", ["plucks", "wind"], 3, seed=11, min_s=12, max_s=18)
+    library = write_library(workdir / "music", ["plucks", "wind"], 4, seed=11, min_s=12, max_s=18)
     style_of = {str(t.path): t.style for t in library}
     with Service(load_settings(workdir / "home")) as service:
         service.library.scan([str(workdir / "music")])

@@ -17,7 +17,7 @@ def test_python_api_example_recommends_the_liked_style_first(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / "python_api.py"), str(tmp_path)],
                           capture_output=True, text=True, env=_env(), timeout=300, check=True)
     styles = [line.split("\t")[0] for line in proc.stdout.splitlines()]
-    assert styles == ["plucks", "wind"], proc.stdout
+    assert styles == ["plucks", "plucks", "wind", "wind"], proc.stdout
 
 
 def test_quickstart_script_runs_the_daily_loop(tmp_path):
