@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from prefrec.feedback import Act
-
 from prefrec.scoring import encode_f32, ranking
 from prefrec.store import MIGRATIONS, RecommendFilter, Store, _statements
 
