@@ -167,9 +167,9 @@ def profile(files: list[str], home: Path) -> None:
     The profiler's clock is this process's CPU time (time.process_time), not the wall clock, so
     the shares do not depend on what else the machine is running.
     """
-    from prefrec.analysis import analyse_file
-
     import resource
+
+    from prefrec.analysis import analyse_file
 
     analyse_file(files[0], str(home / "warm"))  # imports and first-call set-up outside the profile
     profiler = cProfile.Profile(time.process_time)

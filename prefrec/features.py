@@ -35,7 +35,7 @@ def n_frames_for(n_samples: int) -> int:
     return -(-n_samples // HOP_SAMPLES) if n_samples > 0 else 0
 
 
-def mfcc(samples: "np.ndarray") -> "np.ndarray":
+def mfcc(samples: np.ndarray) -> np.ndarray:
     """MFCCs of mono 22050 Hz audio.
 
     samples: float32 [n_samples], values in [-1, 1].
@@ -59,7 +59,7 @@ def mfcc(samples: "np.ndarray") -> "np.ndarray":
     return mfcc_of_padded(padded, frames)
 
 
-def mfcc_of_padded(padded: "np.ndarray", frames: int) -> "np.ndarray":
+def mfcc_of_padded(padded: np.ndarray, frames: int) -> np.ndarray:
     """MFCCs of `frames` frames of already-padded audio.
 
     padded: float32 [(frames - 1) * 441 + N_FFT]; frame f covers padded[f*441 : f*441 + N_FFT].
@@ -76,7 +76,7 @@ def mfcc_of_padded(padded: "np.ndarray", frames: int) -> "np.ndarray":
     return np.ascontiguousarray(out.T)
 
 
-def mfcc_frames_into(padded: "np.ndarray", frames: int, out: "np.ndarray") -> None:
+def mfcc_frames_into(padded: np.ndarray, frames: int, out: np.ndarray) -> None:
     """`mfcc_of_padded`, written time-major into `out`: float32 [frames, N_MFCC] (e.g. a slice of a
     longer array, so a long track's MFCCs are never copied from block results into a whole)."""
     import numpy as np
@@ -86,7 +86,7 @@ def mfcc_frames_into(padded: "np.ndarray", frames: int, out: "np.ndarray") -> No
         np.matmul(log_mel, dct_t, out=out[start:stop])
 
 
-def log_mel(samples: "np.ndarray") -> "np.ndarray":
+def log_mel(samples: np.ndarray) -> np.ndarray:
     """The log-mel spectrogram the MFCCs are computed from (what a spectrogram viewer shows).
 
     samples: float32 [n_samples] mono 22050 Hz. Returns float32 [N_MELS, n_frames] in dB (power,
@@ -105,7 +105,7 @@ def log_mel(samples: "np.ndarray") -> "np.ndarray":
     return np.ascontiguousarray(out.T)
 
 
-def _log_mel_chunks(padded: "np.ndarray", frames: int):  # -> Iterator[(start, stop, float32 [n, N_MELS])]
+def _log_mel_chunks(padded: np.ndarray, frames: int):  # -> Iterator[(start, stop, float32 [n, N_MELS])]
     """Log-mel power (dB) of `frames` frames of padded audio (as `mfcc_of_padded` takes it), in
     chunks of _CHUNK_FRAMES: yields (first frame, last frame + 1, a reused float32 [n, N_MELS])."""
     import numpy as np
@@ -151,7 +151,7 @@ def real_fft():  # -> Callable[[float32 [n, N_FFT], complex64 [n, N_BINS]], comp
     return scipy_rfft
 
 
-def scipy_rfft(x: "np.ndarray", out: "np.ndarray") -> "np.ndarray":
+def scipy_rfft(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """`real_fft()`'s fallback through the scipy.fft package (x float32 [n, N_FFT] -> out)."""
     import scipy.fft
 
@@ -215,7 +215,7 @@ _FILTERS_PER_BAND = 8  # mel filters multiplied together over the bins they cove
 
 
 @functools.lru_cache(maxsize=1)
-def _mfcc_matrices() -> tuple["np.ndarray", list[tuple[int, int, int, int, "np.ndarray"]], "np.ndarray"]:
+def _mfcc_matrices() -> tuple[np.ndarray, list[tuple[int, int, int, int, np.ndarray]], np.ndarray]:
     """Hann window float32 [N_FFT]; the mel filters in groups of _FILTERS_PER_BAND, each as
     (first filter, last filter + 1, first bin, last bin + 1, float32 [bins, filters]) covering every
     bin where one of them is non-zero; DCT-II rows transposed [N_MELS, N_MFCC] (orthonormal, as
@@ -234,7 +234,7 @@ def _mfcc_matrices() -> tuple["np.ndarray", list[tuple[int, int, int, int, "np.n
     return window, bands, np.ascontiguousarray(dct.T)
 
 
-def dct_matrix() -> "np.ndarray":
+def dct_matrix() -> np.ndarray:
     """The first N_MFCC rows of the orthonormal DCT-II of N_MELS points, float32 [N_MFCC, N_MELS]
     (scipy.fft.dct(..., norm="ortho"), as librosa.feature.mfcc uses; computed here so that analysis
     workers need not import scipy.fft): row k is sqrt(2/N) cos(pi k (2n + 1) / 2N), row 0 times
@@ -248,7 +248,7 @@ def dct_matrix() -> "np.ndarray":
     return dct.astype(np.float32)
 
 
-def mel_filters() -> "np.ndarray":
+def mel_filters() -> np.ndarray:
     """Slaney-style mel filter bank, float32 [N_MELS, N_FFT//2+1], 0 Hz to SAMPLE_RATE/2, area-normalised.
 
     The same matrix as librosa.filters.mel(sr=22050, n_fft=2048, n_mels=64) (a test checks it),
@@ -267,7 +267,7 @@ def mel_filters() -> "np.ndarray":
     return weights.astype(np.float32)
 
 
-def mel_edges_hz() -> "np.ndarray":
+def mel_edges_hz() -> np.ndarray:
     """Edges of the Slaney mel filters in Hz, float64 [N_MELS + 2]: filter i rises from edge i,
     peaks at edge i + 1 (its centre) and falls to edge i + 2."""
     import numpy as np
@@ -300,7 +300,7 @@ def window_bounds_s(n_frames: int) -> list[tuple[float, float]]:
     ]
 
 
-def skip_window_weights(n_frames: int, skip_at_s: float | None) -> "np.ndarray":
+def skip_window_weights(n_frames: int, skip_at_s: float | None) -> np.ndarray:
     """Training weights of a skipped track's windows (all labelled 0, "disliked").
 
     A skip without a position weighs every window 1. A skip at `skip_at_s` weighs each window by

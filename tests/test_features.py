@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from prefrec import features as F
-from tests.conftest import tone
+from tests.helpers import tone
 
 
 def test_mfcc_has_exactly_50_frames_per_second_and_20_coefficients():

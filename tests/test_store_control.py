@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from prefrec.feedback import Act
-
 from prefrec.scoring import encode_f32, ranking
 from prefrec.store import MIGRATIONS, RecommendFilter, Store, _statements
 
@@ -80,7 +79,7 @@ def test_record_analysed_updates_a_known_path_in_place(tmp_path):
     (and the full-text index) follow the new tags; a file that failed before loses its error."""
     with Store(tmp_path / "db.sqlite") as store:
         _tracks(store, n=2)
-        store.record_failed("/m/2.flac", "/m/2.flac: broken", 1, 1)
+        store.record_failed([("/m/2.flac", "/m/2.flac: broken", 1, 1, False)])
         before = dict(store.conn.execute("SELECT path, id FROM tracks").fetchall())
         row = {"identity": "new1", "title": "Nocturne", "artist": None, "album": None, "duration_s": 99.5,
                "n_frames": 4975, "truncated": 1, "size": 7, "mtime_ns": 8, "feature_version": 2}
