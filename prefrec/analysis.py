@@ -262,17 +262,24 @@ def _worker_main(task_fd: int, result_fd: int, cache_root: str, memory_mb: int, 
     Ends when the task pipe closes (the parent finished or died).
     """
     die_with_parent(parent_pid)
-    import mutagen  # noqa: F401 - load the libraries before taking the address-space measure
+    import base64  # noqa: F401 - load what analyse_file uses before taking the address-space measure
+
+    import mutagen  # noqa: F401
     import numpy  # noqa: F401
-    import scipy.fft  # noqa: F401
     import soundfile  # noqa: F401
     import soxr  # noqa: F401
 
-    from prefrec.features import _mfcc_matrices
+    from prefrec import audio, cache  # noqa: F401
+    from prefrec.features import _mfcc_matrices, real_fft
     from prefrec.fingerprint import available
 
     _mfcc_matrices()
+    real_fft()  # scipy's FFT module alone (importing scipy.fft would cost 0.4 s of CPU)
     available()  # loads libchromaprint before the address space is measured
+    # mutagen imports its format modules on first use: now, not under the limit. Imports after
+    # the measure eat into the headroom, and Chromaprint's C++ aborts the worker when an
+    # allocation fails (a limit near its floor then killed the worker instead of failing the file).
+    audio.read_tags(Path(os.devnull))
     _limit_memory(memory_mb)
     with os.fdopen(task_fd, "r", encoding="utf-8") as tasks, os.fdopen(result_fd, "wb", buffering=0) as out:
 
@@ -554,7 +561,12 @@ def analyse_many(
         while queue or pool.running:
             while queue and pool.free:
                 pool.submit(queue.popleft())
-            yield from pool.results()
+            done = pool.results()
+            # Hand the freed workers their next files before the caller handles these results
+            # (database writes), so that no worker waits for the caller.
+            while queue and pool.free:
+                pool.submit(queue.popleft())
+            yield from done
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:

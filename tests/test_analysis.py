@@ -210,6 +210,26 @@ def test_a_hanging_decoder_is_stopped_at_its_deadline_and_the_next_file_is_analy
     assert results[str(good)].duration_s == pytest.approx(5.0, abs=0.05)
 
 
+def test_the_next_file_is_analysed_while_the_caller_handles_a_result(tmp_path):
+    """analyse_many gives a freed worker its next file before yielding the result, so a scan's
+    database writes never leave a worker idle: with one worker, the second file's features are
+    written while the caller still holds the first result."""
+    from prefrec.analysis import analyse_many
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.wav")
+        sf.write(paths[-1], music(4.0, seed=i), 22050)
+    cache = tmp_path / "cache"
+    results = analyse_many([str(p) for p in paths], cache_root=cache, workers=1, timeout_s=60)
+    first = next(results)
+    deadline = time.monotonic() + 30
+    while len(list(cache.rglob("*.prf"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(list(cache.rglob("*.prf"))) == 2  # the second file, analysed meanwhile
+    assert sorted([first.path] + [r.path for r in results]) == sorted(str(p) for p in paths)
+
+
 def test_a_long_track_gets_a_deadline_that_grows_with_its_length(tmp_path):
     from prefrec.analysis import WorkerPool
 
@@ -263,19 +283,27 @@ def test_a_worker_killed_by_sigsegv_marks_its_file_and_the_scan_goes_on(tmp_path
 
 
 def test_a_worker_killed_while_idle_is_replaced_and_no_file_is_blamed(tmp_path):
-    from prefrec.analysis import analyse_many
+    from prefrec.analysis import WorkerPool
 
     paths = []
     for i in range(3):
         paths.append(str(tmp_path / f"{i}.wav"))
         sf.write(paths[-1], music(3.0, seed=i), 22050)
-    results = analyse_many(paths, cache_root=tmp_path / "cache", workers=1, timeout_s=60)
-    first = next(results)  # the generator is paused here: its only worker is idle
-    (idle,) = worker_pids(os.getpid())
-    os.kill(idle, signal.SIGKILL)
-    time.sleep(0.2)
-    rest = list(results)
-    assert [type(r).__name__ for r in [first, *rest]] == ["Analysed"] * 3
+    # Through the pool: analyse_many hands a freed worker its next file before yielding, so
+    # while its caller holds a result the worker is busy, not idle.
+    with WorkerPool(cache_root=tmp_path / "cache", workers=1, timeout_s=60) as pool:
+        pool.submit(paths[0])
+        done = []
+        while not done:
+            done = pool.results()
+        (idle,) = worker_pids(os.getpid())  # it finished its file and waits for the next
+        os.kill(idle, signal.SIGKILL)
+        time.sleep(0.2)
+        for path in paths[1:]:
+            pool.submit(path)
+            while len(done) < paths.index(path) + 1:
+                done += pool.results()
+    assert [type(r).__name__ for r in done] == ["Analysed"] * 3, done
     assert idle not in worker_pids(os.getpid())
 
 
