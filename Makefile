@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	$(PIP) install --quiet -c constraints.txt -e '.[test,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,7 +19,8 @@ demo: $(STAMP)
 	$(VENV)/bin/prefrec demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(VENV)/bin/ruff check prefrec tests bench examples
+	$(PY) -m pytest -q -n 2 --dist worksteal
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -167,7 +167,7 @@ def main() -> None:
             how = Counter(h or "unmatched" for _, _, h in results)
             by_fate: dict[str, Counter] = {}
             wrong = 0
-            for old, got, rung in results:
+            for old, got, _rung in results:
                 r = expected[old]
                 verdict = ("right" if got == r["new"] else "wrong") if got else "unmatched"
                 wrong += verdict == "wrong"

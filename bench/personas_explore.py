@@ -35,11 +35,11 @@ def main() -> None:
     import torch
 
     from prefrec.cache import FeatureCache
+    from prefrec.checkpoint import load_checkpoint, save_checkpoint
     from prefrec.features import FEATURE_VERSION
     from prefrec.model import ModelConfig
     from prefrec.pretrain import PretrainConfig, pretrain
     from prefrec.scoring import score_track, track_score
-    from prefrec.checkpoint import load_checkpoint, save_checkpoint
     from prefrec.train import TrainConfig, average_weights, fit, make_example
 
     ap = argparse.ArgumentParser()

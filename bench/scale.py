@@ -442,7 +442,7 @@ def run_daemon_phase(v: Variant, library: Path, *, ratings: int, idle_s: float, 
             cpu_before, t_before = watch.cpu_s(), time.perf_counter()
             v.prefrec(v.home, kind, _title(i), *(["--at", "1:00"] if kind == "skip" else []))
             fid = _last_feedback_id(v.home)
-            wait_for(lambda: _ranked_feedback_id(v.home) >= fid, timeout_s,
+            wait_for(lambda fid=fid: _ranked_feedback_id(v.home) >= fid, timeout_s,
                      f"[{v.name}] the ranking to reflect {kind} #{fid}")
             fresh.append(time.perf_counter() - t_before)  # from the start of the command
             wait_for(lambda: _settled(v.home) and not watch.trainer_alive, 900, f"[{v.name}] idle again")

@@ -3,6 +3,9 @@
     .venv/bin/python bench/throughput.py [--corpus DIR] [--repeats 3] [--workers 1 2] [--profile 12]
     .venv/bin/python bench/throughput.py --mix [--mix-dir DIR] [--repeats 3] [--workers 2]
 
+--compare TREE: also times `scan` with prefrec imported from another checkout (e.g. a worktree of
+main) in every repeat, so a change's ratio is measured side by side with the code before it.
+
 --mix: a library mixed as many listeners' are, converted from the corpus with ffmpeg once (kept in
 --mix-dir): a sixth mp3 (LAME 192 kbit/s), a sixth m4a (AAC 192 kbit/s), a sixth FLAC and half Ogg
 Vorbis as it comes, in a fixed order. It adds a per-format breakdown (decode vs scan on each format's
@@ -14,7 +17,11 @@ For each repeat and each worker count N (interleaved, so machine load hits every
   decode         N processes run prefrec's decoder: soundfile, mono, 22050 Hz (prefrec.audio.stream,
                  without the identity hash, which is analysis)
   scan           a full `prefrec scan --no-train -j N` into a fresh data dir (CLI start-up included)
-Each variant is a fresh subprocess timed by wall clock. Prints medians, tracks/s, × real time,
+Each variant is a fresh subprocess timed by wall clock and by CPU time (user + system of it and
+every process it started, the workers' decoders and multiprocessing's forkserver included: this
+process adopts orphans as a subreaper and reaps them), so a busy machine's scheduling does not
+decide the ratio: the CPU-time ratio is what a quiet machine's wall clock gives when the workers
+are never idle. Prints medians, tracks/s, × real time,
 the scan/decode ratios, the 2-worker/1-worker speed-up, the feature cache's size against the
 audio's, and (--profile K) where the time of one worker goes, from cProfile over K files.
 """
@@ -103,27 +110,55 @@ def decode_main(mode: str, workers: int, files: list[str]) -> None:
     print(json.dumps({"audio_s": total}))
 
 
-def child_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+def child_env(tree: Path = ROOT) -> dict[str, str]:
+    """The children's environment: prefrec imported from `tree` (this checkout unless told)."""
+    return {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
             "NO_COLOR": "1"}
 
 
-def run_decode(mode: str, workers: int, list_file: Path) -> float:
-    started = time.perf_counter()
+def become_subreaper() -> None:
+    """Adopt orphaned descendants (PR_SET_CHILD_SUBREAPER), so that the CPU time of processes that
+    outlive a variant's child (multiprocessing's forkserver, which reaps the decode pool's workers)
+    is counted when `children_cpu_s` reaps them, instead of going to init."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1)
+
+
+def children_cpu_s() -> float:
+    """User + system CPU seconds of every descendant reaped so far (orphans reaped first)."""
+    import resource
+
+    while True:  # only orphans are left: the variant's own child was waited for
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_decode(mode: str, workers: int, list_file: Path) -> tuple[float, float]:
+    """(wall s, CPU s of the child and all its descendants) of one decode run."""
+    cpu, started = children_cpu_s(), time.perf_counter()
     subprocess.run([sys.executable, __file__, "_decode", mode, str(workers), str(list_file)], check=True,
                    env=child_env(), capture_output=True)
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    return elapsed, children_cpu_s() - cpu
 
 
-def run_scan(workers: int, library: Path, home: Path) -> float:
+def run_scan(workers: int, library: Path, home: Path, tree: Path = ROOT) -> tuple[float, float]:
+    """(wall s, CPU s of the CLI, its workers and their decoders) of one `scan --no-train`, with
+    prefrec from `tree`."""
     shutil.rmtree(home, ignore_errors=True)
-    started = time.perf_counter()
+    cpu, started = children_cpu_s(), time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "prefrec", "--home", str(home), "scan", "--no-train", "--json",
-                           "-j", str(workers), str(library)], env=child_env(), capture_output=True, text=True)
+                           "-j", str(workers), str(library)], env=child_env(tree), capture_output=True, text=True,
+                          cwd=tree)  # `-m` puts the working directory first on sys.path, before PYTHONPATH
     elapsed = time.perf_counter() - started
     if proc.returncode != 0 or json.loads(proc.stdout)["failed"]:
         raise SystemExit(f"scan failed:\n{proc.stdout}\n{proc.stderr}")
-    return elapsed
+    return elapsed, children_cpu_s() - cpu
 
 
 def profile(files: list[str], home: Path) -> None:
@@ -132,9 +167,9 @@ def profile(files: list[str], home: Path) -> None:
     The profiler's clock is this process's CPU time (time.process_time), not the wall clock, so
     the shares do not depend on what else the machine is running.
     """
-    from prefrec.analysis import analyse_file
-
     import resource
+
+    from prefrec.analysis import analyse_file
 
     analyse_file(files[0], str(home / "warm"))  # imports and first-call set-up outside the profile
     profiler = cProfile.Profile(time.process_time)
@@ -190,8 +225,11 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=12, help="files to profile (0: skip)")
     parser.add_argument("--mix", action="store_true", help="a sixth mp3, m4a and FLAC each, half Ogg (see above)")
     parser.add_argument("--mix-dir", type=Path, default=DEFAULT_MIX, help="where the converted mix is kept")
+    parser.add_argument("--compare", type=Path, metavar="TREE",
+                        help="also time the scan of another checkout (e.g. a worktree of main) in every repeat")
     args = parser.parse_args()
 
+    become_subreaper()
     files = corpus_files(args.corpus)
     files = files[: args.limit] if args.limit else files
     if args.mix:
@@ -218,40 +256,58 @@ def main() -> None:
               f"{audio_s / 3600:.2f} h of audio, {audio_bytes / 1e6:.0f} MB; load before: {os.getloadavg()[0]:.2f}")
         times: dict[tuple[str, int], list[float]] = {}
         fmt_times: dict[tuple[str, str], list[float]] = {}
+        cpu: dict[tuple[str, object], list[float]] = {}  # CPU s of the same runs: (variant, workers or format)
         loads: list[float] = [os.getloadavg()[0]]
         variants = ("decode", "scan") if args.mix else ("decode-native", "decode", "scan")
+        if args.compare:
+            variants += ("scan-compare",)
         for rep in range(args.repeats):
             for n in args.workers:
                 for variant in variants:
-                    if variant == "scan":
-                        t = run_scan(n, library, scratch / "home")
+                    if variant.startswith("scan"):
+                        t, c = run_scan(n, library, scratch / "home",
+                                        args.compare if variant == "scan-compare" else ROOT)
                     else:
-                        t = run_decode("native" if variant == "decode-native" else "prefrec", n, list_files["all"])
+                        t, c = run_decode("native" if variant == "decode-native" else "prefrec", n, list_files["all"])
                     times.setdefault((variant, n), []).append(t)
+                    cpu.setdefault((variant, n), []).append(c)
                     loads.append(os.getloadavg()[0])
-                    print(f"  repeat {rep + 1} {variant:13s} {n} worker(s): {t:6.1f} s  (load {loads[-1]:.2f})",
-                          flush=True)
+                    print(f"  repeat {rep + 1} {variant:13s} {n} worker(s): {t:6.1f} s, CPU {c:6.1f} s  "
+                          f"(load {loads[-1]:.2f})", flush=True)
             if args.mix:  # each format alone, with the most workers
                 n = max(args.workers)
                 for fmt in formats:
                     for variant in ("decode", "scan"):
-                        t = (run_scan(n, library / fmt, scratch / "home") if variant == "scan"
-                             else run_decode("prefrec", n, list_files[fmt]))
+                        t, c = (run_scan(n, library / fmt, scratch / "home") if variant == "scan"
+                                else run_decode("prefrec", n, list_files[fmt]))
                         fmt_times.setdefault((fmt, variant), []).append(t)
+                        cpu.setdefault((variant, fmt), []).append(c)
                     loads.append(os.getloadavg()[0])
-                    print(f"  repeat {rep + 1} {fmt:5s} alone, {n} worker(s): decode {fmt_times[(fmt, 'decode')][-1]:.1f} s, "
-                          f"scan {fmt_times[(fmt, 'scan')][-1]:.1f} s  (load {loads[-1]:.2f})", flush=True)
+                    print(f"  repeat {rep + 1} {fmt:5s} alone, {n} worker(s): decode {fmt_times[(fmt, 'decode')][-1]:.1f} s "
+                          f"(CPU {cpu[('decode', fmt)][-1]:.1f} s), scan {fmt_times[(fmt, 'scan')][-1]:.1f} s "
+                          f"(CPU {cpu[('scan', fmt)][-1]:.1f} s)  (load {loads[-1]:.2f})", flush=True)
         if not times:
             args.workers = []
-        print(f"\n{'variant':14s} {'workers':>7s} {'median s':>9s} {'tracks/s':>9s} {'× real time':>12s}")
+        print(f"\n{'variant':14s} {'workers':>7s} {'median s':>9s} {'tracks/s':>9s} {'× real time':>12s} "
+              f"{'CPU s':>7s} {'CPU ms per audio s':>19s}")
         med = {k: statistics.median(v) for k, v in times.items()}
         for (variant, n), t in sorted(med.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-            print(f"{variant:14s} {n:7d} {t:9.1f} {len(files) / t:9.2f} {audio_s / t:12.0f}")
+            c = statistics.median(cpu[(variant, n)])
+            print(f"{variant:14s} {n:7d} {t:9.1f} {len(files) / t:9.2f} {audio_s / t:12.0f} {c:7.1f} "
+                  f"{1000 * c / audio_s:19.3f}")
         print("\nratios (throughput; per repeat, then median):")
         for n in args.workers:
             for base in ("decode",) if args.mix else ("decode", "decode-native"):
-                per = [d / s for d, s in zip(times[(base, n)], times[("scan", n)])]
-                print(f"  scan / {base:13s} with {n} worker(s): {statistics.median(per):.3f}  "
+                for scan in ("scan", "scan-compare") if args.compare else ("scan",):
+                    per = [d / s for d, s in zip(times[(base, n)], times[(scan, n)])]
+                    print(f"  {scan} / {base:13s} with {n} worker(s): {statistics.median(per):.3f}  "
+                          f"({', '.join(f'{r:.3f}' for r in per)})")
+                    per = [d / s for d, s in zip(cpu[(base, n)], cpu[(scan, n)])]
+                    print(f"    in CPU time (what a quiet machine's wall clock would give): {statistics.median(per):.3f}  "
+                          f"({', '.join(f'{r:.3f}' for r in per)})")
+            if args.compare:
+                per = [a / b for a, b in zip(cpu[("scan-compare", n)], cpu[("scan", n)])]
+                print(f"  CPU of scan-compare ({args.compare}) / scan: {statistics.median(per):.3f}  "
                       f"({', '.join(f'{r:.3f}' for r in per)})")
         if 1 in args.workers and 2 in args.workers:
             for variant in ("scan", "decode"):
@@ -260,13 +316,17 @@ def main() -> None:
                       f"({', '.join(f'{r:.2f}' for r in per)})")
         if fmt_times:
             print(f"\nper format, {max(args.workers)} worker(s) (median s; scan / decode per repeat, then median):")
-            print(f"  {'format':6s} {'files':>5s} {'audio h':>8s} {'decode s':>9s} {'scan s':>7s} {'scan/decode':>12s}")
+            print(f"  {'format':6s} {'files':>5s} {'audio h':>8s} {'decode s':>9s} {'scan s':>7s} {'scan/decode':>12s} "
+                  f"{'decode CPU s':>13s} {'scan CPU s':>11s} {'in CPU time':>12s}")
             for fmt in formats:
                 fmt_audio = sum(audio_seconds(f) for f in files if f.endswith("." + fmt))
                 per = [d / s for d, s in zip(fmt_times[(fmt, "decode")], fmt_times[(fmt, "scan")])]
+                per_cpu = [d / s for d, s in zip(cpu[("decode", fmt)], cpu[("scan", fmt)])]
                 print(f"  {fmt:6s} {len(lists[fmt]):5d} {fmt_audio / 3600:8.2f} "
                       f"{statistics.median(fmt_times[(fmt, 'decode')]):9.1f} "
-                      f"{statistics.median(fmt_times[(fmt, 'scan')]):7.1f} {statistics.median(per):12.3f}")
+                      f"{statistics.median(fmt_times[(fmt, 'scan')]):7.1f} {statistics.median(per):12.3f} "
+                      f"{statistics.median(cpu[('decode', fmt)]):13.1f} {statistics.median(cpu[('scan', fmt)]):11.1f} "
+                      f"{statistics.median(per_cpu):12.3f}")
         cache_bytes = sum(p.stat().st_size for p in (scratch / "home" / "features").rglob("*.prf")) or 1
         print(f"\nfeature cache: {cache_bytes / 1e6:.2f} MB for {audio_bytes / 1e6:.0f} MB of audio = "
               f"{100 * cache_bytes / audio_bytes:.2f}% ({cache_bytes / audio_s:.0f} bytes per audio second)")

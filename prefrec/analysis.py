@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -61,11 +62,14 @@ class Failed:
     """A file that could not be analysed, and why (a one-line message for the listener).
 
     vanished: the file no longer exists (deleted or moved during the scan): not an error to keep.
+    transient: the machine was at fault, not the file (a full disk, the deadline, the memory
+    limit, a missing decoder): the next scan tries again.
     """
 
     path: str
     reason: str
     vanished: bool = False
+    transient: bool = False
 
 
 class BlockFeaturiser:
@@ -107,7 +111,7 @@ class BlockFeaturiser:
             grown[: self._done] = self._frames[: self._done]
             self._frames = grown
 
-    def push(self, samples: "np.ndarray") -> None:
+    def push(self, samples: np.ndarray) -> None:
         if samples.size == 0:
             return
         self.n_samples += int(samples.shape[0])
@@ -138,7 +142,7 @@ class BlockFeaturiser:
             buffer = buffer[frames * HOP_SAMPLES:]
         self._buffer = np.ascontiguousarray(buffer)
 
-    def finish(self) -> "np.ndarray":
+    def finish(self) -> np.ndarray:
         """float32 [N_MFCC, frames]: a transposed view of the time-major array (not a copy)."""
         self._compute(final=True)
         return self._frames[: self._done].T
@@ -147,22 +151,23 @@ class BlockFeaturiser:
 MAX_LENGTH_S = 24 * 3600.0  # a header claiming more than this is not believed when setting deadlines
 
 
-def analyse_file(path: str, cache_root: str, *, on_length: "Callable[[float], None] | None" = None) -> Analysed | Failed:
+def analyse_file(path: str, cache_root: str, *, on_length: Callable[[float], None] | None = None) -> Analysed | Failed:
     """Decode `path` block by block, compute its MFCCs and cache them. Never raises for a bad file.
 
     Runs in the calling process: the deadline and memory limit are enforced around it by
     `WorkerPool`.
     on_length(seconds) is called as soon as the file's stated playing time is known (from its tags'
     stream info before decoding, else from the decoder's header), so a deadline can grow with it.
+    A file libsndfile stops decoding early (a cut or damaged file) is decoded again by ffmpeg when
+    it is installed, and whichever decoded more is kept.
     """
     import base64
 
-    from prefrec.audio import StreamInfo, read_tags, stream
+    from prefrec.audio import read_tags
     from prefrec.cache import FeatureCache
-    from prefrec.fingerprint import Fingerprinter
 
     p = Path(path)
-    fingerprinter = Fingerprinter(SAMPLE_RATE)
+    decodes: list[tuple[Any, BlockFeaturiser, Any]] = []  # their fingerprinters are closed at the end
     try:
         st = os.stat(p)
         if st.st_size == 0 and stat.S_ISREG(st.st_mode):
@@ -170,16 +175,21 @@ def analyse_file(path: str, cache_root: str, *, on_length: "Callable[[float], No
         tags = read_tags(p)
         if tags.length_s and on_length:
             on_length(tags.length_s)
-        info = StreamInfo(p)
-        featuriser = BlockFeaturiser(expected_s=tags.length_s or 0.0)
-        for block in stream(p, info):
-            if featuriser.n_samples == 0 and info.expected_frames and info.source_rate:
-                header_s = info.expected_frames / info.source_rate  # the decoder's own count
-                featuriser.reserve(header_s)
-                if not tags.length_s and on_length:
-                    on_length(header_s)
-            featuriser.push(block)
-            fingerprinter.feed(block)
+        decodes.append(_decode_features(p, tags.length_s, on_length))
+        info, featuriser, fingerprinter = decodes[0]
+        if info.truncated and info.decoder == "soundfile" and shutil.which("ffmpeg"):
+            try:
+                decodes.append(_decode_features(p, tags.length_s, None, decoder="ffmpeg"))
+            except PrefrecError:
+                pass
+            else:
+                if decodes[-1][1].n_samples > featuriser.n_samples:
+                    stated_s = info.expected_frames / info.source_rate if info.source_rate else 0.0
+                    info, featuriser, fingerprinter = decodes[-1]
+                    got_s = featuriser.n_samples / SAMPLE_RATE
+                    if got_s < stated_s - 0.5:  # ffmpeg may stop quietly at the cut: still a truncated file
+                        info.truncated = True
+                        info.problem = info.problem or f"only {got_s:.1f} s of {stated_s:.1f} s decode"
         if featuriser.n_samples == 0:
             raise PrefrecError(f"{path}: holds no audio samples (empty, header-only or cut before the audio)")
         if info.nonfinite >= info.source_frames:
@@ -187,7 +197,11 @@ def analyse_file(path: str, cache_root: str, *, on_length: "Callable[[float], No
         features = featuriser.finish()
         # Always written (atomically): the features were just computed, and a damaged or older
         # cached copy of the same music must not survive a re-analysis.
-        FeatureCache(Path(cache_root)).save(info.identity, features)
+        try:
+            FeatureCache(Path(cache_root)).save(info.identity, features)
+        except OSError as exc:
+            return Failed(path, f"{path}: could not write its features to {cache_root} ({exc.strerror or exc}); "
+                          "free some space there, it is analysed again on the next scan", transient=True)
         notes = [info.problem] if info.truncated else []
         if info.nonfinite:
             notes.append(f"{info.nonfinite} NaN/infinite samples replaced by silence")
@@ -197,15 +211,46 @@ def analyse_file(path: str, cache_root: str, *, on_length: "Callable[[float], No
                         "; ".join(notes), tags.mbid,
                         base64.b64encode(fingerprint).decode("ascii") if fingerprint else "")
     except MemoryError:
-        return Failed(path, f"{path}: ran out of memory while analysing it (worker memory limit)")
+        return Failed(path, f"{path}: ran out of memory while analysing it (worker memory limit); raise "
+                      "worker_memory_mb, it is analysed again on the next scan", transient=True)
     except Exception as exc:  # noqa: BLE001 - a bad file must never stop a scan
         if not os.path.lexists(path):
             return Failed(path, f"{path}: disappeared during the scan", vanished=True)
         if isinstance(exc, PrefrecError):
-            return Failed(path, str(exc))
+            return Failed(path, str(exc), transient=bool(getattr(exc, "transient", False)))
+        if isinstance(exc, OSError):  # e.g. no permission to read it, an I/O error of the disk
+            return Failed(path, f"{path}: cannot be read ({exc.strerror or exc}); it is tried again on the "
+                          "next scan", transient=True)
         return Failed(path, f"{path}: analysis failed ({type(exc).__name__}: {exc})")
     finally:
+        for _, _, fingerprinter in decodes:
+            fingerprinter.close()
+
+
+def _decode_features(path: Path, length_s: float | None, on_length: Callable[[float], None] | None, *,
+                     decoder: str | None = None) -> tuple[Any, BlockFeaturiser, Any]:
+    """Decode `path` (with `decoder`, else the usual choice) into a BlockFeaturiser and a
+    fingerprint.Fingerprinter: (StreamInfo, featuriser, fingerprinter; the caller closes it).
+    Raises AudioError when nothing can read it."""
+    from prefrec.audio import StreamInfo, stream
+    from prefrec.fingerprint import Fingerprinter
+
+    info = StreamInfo(path)
+    featuriser = BlockFeaturiser(expected_s=length_s or 0.0)
+    fingerprinter = Fingerprinter(SAMPLE_RATE)
+    try:
+        for block in stream(path, info, decoder=decoder):
+            if featuriser.n_samples == 0 and info.expected_frames and info.source_rate:
+                header_s = info.expected_frames / info.source_rate  # the decoder's own count
+                featuriser.reserve(header_s)
+                if not length_s and on_length:
+                    on_length(header_s)
+            featuriser.push(block)
+            fingerprinter.feed(block)
+    except BaseException:
         fingerprinter.close()
+        raise
+    return info, featuriser, fingerprinter
 
 
 # -- worker processes --------------------------------------------------------------------------
@@ -217,17 +262,24 @@ def _worker_main(task_fd: int, result_fd: int, cache_root: str, memory_mb: int, 
     Ends when the task pipe closes (the parent finished or died).
     """
     die_with_parent(parent_pid)
-    import mutagen  # noqa: F401 - load the libraries before taking the address-space measure
+    import base64  # noqa: F401 - load what analyse_file uses before taking the address-space measure
+
+    import mutagen  # noqa: F401
     import numpy  # noqa: F401
-    import scipy.fft  # noqa: F401
     import soundfile  # noqa: F401
     import soxr  # noqa: F401
 
-    from prefrec.features import _mfcc_matrices
+    from prefrec import audio, cache  # noqa: F401
+    from prefrec.features import _mfcc_matrices, real_fft
     from prefrec.fingerprint import available
 
     _mfcc_matrices()
+    real_fft()  # scipy's FFT module alone (importing scipy.fft would cost 0.4 s of CPU)
     available()  # loads libchromaprint before the address space is measured
+    # mutagen imports its format modules on first use: now, not under the limit. Imports after
+    # the measure eat into the headroom, and Chromaprint's C++ aborts the worker when an
+    # allocation fails (a limit near its floor then killed the worker instead of failing the file).
+    audio.read_tags(Path(os.devnull))
     _limit_memory(memory_mb)
     with os.fdopen(task_fd, "r", encoding="utf-8") as tasks, os.fdopen(result_fd, "wb", buffering=0) as out:
 
@@ -328,13 +380,17 @@ class _Worker:
         self._unread = lines.pop()
         return [json.loads(line) for line in lines]
 
-    def death_reason(self) -> str:
+    def death_reason(self) -> tuple[str, bool]:
+        """Why the worker died, and whether the machine rather than the file is to blame (a
+        SIGKILL is the kernel's out-of-memory killer or someone else; a crash is the file's)."""
         code = self.proc.wait()
         if code < 0:
             name = signal.Signals(-code).name
-            hint = " (out of memory?)" if -code == signal.SIGKILL else ""
-            return f"the decoder crashed on it ({name}{hint}); the file may be damaged"
-        return f"the analysis worker exited with status {code} on it"
+            if -code == signal.SIGKILL:
+                return (f"the analysis worker was killed ({name}: out of memory?); it is analysed again on "
+                        "the next scan"), True
+            return f"the decoder crashed on it ({name}); the file may be damaged", False
+        return f"the analysis worker exited with status {code} on it; it is analysed again on the next scan", True
 
     def kill(self) -> None:
         try:
@@ -426,7 +482,8 @@ class WorkerPool:
             if messages is None:  # the pipe closed: the worker died
                 self._replace(worker)
                 if path is not None:
-                    done.append(Failed(path, f"{path}: {worker.death_reason()}"))
+                    reason, transient = worker.death_reason()
+                    done.append(Failed(path, f"{path}: {reason}", transient=transient))
                 continue
             for message in messages:
                 result = self._handle(worker, message)
@@ -434,8 +491,9 @@ class WorkerPool:
                     done.append(result)
             if worker.path is not None and time.monotonic() >= worker.deadline:
                 path = worker.path
-                done.append(Failed(path, f"{path}: analysis took longer than {worker.allowed_s:g} s "
-                                         "(the decoder hung); it was stopped"))
+                done.append(Failed(path, f"{path}: analysis took longer than {round(worker.allowed_s, 2):g} s "
+                                         "(the decoder hung, or the machine was busy); it was stopped and is "
+                                         "tried again on the next scan", transient=True))
                 worker.path = None
                 self._replace(worker)
         return done
@@ -503,7 +561,12 @@ def analyse_many(
         while queue or pool.running:
             while queue and pool.free:
                 pool.submit(queue.popleft())
-            yield from pool.results()
+            done = pool.results()
+            # Hand the freed workers their next files before the caller handles these results
+            # (database writes), so that no worker waits for the caller.
+            while queue and pool.free:
+                pool.submit(queue.popleft())
+            yield from done
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prefrec.errors import AudioError
+from prefrec.errors import AudioError, MissingDecoder
 from prefrec.features import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class StreamInfo:
     nonfinite: int = 0
     hash_identity: bool = True  # False only to time decoding alone (bench/throughput.py)
     _hashed: int = 0
-    _hash: "hashlib._Hash" = field(default_factory=hashlib.sha256)  # SHA-NI: 2x faster than blake2b here
+    _hash: hashlib._Hash = field(default_factory=hashlib.sha256)  # SHA-NI: 2x faster than blake2b here
 
     @property
     def identity(self) -> str:
@@ -76,7 +76,7 @@ class StreamInfo:
         """
         return f"{IDENTITY_VERSION}-{self._hash.hexdigest()[:32]}"
 
-    def add_to_identity(self, mono: "np.ndarray") -> None:
+    def add_to_identity(self, mono: np.ndarray) -> None:
         import numpy as np
 
         if not self.hash_identity:
@@ -121,7 +121,7 @@ def read_tags(path: Path) -> Tags:
     return Tags(title=title or path.stem, artist=artist, album=album, length_s=length_s, mbid=mbid)
 
 
-def _mix_down(block: "np.ndarray", info: StreamInfo) -> "np.ndarray":
+def _mix_down(block: np.ndarray, info: StreamInfo) -> np.ndarray:
     """block: float32 [n, channels] -> float32 [n] mono, non-finite samples replaced by 0."""
     import numpy as np
 
@@ -139,29 +139,34 @@ def _mix_down(block: "np.ndarray", info: StreamInfo) -> "np.ndarray":
     return mono
 
 
-def stream(path: Path, info: StreamInfo | None = None, *, block_s: float = BLOCK_S) -> Iterator["np.ndarray"]:
+def stream(path: Path, info: StreamInfo | None = None, *, block_s: float = BLOCK_S,
+           decoder: str | None = None) -> Iterator[np.ndarray]:
     """Decode `path` block by block: yields float32 [n] mono at 22050 Hz, values in [-1, 1].
 
     `info` (created if not given) is filled in as decoding proceeds: rate, frames, truncation, and
     the identity hash. Raises AudioError when no decoder can read the file; a decoder error after
-    some audio ends the stream early and sets info.truncated instead.
+    some audio ends the stream early and sets info.truncated instead. libsndfile is tried first
+    (decoder="ffmpeg" goes straight to ffmpeg); when it stops on an error before any audio (a file
+    cut or damaged early on), ffmpeg, which decodes as far as the data goes, gets its turn.
     """
     info = info if info is not None else StreamInfo(path)
-    if path.suffix.lower() not in FFMPEG_ONLY:
+    if decoder != "ffmpeg" and path.suffix.lower() not in FFMPEG_ONLY:
         try:
             opened = _open_soundfile(path)
         except AudioError as sf_error:
             if shutil.which("ffmpeg") is None:
-                raise AudioError(f"{path}: libsndfile cannot read it as audio and ffmpeg, which reads more "
-                                 "formats, is not installed; if it plays elsewhere, install ffmpeg "
-                                 "(`apt install ffmpeg`) and rescan") from sf_error
+                raise MissingDecoder(f"{path}: libsndfile cannot read it as audio and ffmpeg, which reads more "
+                                     "formats, is not installed; if it plays elsewhere, install ffmpeg "
+                                     "(`apt install ffmpeg`) and rescan") from sf_error
         else:
             yield from _stream_soundfile(opened, info, block_s)
-            return
+            if info.source_frames or not info.truncated or shutil.which("ffmpeg") is None:
+                return
+            info.expected_frames, info.truncated, info.problem = 0, False, ""
     yield from _stream_ffmpeg(path, info, block_s)
 
 
-def decode(path: Path, *, until_s: float | None = None) -> "np.ndarray":
+def decode(path: Path, *, until_s: float | None = None) -> np.ndarray:
     """The whole of `path` (or its first `until_s` seconds, at least) as float32 [n] mono 22050 Hz.
 
     In-process and unbounded in memory: for one track on demand (e.g. `explain --clip`); analysis
@@ -192,7 +197,7 @@ def _open_soundfile(path: Path):  # -> soundfile.SoundFile
     return f
 
 
-def _stream_soundfile(f, info: StreamInfo, block_s: float) -> Iterator["np.ndarray"]:
+def _stream_soundfile(f, info: StreamInfo, block_s: float) -> Iterator[np.ndarray]:
     import numpy as np
     import soundfile as sf
 
@@ -234,7 +239,7 @@ class _Resampler:
 
             self.stream = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
 
-    def __call__(self, mono: "np.ndarray", *, last: bool) -> "np.ndarray":
+    def __call__(self, mono: np.ndarray, *, last: bool) -> np.ndarray:
         import numpy as np
 
         if self.stream is not None:
@@ -242,13 +247,13 @@ class _Resampler:
         return np.clip(mono, -1.0, 1.0, out=np.asarray(mono, dtype=np.float32))
 
 
-def _stream_ffmpeg(path: Path, info: StreamInfo, block_s: float) -> Iterator["np.ndarray"]:
+def _stream_ffmpeg(path: Path, info: StreamInfo, block_s: float) -> Iterator[np.ndarray]:
     """Decode through `ffmpeg` (mono, 22050 Hz, float32 on a pipe), block by block."""
     import numpy as np
 
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
-        raise AudioError(f"{path}: libsndfile cannot read {path.suffix or 'this'} files and ffmpeg is not "
+        raise MissingDecoder(f"{path}: libsndfile cannot read {path.suffix or 'this'} files and ffmpeg is not "
                          "installed; install ffmpeg (`apt install ffmpeg`) and rescan")
     info.decoder, info.source_rate, info.channels = "ffmpeg", SAMPLE_RATE, 1
     cmd = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-i", "file:" + os.fspath(path), "-map", "0:a:0",

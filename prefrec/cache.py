@@ -32,7 +32,7 @@ STEPS_PER_STD = 16
 MIN_STEP = 1e-3
 
 
-def encode(features: "np.ndarray") -> bytes:
+def encode(features: np.ndarray) -> bytes:
     """features float [N_MFCC, frames] (any strides) -> compact bytes (see module docstring).
 
     Works along time in chunks of CHUNK_FRAMES: besides the features themselves it holds only the
@@ -65,7 +65,7 @@ def encode(features: "np.ndarray") -> bytes:
 CHUNK_FRAMES = 4096  # frames per encoding chunk: 20 x 4096 int32 temporaries = 320 kB
 
 
-def _zigzag_chunks(features: "np.ndarray", step: "np.ndarray") -> Iterator[tuple[int, "np.ndarray"]]:
+def _zigzag_chunks(features: np.ndarray, step: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     """Yields (first frame, uint32 [rows, chunk]): each value's quantisation code (rounded to whole
     `step`s of its row), minus the previous frame's code (the first frame: minus 0), zigzag-mapped so
     that small magnitudes of either sign are small unsigned numbers."""
@@ -81,7 +81,7 @@ def _zigzag_chunks(features: "np.ndarray", step: "np.ndarray") -> Iterator[tuple
         yield start, ((delta << 1) ^ (delta >> 31)).view(np.uint32)
 
 
-def decode(blob: bytes) -> "np.ndarray":
+def decode(blob: bytes) -> np.ndarray:
     """Inverse of `encode`: float32 [N_MFCC, frames]. Raises ValueError on a damaged blob.
 
     Row by row: besides the result it holds the decompressed planes and one row of temporaries.
@@ -120,7 +120,7 @@ class FeatureCache:
     def has(self, identity: str) -> bool:
         return self.path_for(identity).is_file()
 
-    def save(self, identity: str, features: "np.ndarray") -> Path:
+    def save(self, identity: str, features: np.ndarray) -> Path:
         """Store features [N_MFCC, n_frames] (any float dtype), atomically."""
         if features.ndim != 2 or features.shape[0] != N_MFCC:
             raise ValueError(f"features must be [{N_MFCC}, frames], got {features.shape}")
@@ -129,7 +129,7 @@ class FeatureCache:
         atomic_write_bytes(target, encode(features), fsync=False)
         return target
 
-    def load(self, identity: str) -> "np.ndarray":
+    def load(self, identity: str) -> np.ndarray:
         """Features float32 [N_MFCC, n_frames]; raises FileNotFoundError when not cached, or damaged
         (a damaged file is removed, so `has` is False and the next scan recomputes it)."""
         path = self.path_for(identity)
@@ -139,7 +139,7 @@ class FeatureCache:
             path.unlink(missing_ok=True)
             raise FileNotFoundError(f"{path}: damaged feature file ({exc}); rescan to recompute it") from exc
 
-    def get(self, identity: str) -> "np.ndarray | None":
+    def get(self, identity: str) -> np.ndarray | None:
         """Like `load`, but None when the features are missing or damaged (for callers that skip them)."""
         try:
             return self.load(identity)

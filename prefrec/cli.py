@@ -6,14 +6,17 @@ Data goes to stdout, messages to stderr. Exit codes: 0 success, 1 error (e.g. un
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
+from typer.core import TyperGroup
 
 from prefrec import __version__, render
-from prefrec.errors import PrefrecError
+from prefrec.errors import OutputError, PrefrecError, UsageError
 
 if TYPE_CHECKING:
     from prefrec.service import Service
@@ -24,7 +27,97 @@ EXIT_CODES = ("Exit codes: 0 success; 1 error (unknown track or name, no model y
               "130 interrupted. Data goes to stdout, messages to stderr; NO_COLOR turns colour off; "
               "-v shows tracebacks.")
 
+
+
+def _stdout_to_devnull() -> None:
+    """Point file descriptor 1 at /dev/null, so that the interpreter's last flush of what could not
+    be written (a closed pipe, a full device) neither fails nor prints "Exception ignored"."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. captured in tests)
+        pass
+
+
+class _Group(TyperGroup):
+    """The `prefrec` command group: every error becomes one line on stderr and an exit code, the
+    same way for the console script and for in-process runs (typer's CliRunner)."""
+
+    def main(self, args: Any = None, *posargs: Any, **kwargs: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        for arg in argv:
+            if isinstance(arg, str) and any("\udc80" <= c <= "\udcff" for c in arg):
+                shown = render.safe(os.fsencode(arg).decode("utf-8", "backslashreplace"))
+                render.err(f"prefrec: the argument '{shown}' is not valid UTF-8; "
+                           "prefrec keeps names as UTF-8: rename the file or folder, or type it in UTF-8")
+                sys.exit(UsageError.exit_code)
+        standalone = kwargs.pop("standalone_mode", True)
+        try:
+            code = super().main(argv, *posargs, standalone_mode=False, **kwargs)
+        except Exception as exc:  # typer's usage errors (a bad option value, a missing argument)
+            if not (type(exc).__module__.startswith(("click", "typer")) and hasattr(exc, "exit_code")):
+                raise
+            if type(exc).__name__ == "NoArgsIsHelpError" or not hasattr(exc, "format_message"):
+                if hasattr(exc, "show"):
+                    exc.show()
+            else:  # one line, as every other error
+                context = getattr(exc, "ctx", None)
+                hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+                render.err(f"prefrec: {render.safe(exc.format_message())}{hint}")
+            code = exc.exit_code
+        code = code if isinstance(code, int) else 0
+        if standalone:
+            sys.exit(code)
+        return code
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            render.err("prefrec: interrupted")
+            ctx.exit(130)
+        except Exception as exc:
+            if type(exc).__module__.startswith(("click", "typer")):  # usage errors and exits: typer's handling
+                raise
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                # e.g. `prefrec recommend | head -1`: the reader has all it wanted; end quietly, as beets does
+                _stdout_to_devnull()
+                ctx.exit(0)
+            _traceback()
+            if isinstance(exc, OutputError):
+                _stdout_to_devnull()
+            message, code = _one_line(exc)
+            render.err(f"prefrec: {message}")
+            if isinstance(exc, PrefrecError):
+                render.error_candidates(exc)
+            ctx.exit(code)
+
+
+def _one_line(exc: Exception) -> tuple[str, int]:
+    """What to tell the listener about `exc`, and the exit code."""
+    if isinstance(exc, PrefrecError):  # escaped: messages quote names and tags from outside
+        lines = str(exc).split("\n") if exc.multiline else [str(exc)]
+        return "\n".join(render.safe(line) for line in lines), exc.exit_code
+    if isinstance(exc, OSError):
+        where = f"{render.safe(exc.filename)}: " if exc.filename else ""
+        hint = ("free some disk space and try again" if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                else "check the path and its permissions")
+        return f"{where}{exc.strerror or exc}; {hint}", 1
+    # a bug: one line unless -v, as for every other error
+    return (f"unexpected error ({type(exc).__name__}: {render.safe(exc)}); "
+            + ("please report it" if _state.verbose else "run with -v for the traceback and report it")), 1
+
+
+def _traceback() -> None:
+    if _state.verbose:
+        import traceback
+
+        traceback.print_exc()
+
+
 app = typer.Typer(
+    cls=_Group,
     add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -36,7 +129,7 @@ app = typer.Typer(
 
 
 class _State:
-    home: Optional[str] = None
+    home: str | None = None
     verbose: bool = False
 
 
@@ -51,21 +144,75 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    home: Optional[Path] = typer.Option(None, "--home", help="Data directory (default: $PREFREC_HOME, "
-                                        "else the user data dir).", show_default=False),
+    home: str | None = typer.Option(None, "--home", metavar="DIR", help="Data directory (default: $PREFREC_HOME, "
+                                       "else the user data dir).", show_default=False),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
-    _state.home = str(home) if home else None
+    if home is not None and not home.strip():
+        raise UsageError("--home '': give the data directory's path")
+    _state.home = home
     _state.verbose = verbose
 
 
-def _service(**overrides: Any) -> "Service":
+def _service(*, create: bool = False, **overrides: Any) -> Service:
+    """The service over the data dir; `create` only for commands that fill it (scan): the others
+    never create anything, so a mistyped --home is an error, not a new empty data dir."""
     from prefrec.config import load_settings
     from prefrec.service import Service
 
-    return Service(load_settings(_state.home, **overrides))
+    return Service(load_settings(_state.home, **overrides), create=create)
+
+
+def _folders(library: list[str]) -> list[str]:
+    """The music folders as given, refusing an empty one (which would mean the current folder)."""
+    if any(not folder.strip() for folder in library):
+        raise UsageError("an empty folder name was given; name the folder(s) that hold your music")
+    return library
+
+
+def _output_file(option: str, path: str | None) -> Path | None:
+    """A file to write (--plot, --clip), checked before any work: not empty, not a folder, in a
+    folder that exists and can be written."""
+    if path is None:
+        return None
+    if not path.strip():
+        raise UsageError(f"{option} '': give a file name")
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"{option} {render.safe(path)}: is a folder; give a file name in it")
+    folder = out.parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} {render.safe(path)}: the folder {render.safe(folder)} does not exist; "
+                         "create it or choose another path")
+    existed = out.exists()
+    try:  # the one sure test that it can be written (permissions, a read-only file system)
+        with open(out, "ab"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {render.safe(path)}: cannot write it ({exc.strerror}); choose another path") from exc
+    if not existed:
+        out.unlink(missing_ok=True)
+    return out
+
+
+def _writing(option: str, out: Path):
+    """Turn a failure to write `out` (a full disk, /dev/full) into a one-line error naming it."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def guard():
+        try:
+            yield
+        except (OSError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and type(exc).__module__ != "soundfile":  # libsndfile's write errors
+                raise
+            reason = getattr(exc, "strerror", None) or exc
+            raise PrefrecError(f"{option} {render.safe(out)}: could not write it ({render.safe(reason)}); "
+                               "choose a place with space left") from exc
+
+    return guard()
 
 
 # -- scan --------------------------------------------------------------------------------------
@@ -73,23 +220,28 @@ def _service(**overrides: Any) -> "Service":
 
 @app.command()
 def scan(
-    library: list[Path] = typer.Argument(..., help="Folder(s) holding your music."),
+    library: list[str] = typer.Argument(..., help="Folder(s) holding your music."),
     no_train: bool = typer.Option(False, "--no-train", help="Only analyse; do not retrain or rescore."),
     as_json: bool = typer.Option(False, "--json", help="Print the scan report as JSON on stdout."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, show_default=False,
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Analyse again every file that could not "
+                                      "be used before (those that failed for a reason of the machine, like a "
+                                      "full disk or the time limit, are retried anyway)."),
+    workers: int | None = typer.Option(None, "--workers", "-j", min=1, show_default=False,
                                           help="Analysis processes (default: all cores)."),
 ) -> None:
     """Analyse new and changed audio files once (train and rank too if there is feedback).
 
     Example: prefrec scan ~/Music
     """
-    with _service(workers=workers) as service, render.Stages() as stages:
-        report = service.library.scan([str(p) for p in library], progress=stages, train=not no_train,
+    folders = _folders(library)
+    with _service(create=True, workers=workers) as service, render.Stages() as stages:
+        report = service.library.scan(folders, progress=stages, train=not no_train, retry_failed=retry_failed,
                                       on_result=stages.on_result)
     if as_json:
         render.dump_json({
             "found": report.found, "analysed": report.analysed, "unchanged": report.unchanged,
-            "failed": [{"path": p, "reason": r} for p, r in report.failed], "gone": report.gone,
+            "failed": [{"path": p, "reason": r, "transient": p in report.transient} for p, r in report.failed],
+            "gone": report.gone,
             "seconds": round(report.seconds, 3), "audio_seconds": round(report.audio_seconds, 1),
             "trained": report.trained is not None, "pretrained": report.pretrained is not None,
         })
@@ -103,7 +255,7 @@ _TRACK_HELP = ("A path, a folder, a file:// URI, or words from the title/artist/
                "(no quotes needed). On a terminal, several matches let you pick one.")
 
 
-def _chooser() -> "Chooser | None":
+def _chooser() -> Chooser | None:
     """A prompt that lets the listener pick one of several matching tracks, when stdin and stderr
     are a terminal; None otherwise (then an ambiguous name lists the candidates and exits 2)."""
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
@@ -130,7 +282,7 @@ def _chooser() -> "Chooser | None":
     return choose
 
 
-def _targets(track: Optional[list[str]]) -> tuple[list[str], bool]:
+def _targets(track: list[str] | None) -> tuple[list[str], bool]:
     """The TRACK arguments, with `-` replaced by the lines of stdin (paths or file:// URIs, as
     players and scripts give them); and whether stdin was read."""
     args = list(track or [])
@@ -153,8 +305,8 @@ def _targets(track: Optional[list[str]]) -> tuple[list[str], bool]:
 _NOW = " None named: the song your player plays now (player = \"mpd\" or \"mpris\" in config.toml)."
 
 
-def _rate(track: Optional[list[str]], kind: str, at: Optional[str], artist: Optional[str],
-          album: Optional[str]) -> None:
+def _rate(track: list[str] | None, kind: str, at: str | None, artist: str | None,
+          album: str | None) -> None:
     targets, from_stdin = _targets(track)
     with _service() as service:
         if not targets and artist is None and album is None:
@@ -174,10 +326,10 @@ def _rate(track: Optional[list[str]], kind: str, at: Optional[str], artist: Opti
 
 @app.command()
 def like(
-    track: Optional[list[str]] = typer.Argument(None, help=_TRACK_HELP + " Several paths or a folder like them all; "
+    track: list[str] | None = typer.Argument(None, help=_TRACK_HELP + " Several paths or a folder like them all; "
                                                 "`-` reads paths from stdin." + _NOW, show_default=False),
-    artist: Optional[str] = typer.Option(None, "--artist", help="Like every track of this artist.", show_default=False),
-    album: Optional[str] = typer.Option(None, "--album", help="Like every track of this album.", show_default=False),
+    artist: str | None = typer.Option(None, "--artist", help="Like every track of this artist.", show_default=False),
+    album: str | None = typer.Option(None, "--album", help="Like every track of this album.", show_default=False),
 ) -> None:
     """Tell prefrec you like a track (or several: paths, a folder, an album, an artist; none named:
     the song playing now).
@@ -189,11 +341,11 @@ def like(
 
 @app.command()
 def skip(
-    track: Optional[list[str]] = typer.Argument(None, help=_TRACK_HELP + " Several paths or a folder skip them all; "
+    track: list[str] | None = typer.Argument(None, help=_TRACK_HELP + " Several paths or a folder skip them all; "
                                                 "`-` reads paths from stdin." + _NOW, show_default=False),
-    at: Optional[str] = typer.Option(None, "--at", help="Where you skipped it: 1:23 or 83 (seconds)."),
-    artist: Optional[str] = typer.Option(None, "--artist", help="Skip every track of this artist.", show_default=False),
-    album: Optional[str] = typer.Option(None, "--album", help="Skip every track of this album.", show_default=False),
+    at: str | None = typer.Option(None, "--at", help="Where you skipped it: 1:23 or 83 (seconds)."),
+    artist: str | None = typer.Option(None, "--artist", help="Skip every track of this artist.", show_default=False),
+    album: str | None = typer.Option(None, "--album", help="Skip every track of this album.", show_default=False),
 ) -> None:
     """Tell prefrec you skipped a track, optionally where: what you heard before counts most (none
     named: the song playing now, at where it is, and the player moves on).
@@ -205,7 +357,7 @@ def skip(
 
 @app.command()
 def radio(
-    track: Optional[str] = typer.Argument(None, help="The track to start from (default: the song playing now).",
+    track: str | None = typer.Argument(None, help="The track to start from (default: the song playing now).",
                                           show_default=False),
     off: bool = typer.Option(False, "--off", help="Back to plain recommendations."),
 ) -> None:
@@ -265,7 +417,7 @@ def evaluate(
 # -- queries -----------------------------------------------------------------------------------
 
 
-def _duration(option: str, text: Optional[str]) -> Optional[float]:
+def _duration(option: str, text: str | None) -> float | None:
     from prefrec.errors import UsageError
     from prefrec.service.names import parse_position
 
@@ -287,11 +439,11 @@ def recommend(
                                       "album in the top 20."),
     explore: float = typer.Option(0.0, "--explore", min=0.0, max=1.0, help="Fraction of the list (e.g. 0.2) "
                                   "given to tracks the model is least sure about, marked as such."),
-    artist: Optional[str] = typer.Option(None, "--artist", help="Only artists whose name contains this."),
-    album: Optional[str] = typer.Option(None, "--album", help="Only albums whose name contains this."),
-    min_duration: Optional[str] = typer.Option(None, "--min-duration", help="Shortest track: 90 or 1:30."),
-    max_duration: Optional[str] = typer.Option(None, "--max-duration", help="Longest track: 600 or 10:00."),
-    folder: Optional[str] = typer.Option(None, "--folder", help="Only tracks in this folder (a path, or the name "
+    artist: str | None = typer.Option(None, "--artist", help="Only artists whose name contains this."),
+    album: str | None = typer.Option(None, "--album", help="Only albums whose name contains this."),
+    min_duration: str | None = typer.Option(None, "--min-duration", help="Shortest track: 90 or 1:30."),
+    max_duration: str | None = typer.Option(None, "--max-duration", help="Longest track: 600 or 10:00."),
+    folder: str | None = typer.Option(None, "--folder", help="Only tracks in this folder (a path, or the name "
                                          "of a folder of the library).", show_default=False),
     include_flagged: bool = typer.Option(False, "--include-flagged", help="Also files shorter than a window (8 s), "
                                          "truncated, or with damaged (NaN) samples."),
@@ -320,10 +472,10 @@ def recommend(
 def explain(
     track: list[str] = typer.Argument(..., help=_TRACK_HELP),
     as_json: bool = typer.Option(False, "--json", help="Every window's start, end and score as JSON."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the score curve over time above the "
+    plot: str | None = typer.Option(None, "--plot", metavar="FILE", help="Also draw the score curve over time above the "
                                         "track's spectrogram, best segment and your skip marked: .png, .pdf or "
                                         ".svg (needs prefrec[plot]).", show_default=False),
-    clip: Optional[Path] = typer.Option(None, "--clip", help="Also cut the best-scoring 8 s out of the original "
+    clip: str | None = typer.Option(None, "--clip", metavar="FILE", help="Also cut the best-scoring 8 s out of the original "
                                         "file at its own quality (.wav, .flac, or the file's own format).",
                                         show_default=False),
 ) -> None:
@@ -334,18 +486,21 @@ def explain(
     """
     from prefrec.explain import mmss, plot_format
 
-    if plot is not None:
-        plot_format(plot)  # refuse an unknown extension before any work
+    plot_file, clip_file = _output_file("--plot", plot), _output_file("--clip", clip)
+    if plot_file is not None:
+        plot_format(plot_file)  # refuse an unknown extension before any work
     with _service() as service:
         exp = service.queries.explain(" ".join(track), choose=_chooser())
         render.explanation(exp, as_json=as_json)
-        if plot is not None:
-            service.queries.plot(exp, plot)
-            render.err(f"plot written to {render.safe(plot)}")
-        if clip is not None:
-            segment, how = service.queries.clip(exp, clip)
+        if plot_file is not None:
+            with _writing("--plot", plot_file):
+                service.queries.plot(exp, plot_file)
+            render.err(f"plot written to {render.safe(plot_file)}")
+        if clip_file is not None:
+            with _writing("--clip", clip_file):
+                segment, how = service.queries.clip(exp, clip_file)
             render.err(f"best segment {mmss(segment.start_s)}–{mmss(segment.end_s)} ({segment.score:.2f}) "
-                       f"written to {render.safe(clip)} ({render.CLIP_HOW[how]})")
+                       f"written to {render.safe(clip_file)} ({render.CLIP_HOW[how]})")
 
 
 @app.command()
@@ -384,9 +539,9 @@ def search(
 
 @app.command("list")
 def list_tracks(
-    artist: Optional[str] = typer.Option(None, "--artist", help="Only artists whose name contains this."),
-    album: Optional[str] = typer.Option(None, "--album", help="Only albums whose name contains this."),
-    folder: Optional[str] = typer.Option(None, "--folder", help="Only tracks in this folder (a path, or the name "
+    artist: str | None = typer.Option(None, "--artist", help="Only artists whose name contains this."),
+    album: str | None = typer.Option(None, "--album", help="Only albums whose name contains this."),
+    folder: str | None = typer.Option(None, "--folder", help="Only tracks in this folder (a path, or the name "
                                          "of a folder of the library).", show_default=False),
     unrated: bool = typer.Option(False, "--unrated", help="Only tracks you have not rated."),
     flagged: bool = typer.Option(False, "--flagged", help="Only flagged files (too short, truncated, NaN samples)."),
@@ -408,7 +563,21 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 
     Example: prefrec status --json
     """
-    with _service() as service:
+    from prefrec.errors import NotReady
+
+    try:
+        service = _service()
+    except NotReady as exc:  # no data dir yet: say so, and create nothing
+        from prefrec.config import load_settings
+
+        home = str(load_settings(_state.home).home)
+        if as_json:
+            render.dump_json({"home": home, "data_dir": False, "hint": str(exc)})
+        else:
+            render.out(f"data:     {render.safe(home)} (no data dir yet)")
+        render.err(render.safe(exc))
+        return
+    with service:
         info = service.queries.status()
     render.status(info, as_json=as_json)
 
@@ -418,8 +587,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 
 @app.command()
 def daemon(
-    library: list[Path] = typer.Argument(..., help="Folder(s) holding your music."),
-    autoqueue: Optional[bool] = typer.Option(None, "--autoqueue/--no-autoqueue", show_default=False,
+    library: list[str] = typer.Argument(..., help="Folder(s) holding your music."),
+    autoqueue: bool | None = typer.Option(None, "--autoqueue/--no-autoqueue", show_default=False,
                                              help="Keep MPD's queue filled with recommendations "
                                                   "(default: the autoqueue setting)."),
 ) -> None:
@@ -434,7 +603,7 @@ def daemon(
     from prefrec.config import load_settings
     from prefrec.daemon import run_daemon
 
-    raise typer.Exit(run_daemon(load_settings(_state.home), [str(p) for p in library], autoqueue=autoqueue))
+    raise typer.Exit(run_daemon(load_settings(_state.home), _folders(library), autoqueue=autoqueue))
 
 
 # -- control -----------------------------------------------------------------------------------
@@ -445,10 +614,10 @@ _TRACK_OPT_HELP = "A path, or words from the title/artist/album/file name (no qu
 
 @app.command()
 def ban(
-    track: Optional[list[str]] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
-    artist: Optional[str] = typer.Option(None, "--artist", help="Ban every track of this artist.",
+    track: list[str] | None = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    artist: str | None = typer.Option(None, "--artist", help="Ban every track of this artist.",
                                          show_default=False),
-    album: Optional[str] = typer.Option(None, "--album", help="Ban every track of this album.", show_default=False),
+    album: str | None = typer.Option(None, "--album", help="Ban every track of this album.", show_default=False),
     list_bans: bool = typer.Option(False, "--list", help="List the bans."),
     as_json: bool = typer.Option(False, "--json", help="With --list: the bans as JSON."),
 ) -> None:
@@ -476,9 +645,9 @@ def ban(
 
 @app.command()
 def unban(
-    track: Optional[list[str]] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
-    artist: Optional[str] = typer.Option(None, "--artist", help="Lift the ban on this artist.", show_default=False),
-    album: Optional[str] = typer.Option(None, "--album", help="Lift the ban on this album.", show_default=False),
+    track: list[str] | None = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    artist: str | None = typer.Option(None, "--artist", help="Lift the ban on this artist.", show_default=False),
+    album: str | None = typer.Option(None, "--album", help="Lift the ban on this album.", show_default=False),
 ) -> None:
     """Lift a ban made with `prefrec ban`.
 
@@ -492,8 +661,8 @@ def unban(
 
 @app.command()
 def forget(
-    track: Optional[list[str]] = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
-    source: Optional[str] = typer.Option(None, "--source", help="Instead of a track: withdraw everything an "
+    track: list[str] | None = typer.Argument(None, help=_TRACK_OPT_HELP, show_default=False),
+    source: str | None = typer.Option(None, "--source", help="Instead of a track: withdraw everything an "
                                          "import gave (itunes, beets, m3u:NAME.m3u8…; see `prefrec status`).",
                                          show_default=False),
 ) -> None:
@@ -521,14 +690,14 @@ def import_(
                                  "Clementine or MPD sticker database, a ListenBrainz export, or mpd://HOST:PORT."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List every entry: how it matched (or the closest "
                                  "track when it did not) and what it would add. Writes nothing."),
-    as_kind: Optional[str] = typer.Option(None, "--as", metavar="like|skip", help="Playlists: record every entry "
+    as_kind: str | None = typer.Option(None, "--as", metavar="like|skip", help="Playlists: record every entry "
                                           "as a like (the default) or a skip.", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="The match report as JSON: source, summary, entries "
                                  "(how, track, closest, says, adds)."),
-    music_dir: Optional[Path] = typer.Option(None, "--music-dir", help="The source's music folder, when it keeps "
+    music_dir: Path | None = typer.Option(None, "--music-dir", help="The source's music folder, when it keeps "
                                              "only relative paths and does not say where (MPD, beets without "
                                              "its config.yaml).", show_default=False),
-    fmt: Optional[str] = typer.Option(None, "--format", help="Do not detect the format: m3u, itunes, beets, "
+    fmt: str | None = typer.Option(None, "--format", help="Do not detect the format: m3u, itunes, beets, "
                                       "strawberry, clementine, listenbrainz, mpd.", show_default=False),
 ) -> None:
     """Bring in ratings and play counts you already have elsewhere. Importing again adds only what
@@ -548,7 +717,7 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="JSON list: id, kind, source, at, time, withdrawn, "
                                  "detail, means (a session's listen/skip/nothing), path, title, artist, "
                                  "album, duration."),
-    source: Optional[str] = typer.Option(None, "--source", help="Only events from this source: cli, mpd, "
+    source: str | None = typer.Option(None, "--source", help="Only events from this source: cli, mpd, "
                                          "mpris, or an import (itunes, m3u:NAME.m3u8…).", show_default=False),
 ) -> None:
     """Your latest feedback, newest first: likes, skips, forgets, and what players saw, with the
@@ -578,10 +747,18 @@ def demo(
     import time
 
     from prefrec.config import load_settings
+    from prefrec.render import plural
     from prefrec.service import Service
     from prefrec.synth import write_library
 
     started = time.perf_counter()
+    if _state.home:
+        with Service(load_settings(_state.home)) as service:  # refuses a folder that is not a data dir
+            counts = service.store.counts()
+            if counts["tracks"] or counts["gone"] or counts["feedback"]:
+                raise UsageError(f"{service.settings.home}: already holds a library ({plural(counts['tracks'], 'track')}, "
+                                 f"{plural(counts['feedback'], 'feedback event')}); the demo would mix its generated "
+                                 "music and ratings into it: give an empty or new --home, or none")
     scratch = Path(tempfile.mkdtemp(prefix="prefrec-demo-"))
     home = Path(_state.home) if _state.home else scratch / "home"
     music = scratch / "music"
@@ -626,22 +803,6 @@ def demo(
 # -- entry point -------------------------------------------------------------------------------
 
 
-def main(argv: Optional[list[str]] = None) -> None:
-    """Console-script entry point: runs the app and maps errors to one-line messages and exit codes."""
-    try:
-        app(args=argv, prog_name="prefrec")
-    except PrefrecError as exc:
-        if _state.verbose:
-            import traceback
-
-            traceback.print_exc()
-        render.error(exc)
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - a bug: one line unless -v, as for every other error
-        if _state.verbose:
-            import traceback
-
-            traceback.print_exc()
-        render.err(f"prefrec: unexpected error ({type(exc).__name__}: {exc}); "
-             + ("please report it" if _state.verbose else "run with -v for the traceback and report it"))
-        sys.exit(1)
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (errors become one-line messages and exit codes in _Group)."""
+    app(args=argv, prog_name="prefrec")

@@ -20,9 +20,10 @@ from prefrec.errors import PrefrecError
 
 
 class SettingsError(PrefrecError):
-    """One or more settings are invalid; the message lists each with its source."""
+    """One or more settings are invalid; the message lists each with its source (one per line)."""
 
     exit_code = 2
+    multiline = True
 
 
 def setting(default: Any = dataclasses.MISSING, *, help: str, minimum: float | None = None,

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefrec.errors import PrefrecError
+from prefrec.library import FileEntry, discover, is_audio_name, printable_path, stat_audio_file, under_any
 from prefrec.lock import DAEMON_LOCK, LockHeld, PidLock
 from prefrec.trainer import TrainerOutcome, TrainerProcess
-from prefrec.library import FileEntry, discover, is_audio_name, printable_path, stat_audio_file, under_any
 
 if TYPE_CHECKING:
     from prefrec.analysis import WorkerPool
@@ -192,6 +192,7 @@ class Daemon:
         self.player: Any = None  # (PlayerThread, PlayerHost) while a player is followed
         self.inbox = _Inbox()
         self.pending: dict[str, _Pending] = {}
+        self.passed_over: list[tuple[str, str]] = []  # (path, reason) of files seen but not for analysis
         self.running: dict[str, FileEntry] = {}  # path -> the file as it was when its analysis started
         self.pool: WorkerPool | None = None
         self.trainer: TrainerProcess | None = None
@@ -304,6 +305,9 @@ class Daemon:
         now = time.monotonic()
         for path, closed in touched.items():
             self._consider(path, closed=closed, now=now)
+        if self.passed_over:
+            service.library.record_passed_over(self.passed_over)
+            self.passed_over = []
         if rescan or now >= self.next_rescan:
             self._rescan(service)
         self._collect(service)
@@ -333,8 +337,9 @@ class Daemon:
             self.pending.pop(path, None)
             if printable_path(path) != path:  # a name the library cannot store: the listener must rename it
                 self.error(f"{printable_path(path)}: {reason}")
-            elif os.path.lexists(path):  # (a file deleted meanwhile is simply forgotten)
-                log.info("passed over %s: %s", path, reason)
+            if os.path.lexists(path):  # (a file deleted meanwhile is simply forgotten)
+                log.info("passed over %s: %s", printable_path(path), reason)
+                self.passed_over.append((printable_path(path), reason))  # recorded as scan records it
             return
         seen = self.pending.get(path)
         if seen is None or (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):
@@ -355,7 +360,7 @@ class Daemon:
                 self._consider(e.path, closed=False, now=now,
                                old_enough=wall - e.mtime_ns / 1e9 >= self.settings.settle_s)
                 queued += 1
-        gone = service.store.mark_missing({e.path for e in entries} | set(self.running), self.roots)
+        gone = service.library.reconcile(self.roots, entries, skipped, busy=self.running)
         log.info("rescan: %d audio files, %d to analyse, %d gone, %d passed over",
                  len(entries), queued, gone, len(skipped))
         for path, reason in skipped[:20]:
@@ -426,10 +431,12 @@ class Daemon:
             if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
                 self._consider(path, closed=False, now=time.monotonic())  # changed meanwhile: again
                 continue
-            service.library.record_analysis(result, entry)
+            service.library.record_results([(result, entry)])
             if isinstance(result, Analysed):
                 log.info("analysed %s (%.0f s)", path, result.duration_s)
                 self.rescore = self.library_changed = True
+            elif result.transient:
+                log.warning("could not analyse this time (tried again at the next rescan): %s", result.reason)
             else:
                 log.warning("could not use %s", result.reason)
 
@@ -532,7 +539,8 @@ class Daemon:
             return
         changed = {k: v for k, v in vars(fresh).items() if getattr(self.settings, k) != v}
         analysis = ("workers", "decode_timeout_s", "decode_timeout_per_audio_s", "worker_memory_mb")
-        if any(getattr(fresh, k) != getattr(self.settings, k) for k in analysis):
+        analysis_changed = any(getattr(fresh, k) != getattr(self.settings, k) for k in analysis)
+        if analysis_changed:
             self._requeue_running()
             self._stop_pool()
         player_keys = [k for k in changed if k.startswith(("player", "mpd_", "mpris_", "autoqueue"))
@@ -541,7 +549,9 @@ class Daemon:
         if player_keys:
             self._stop_player()
             self._start_player()
-        self.next_rescan = min(self.next_rescan, time.monotonic() + fresh.rescan_interval_s)
+        # New analysis settings: files that failed because of the old ones (deadline, memory) are
+        # tried again by a rescan now.
+        self.next_rescan = 0.0 if analysis_changed else min(self.next_rescan, time.monotonic() + fresh.rescan_interval_s)
         self.untrainable_feedback_id = -1
         from prefrec.config import schema
 
@@ -614,10 +624,12 @@ def run_daemon(settings: Settings, roots: list[str], *, autoqueue: bool | None =
     Raises LockHeld when another daemon holds the data dir, UsageError for a bad folder.
     """
     from prefrec.errors import UsageError
+    from prefrec.fsutil import check_data_dir
 
     for root in roots:
         if not os.path.isdir(root):
             raise UsageError(f"{root}: not a folder; give the folder(s) that hold your music")
+    check_data_dir(settings.home, create=True)  # before the lock file: never write into a foreign folder
     lock = PidLock(settings.home / DAEMON_LOCK, what="a daemon")
     try:
         lock.acquire()

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 
 class PrefrecError(Exception):
-    """Base of every error prefrec reports to the listener (exit code 1 unless stated)."""
+    """Base of every error prefrec reports to the listener (exit code 1 unless stated). Its message
+    is one line; `multiline` errors list several problems, one per line."""
 
     exit_code = 1
+    multiline = False
 
 
 class AudioError(PrefrecError):
-    """A file could not be decoded or analysed."""
+    """A file could not be decoded or analysed. `transient`: because of the machine (a decoder
+    missing, a full disk), not the file: the next scan tries again."""
+
+    transient = False
+
+
+class MissingDecoder(AudioError):
+    """The decoder a file needs (ffmpeg) is not installed."""
+
+    transient = True
 
 
 class UnknownTrack(PrefrecError):
@@ -65,3 +76,7 @@ class MissingExtra(PrefrecError):
 
 class ImportSourceError(PrefrecError):
     """A source to import could not be read, or is in no format prefrec understands."""
+
+
+class OutputError(PrefrecError):
+    """Standard output cannot be written (a full device, a closed terminal)."""

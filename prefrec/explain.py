@@ -136,7 +136,7 @@ def plot_explanation(out: Path, **drawing: object) -> None:
     explanation_figure(**drawing).savefig(out, format=fmt)  # type: ignore[arg-type]
 
 
-def explanation_figure(*, windows: Sequence[tuple[float, float, float]], spectrogram: "np.ndarray",
+def explanation_figure(*, windows: Sequence[tuple[float, float, float]], spectrogram: np.ndarray,
                        best: Segment | None, title: str, skip_at_s: float | None = None,
                        duration_s: float | None = None, dpi: int = 100):  # -> matplotlib.figure.Figure
     """A matplotlib Figure (10 x 6 inches) explaining a track's score.

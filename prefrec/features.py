@@ -8,6 +8,7 @@ exactly 50 frames per second; a window is 8 s = 400 frames and slides by 1 s = 5
 from __future__ import annotations
 
 import functools
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def n_frames_for(n_samples: int) -> int:
     return -(-n_samples // HOP_SAMPLES) if n_samples > 0 else 0
 
 
-def mfcc(samples: "np.ndarray") -> "np.ndarray":
+def mfcc(samples: np.ndarray) -> np.ndarray:
     """MFCCs of mono 22050 Hz audio.
 
     samples: float32 [n_samples], values in [-1, 1].
@@ -58,7 +59,7 @@ def mfcc(samples: "np.ndarray") -> "np.ndarray":
     return mfcc_of_padded(padded, frames)
 
 
-def mfcc_of_padded(padded: "np.ndarray", frames: int) -> "np.ndarray":
+def mfcc_of_padded(padded: np.ndarray, frames: int) -> np.ndarray:
     """MFCCs of `frames` frames of already-padded audio.
 
     padded: float32 [(frames - 1) * 441 + N_FFT]; frame f covers padded[f*441 : f*441 + N_FFT].
@@ -75,7 +76,7 @@ def mfcc_of_padded(padded: "np.ndarray", frames: int) -> "np.ndarray":
     return np.ascontiguousarray(out.T)
 
 
-def mfcc_frames_into(padded: "np.ndarray", frames: int, out: "np.ndarray") -> None:
+def mfcc_frames_into(padded: np.ndarray, frames: int, out: np.ndarray) -> None:
     """`mfcc_of_padded`, written time-major into `out`: float32 [frames, N_MFCC] (e.g. a slice of a
     longer array, so a long track's MFCCs are never copied from block results into a whole)."""
     import numpy as np
@@ -85,7 +86,7 @@ def mfcc_frames_into(padded: "np.ndarray", frames: int, out: "np.ndarray") -> No
         np.matmul(log_mel, dct_t, out=out[start:stop])
 
 
-def log_mel(samples: "np.ndarray") -> "np.ndarray":
+def log_mel(samples: np.ndarray) -> np.ndarray:
     """The log-mel spectrogram the MFCCs are computed from (what a spectrogram viewer shows).
 
     samples: float32 [n_samples] mono 22050 Hz. Returns float32 [N_MELS, n_frames] in dB (power,
@@ -104,25 +105,28 @@ def log_mel(samples: "np.ndarray") -> "np.ndarray":
     return np.ascontiguousarray(out.T)
 
 
-def _log_mel_chunks(padded: "np.ndarray", frames: int):  # -> Iterator[(start, stop, float32 [n, N_MELS])]
+def _log_mel_chunks(padded: np.ndarray, frames: int):  # -> Iterator[(start, stop, float32 [n, N_MELS])]
     """Log-mel power (dB) of `frames` frames of padded audio (as `mfcc_of_padded` takes it), in
     chunks of _CHUNK_FRAMES: yields (first frame, last frame + 1, a reused float32 [n, N_MELS])."""
     import numpy as np
-    import scipy.fft
 
     window, mel_bands, _ = _mfcc_matrices()
+    rfft = real_fft()
     view = np.lib.stride_tricks.sliding_window_view(padded[: (frames - 1) * HOP_SAMPLES + N_FFT], N_FFT)
     view = view[::HOP_SAMPLES]
-    windowed = np.empty((min(frames, _CHUNK_FRAMES), N_FFT), dtype=np.float32)
-    mel = np.empty((windowed.shape[0], N_MELS), dtype=np.float32)
+    windowed, spectrum, power, mel = _workspace()
     for start in range(0, frames, _CHUNK_FRAMES):
         stop = min(frames, start + _CHUNK_FRAMES)
         n = stop - start
         np.multiply(view[start:stop], window, out=windowed[:n])
-        spectrum = scipy.fft.rfft(windowed[:n], axis=1, workers=1, overwrite_x=True)  # complex64 [t, 1025]
-        power = np.square(spectrum.real) + np.square(spectrum.imag)
+        rfft(windowed[:n], spectrum[:n])
+        # |X|^2 without temporaries: square real and imaginary parts in place (the same float32
+        # products as squaring .real and .imag), then add each pair.
+        parts = spectrum[:n].view(np.float32)  # [n, 2 * N_BINS]: re, im, re, im...
+        np.square(parts, out=parts)
+        np.add(parts[:, 0::2], parts[:, 1::2], out=power[:n])
         for first, last, lo, hi, weights in mel_bands:  # each group of filters over its own bins only
-            np.matmul(power[:, lo:hi], weights, out=mel[:n, first:last])
+            np.matmul(power[:n, lo:hi], weights, out=mel[:n, first:last])
         # An absolute floor (not relative to the loudest frame), so a block's values do not depend
         # on the rest of the track: -100 dB is far below anything audible.
         np.log10(np.maximum(mel[:n], 1e-10, out=mel[:n]), out=mel[:n])
@@ -130,21 +134,96 @@ def _log_mel_chunks(padded: "np.ndarray", frames: int):  # -> Iterator[(start, s
         yield start, stop, mel[:n]
 
 
+N_BINS = N_FFT // 2 + 1  # frequency bins of a real FFT frame, 0 Hz to 11025 Hz
+
+
+def real_fft():  # -> Callable[[float32 [n, N_FFT], complex64 [n, N_BINS]], complex64 [n, N_BINS]]
+    """rfft(x, out): the unnormalised real FFT of each row of x, written into `out` (returned).
+
+    scipy's pocketfft, called directly: `import scipy.fft` costs every analysis worker about
+    0.4 s of CPU at start-up (it imports scipy.special and scipy's array-API layer) for this one
+    function. Its compiled module is loaded alone (`_pocketfft_module`), or, should scipy's layout
+    change, through scipy.fft: the same code either way, so the same bits (a test checks).
+    """
+    module = _pocketfft_module()
+    if module is not None:
+        return lambda x, out: module.r2c(x, (1,), True, 0, out, 1)  # axes, forward, no scaling, 1 thread
+    return scipy_rfft
+
+
+def scipy_rfft(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """`real_fft()`'s fallback through the scipy.fft package (x float32 [n, N_FFT] -> out)."""
+    import scipy.fft
+
+    out[...] = scipy.fft.rfft(x, axis=1, workers=1)
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _pocketfft_module():  # -> the scipy.fft._pocketfft.pypocketfft module, or None
+    """scipy's compiled pocketfft module without importing the scipy.fft package around it, under
+    its own name (so a later `import scipy.fft` uses this copy); None when it is not where scipy
+    1.x keeps it, or does not compute a known transform exactly."""
+    import importlib.machinery
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    name = "scipy.fft._pocketfft.pypocketfft"
+    try:
+        module = sys.modules.get(name)
+        if module is None:
+            scipy = importlib.util.find_spec("scipy")  # locates the package without running it
+            folder = Path(scipy.origin).parent / "fft" / "_pocketfft"
+            path = next(p for s in importlib.machinery.EXTENSION_SUFFIXES if (p := folder / f"pypocketfft{s}").is_file())
+            loader = importlib.machinery.ExtensionFileLoader(name, str(path))
+            spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+            module = importlib.util.module_from_spec(spec)
+            loader.exec_module(module)
+            sys.modules[name] = module
+        probe = np.zeros((1, 8), dtype=np.float32)
+        probe[0, 1] = 1.0  # a unit impulse at sample 1: X[k] = exp(-2 pi i k / 8)
+        out = np.empty((1, 5), dtype=np.complex64)
+        got = module.r2c(probe, (1,), True, 0, out, 1)
+        expected = np.exp(-2j * np.pi * np.arange(5) / 8)
+        if got is not out or np.abs(out[0] - expected).max() > 1e-6:
+            return None
+        return module
+    except Exception:  # noqa: BLE001 - any surprise: use scipy.fft as published
+        return None
+
+
+def _workspace():  # -> (float32 [C, N_FFT], complex64 [C, N_BINS], float32 [C, N_BINS], float32 [C, N_MELS])
+    """This thread's reused chunk buffers (C = _CHUNK_FRAMES): 2.6 MB that a long track's blocks
+    would otherwise allocate (and fault in) afresh every 1000 frames."""
+    import numpy as np
+
+    space = getattr(_local, "space", None)
+    if space is None or space[0].shape[0] != _CHUNK_FRAMES:
+        space = _local.space = (np.empty((_CHUNK_FRAMES, N_FFT), dtype=np.float32),
+                                np.empty((_CHUNK_FRAMES, N_BINS), dtype=np.complex64),
+                                np.empty((_CHUNK_FRAMES, N_BINS), dtype=np.float32),
+                                np.empty((_CHUNK_FRAMES, N_MELS), dtype=np.float32))
+    return space
+
+
+_local = threading.local()
 _CHUNK_FRAMES = 128  # frames per FFT batch: ~2.5 MB of temporaries stay in cache (measured 1.6x faster than 500)
 _FILTERS_PER_BAND = 8  # mel filters multiplied together over the bins they cover (4.5x faster than all bins)
 
 
 @functools.lru_cache(maxsize=1)
-def _mfcc_matrices() -> tuple["np.ndarray", list[tuple[int, int, int, int, "np.ndarray"]], "np.ndarray"]:
+def _mfcc_matrices() -> tuple[np.ndarray, list[tuple[int, int, int, int, np.ndarray]], np.ndarray]:
     """Hann window float32 [N_FFT]; the mel filters in groups of _FILTERS_PER_BAND, each as
     (first filter, last filter + 1, first bin, last bin + 1, float32 [bins, filters]) covering every
     bin where one of them is non-zero; DCT-II rows transposed [N_MELS, N_MFCC] (orthonormal, as
     librosa.feature.mfcc)."""
     import numpy as np
-    import scipy.fft
 
     window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic Hann
-    dct = scipy.fft.dct(np.eye(N_MELS), type=2, norm="ortho", axis=0)[:N_MFCC].astype(np.float32)
+    dct = dct_matrix()
     filters = mel_filters()  # [N_MELS, bins]
     bands = []
     for first in range(0, N_MELS, _FILTERS_PER_BAND):
@@ -155,7 +234,21 @@ def _mfcc_matrices() -> tuple["np.ndarray", list[tuple[int, int, int, int, "np.n
     return window, bands, np.ascontiguousarray(dct.T)
 
 
-def mel_filters() -> "np.ndarray":
+def dct_matrix() -> np.ndarray:
+    """The first N_MFCC rows of the orthonormal DCT-II of N_MELS points, float32 [N_MFCC, N_MELS]
+    (scipy.fft.dct(..., norm="ortho"), as librosa.feature.mfcc uses; computed here so that analysis
+    workers need not import scipy.fft): row k is sqrt(2/N) cos(pi k (2n + 1) / 2N), row 0 times
+    1/sqrt(2)."""
+    import numpy as np
+
+    k = np.arange(N_MFCC)[:, None]
+    n = np.arange(N_MELS)[None, :]
+    dct = np.sqrt(2.0 / N_MELS) * np.cos(np.pi * k * (2 * n + 1) / (2 * N_MELS))
+    dct[0] /= np.sqrt(2.0)
+    return dct.astype(np.float32)
+
+
+def mel_filters() -> np.ndarray:
     """Slaney-style mel filter bank, float32 [N_MELS, N_FFT//2+1], 0 Hz to SAMPLE_RATE/2, area-normalised.
 
     The same matrix as librosa.filters.mel(sr=22050, n_fft=2048, n_mels=64) (a test checks it),
@@ -174,7 +267,7 @@ def mel_filters() -> "np.ndarray":
     return weights.astype(np.float32)
 
 
-def mel_edges_hz() -> "np.ndarray":
+def mel_edges_hz() -> np.ndarray:
     """Edges of the Slaney mel filters in Hz, float64 [N_MELS + 2]: filter i rises from edge i,
     peaks at edge i + 1 (its centre) and falls to edge i + 2."""
     import numpy as np
@@ -207,7 +300,7 @@ def window_bounds_s(n_frames: int) -> list[tuple[float, float]]:
     ]
 
 
-def skip_window_weights(n_frames: int, skip_at_s: float | None) -> "np.ndarray":
+def skip_window_weights(n_frames: int, skip_at_s: float | None) -> np.ndarray:
     """Training weights of a skipped track's windows (all labelled 0, "disliked").
 
     A skip without a position weighs every window 1. A skip at `skip_at_s` weighs each window by

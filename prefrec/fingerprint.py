@@ -11,7 +11,8 @@ silence skipped, so encoder delay and padding do not shift it) for FINGERPRINT_S
 milliseconds of CPU per track, against about 70 ms for running `fpcalc`, which decodes the file a
 second time (bench/RESULTS.md). Two files are the same recording when, at the
 best alignment within MAX_SHIFT items, at most MATCH_BIT_ERRORS of their fingerprints' bits differ
-over at least MIN_OVERLAP items (a copy cut short matches the start of the whole). Measured on 31 tracks of the real-music corpus (bench/RESULTS.md):
+over at least MIN_OVERLAP items (a copy cut short matches the start of the whole). Measured on 31
+tracks of the real-music corpus (bench/RESULTS.md):
 re-encodes to mp3 128k and opus 48k differ in at most 1.5% and 5.6% of bits, copies cut in half
 in 0%, and any two different tracks (465 pairs) in at least 39%.
 
@@ -94,7 +95,7 @@ class Fingerprinter:
 
                 self._resampler = soxr.ResampleStream(rate, CHROMAPRINT_RATE, 1, dtype="float32", quality="HQ")
 
-    def feed(self, block: "np.ndarray") -> None:
+    def feed(self, block: np.ndarray) -> None:
         import numpy as np
 
         if self._ctx is None or self.remaining <= 0 or block.size == 0:
@@ -109,7 +110,7 @@ class Fingerprinter:
         self.remaining -= int(block.shape[0])
         self._feed(block, last=self.remaining <= 0)
 
-    def _feed(self, block: "np.ndarray", *, last: bool) -> None:
+    def _feed(self, block: np.ndarray, *, last: bool) -> None:
         """Hand mono float32 audio at self.rate to Chromaprint, at CHROMAPRINT_RATE."""
         import numpy as np
 
@@ -193,7 +194,7 @@ FEATURE_MIN_FRAMES = 250  # …when both have at least 5 s; shorter ones rely on
 FEATURE_MAX_LAG = 25  # frames (0.5 s) of misalignment tried either way
 
 
-def feature_distance(a: "np.ndarray", b: "np.ndarray", *, max_lag: int = FEATURE_MAX_LAG) -> float | None:
+def feature_distance(a: np.ndarray, b: np.ndarray, *, max_lag: int = FEATURE_MAX_LAG) -> float | None:
     """How far apart two tracks' MFCCs [n_mfcc, T] are at their best alignment (lags within
     ±max_lag frames) over their first FEATURE_FRAMES frames: the mean absolute difference divided
     by `a`'s mean absolute deviation from its own mean. Measured on the corpus: re-encodes to mp3

@@ -15,9 +15,51 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+# What prefrec keeps in a data dir. A folder holding anything else (and no database) is not one.
+DATABASE_NAME = "prefrec.sqlite"
+DATA_DIR_ENTRIES = frozenset({DATABASE_NAME, f"{DATABASE_NAME}-wal", f"{DATABASE_NAME}-shm",
+                              f"{DATABASE_NAME}-journal", "config.toml", "daemon.lock", "trainer.lock",
+                              "logs", "features", "models"})
+
 TEMP_PREFIX = ".prefrec-tmp-"
 TEMP_SUFFIX = ".part"
 STALE_TEMP_S = 3600.0  # a temporary file untouched this long was left by a writer that was killed
+
+
+def check_data_dir(home: Path, *, create: bool) -> None:
+    """Make sure `home` is prefrec's data dir (or may become one) before anything is written there.
+
+    A folder that holds prefrec's database is one. An existing folder holding only what prefrec
+    puts there (nothing at all, or just a config.toml) may become one. Any other folder is refused
+    (UsageError): prefrec never writes among files it did not create. With `create` False (a
+    command that only reads) nothing is created: a missing data dir raises NotReady.
+    """
+    from prefrec.errors import NotReady, UsageError
+
+    home = Path(home)
+    fix = "check --home (or $PREFREC_HOME)"
+    if not home.exists():
+        if not create:
+            raise NotReady(f"{home}: no prefrec data dir here yet; run `prefrec scan FOLDER` to create one, or {fix}")
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{home}: cannot create the data dir ({exc.strerror}); {fix}") from exc
+        return
+    if not home.is_dir():
+        raise UsageError(f"{home}: is a file, not a folder; {fix}")
+    if (home / DATABASE_NAME).is_file():
+        return
+    try:
+        foreign = sorted(name for name in os.listdir(home) if name not in DATA_DIR_ENTRIES)
+    except OSError as exc:
+        raise UsageError(f"{home}: cannot read the folder ({exc.strerror}); {fix}") from exc
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise UsageError(f"{home}: not a prefrec data dir and not empty (it holds {shown}); prefrec writes "
+                         f"only into an empty folder or its own data dir: {fix}")
+    if not create:
+        raise NotReady(f"{home}: no music analysed yet: run `prefrec scan FOLDER` first")
 
 
 def is_own_temporary(name: str) -> bool:

@@ -45,11 +45,25 @@ def safe(text: object) -> str:
 
 
 def out(line: str = "") -> None:
-    typer.echo(line)
+    """A line of data on stdout. A closed pipe raises BrokenPipeError (the CLI ends quietly);
+    any other failure to write raises OutputError."""
+    try:
+        typer.echo(line)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        from prefrec.errors import OutputError
+
+        raise OutputError(f"cannot write to standard output ({exc.strerror or exc}); "
+                          "send it to a file or device with space left") from exc
 
 
 def err(message: str) -> None:
-    typer.echo(message, err=True)
+    """A message on stderr (a message that cannot be written is lost, never an error)."""
+    try:
+        typer.echo(message, err=True)
+    except OSError:
+        pass
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
@@ -99,7 +113,8 @@ def scan_report(report: ScanReport) -> None:
     err(f"scanned {plural(report.found, 'audio file')}: {report.analysed} analysed, {report.unchanged} unchanged, "
         f"{len(report.failed)} could not be used, {report.gone} gone (analysis {took:.1f} s{rates})")
     for path, reason in report.failed[:20]:
-        err(f"  skipped {safe(path)}: {safe(reason)}")
+        what = "not analysed this time" if path in report.transient else "skipped"
+        err(f"  {what} {safe(path)}: {safe(reason)}")
     if len(report.failed) > 20:
         err(f"  … and {len(report.failed) - 20} more (see `prefrec status`)")
     if report.pretrained:
@@ -171,8 +186,15 @@ class Stages:
 
     def __init__(self, console: Any = None) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskProgressColumn,
-                                   TextColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
         from rich.text import Text
 
         class Speed(ProgressColumn):
@@ -185,9 +207,12 @@ class Stages:
                 real_time = f" {audio_s / elapsed:.0f}×" if audio_s else ""
                 return Text(f"{task.completed / elapsed:.1f} {unit}/s{real_time}")
 
+        console = console or Console(stderr=True)
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=self.BAR_WIDTH),
                                  MofNCompleteColumn(), TaskProgressColumn(), Speed(), TimeRemainingColumn(),
-                                 console=console or Console(stderr=True), transient=True)
+                                 console=console, transient=True,
+                                 # only on a terminal: redirected, a progress bar is noise (a stray blank line)
+                                 disable=not console.is_terminal)
         self.tasks: dict[str, Any] = {}
         self.audio_s = 0.0
 
@@ -563,8 +588,10 @@ def status(info: dict[str, Any], *, as_json: bool) -> None:
         return
     out(f"data:     {safe(info['home'])}")
     copies = f", {plural(info['copies'], 'copy', 'copies')} of music already there" if info.get("copies") else ""
+    transient = info.get("errors_transient", 0)
+    retry = f" ({transient} to retry)" if transient else ""
     out(f"library:  {plural(info['tracks'], 'track')}, {info['analysed']} analysed, {info['pending']} pending, "
-        f"{info['errors']} could not be used, {info['gone']} gone{copies}")
+        f"{info['errors']} could not be used{retry}, {info['gone']} gone{copies}")
     out(f"feedback: {plural(info['feedback'], 'event')} ({info['likes']} liked, {info['skips']} skipped now)")
     if info.get("sources"):
         out("sources:  " + ", ".join(source_text(s) for s in info["sources"]))
@@ -581,6 +608,12 @@ def status(info: dict[str, Any], *, as_json: bool) -> None:
         out(f"model:    #{model['id']}, trained {ago(age)} on {plural(model['rated_tracks'], 'rated track')}{stale}")
     else:
         out("model:    none yet (rate a few tracks, then `prefrec train`)")
+    newer = info.get("unpublished_model")
+    if newer and newer["state"] == "training":
+        out(f"          model #{newer['id']} is being trained and scored; it replaces this one when done")
+    elif newer:
+        out(f"          model #{newer['id']} was never published (its training was interrupted); "
+            "`prefrec train` replaces it")
     quality = (model or {}).get("quality") or {}
     if quality.get("oof_auc"):
         auc = quality["oof_auc"]
@@ -598,7 +631,11 @@ def status(info: dict[str, Any], *, as_json: bool) -> None:
     if info.get("player"):
         out(f"player:   {player_line(info['player'])}")
     for item in info["error_files"][:10]:
-        out(f"  cannot use {safe(item['path'])}: {safe(item['reason'])}")
+        if item.get("transient"):
+            out(f"  could not analyse {safe(item['path'])} this time (retried on the next scan): "
+                f"{safe(item['reason'])}")
+        else:
+            out(f"  cannot use {safe(item['path'])}: {safe(item['reason'])}")
     if len(info["error_files"]) > 10:
         out(f"  … and {len(info['error_files']) - 10} more (`prefrec status --json` lists all)")
     for item in info.get("flagged_files", [])[:10]:
@@ -648,11 +685,10 @@ def daemon_line(daemon: dict | None, ranked_at: float | None) -> str:
 # -- errors -----------------------------------------------------------------------------------------
 
 
-def error(exc: PrefrecError) -> None:
-    """One line naming what went wrong, then the candidates of an ambiguous name."""
+def error_candidates(exc: PrefrecError) -> None:
+    """The candidates of an ambiguous track or name, numbered (nothing for other errors)."""
     from prefrec.errors import AmbiguousName, AmbiguousTrack
 
-    err(f"prefrec: {safe(exc)}")
     if isinstance(exc, AmbiguousName):
         for i, name in enumerate(exc.candidates[:20], start=1):
             err(f"  {i}. {safe(name)}")

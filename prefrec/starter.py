@@ -22,7 +22,7 @@ MAX_ORDER = 200  # tracks in the stored order; the rest of a large library follo
 MAX_POINTS = 2000  # tracks the distances are computed over (the pretraining sample at most)
 
 
-def starter_order(vectors: "np.ndarray", groups: list[tuple[str, ...]], *, count: int = MAX_ORDER) -> list[int]:
+def starter_order(vectors: np.ndarray, groups: list[tuple[str, ...]], *, count: int = MAX_ORDER) -> list[int]:
     """Indices of up to `count` rows of `vectors` (float [n, d], one per track) in starter order.
 
     groups[i] names the groups track i belongs to, coarsest first (e.g. its top folder, its
@@ -80,7 +80,7 @@ def library_groups(paths: list[str], artists: list[str | None]) -> list[tuple[st
     return [(top, folder, (artist or "").casefold()) for top, folder, artist in zip(tops, folders, artists)]
 
 
-def _ids(names: list[str]) -> "np.ndarray":
+def _ids(names: list[str]) -> np.ndarray:
     import numpy as np
 
     index: dict[str, int] = {}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prefrec.errors import PrefrecError, StoreBusy
+from prefrec.errors import PrefrecError, StoreBusy, UsageError
 from prefrec.features import WINDOW_FRAMES
 from prefrec.feedback import Act, LogRow, Observation, mark_withdrawn
 from prefrec.library import under_any
@@ -204,6 +204,11 @@ MIGRATIONS: list[str] = [
     # (the 400 frames of one window: prefrec.features.WINDOW_FRAMES, as Store.flagged asks).
     """
     CREATE INDEX tracks_flagged ON tracks(path) WHERE gone = 0 AND (note != '' OR n_frames < 400);
+    """,
+    # 10: an analysis that failed because of the machine (a full disk, the deadline, the memory
+    # limit, a missing decoder), not because of the file: retried on the next scan.
+    """
+    ALTER TABLE errors ADD COLUMN transient INTEGER NOT NULL DEFAULT 0;
     """,
 ]
 
@@ -404,7 +409,7 @@ class Store:
         self.close()
 
     @property
-    def db(self) -> "sqlite_utils.Database":
+    def db(self) -> sqlite_utils.Database:
         """sqlite-utils view of the same connection (for bulk inserts/upserts)."""
         import sqlite_utils
 
@@ -471,10 +476,14 @@ class Store:
 
     # -- tracks and errors -------------------------------------------------------------------------
 
-    def known_files(self) -> dict[str, tuple[int, int]]:
-        """(size, mtime_ns) of every path seen before, analysed or failed."""
+    def known_files(self, *, retry_failed: bool = False) -> dict[str, tuple[int, int]]:
+        """(size, mtime_ns) of every path seen before, analysed or failed; files whose analysis
+        failed because of the machine (transient) are left out, so they are analysed again, and
+        with `retry_failed` every failed file is."""
         known = {p: (s, m) for p, s, m in self._read("SELECT path, size, mtime_ns FROM tracks")}
-        known.update({p: (s, m) for p, s, m in self._read("SELECT path, size, mtime_ns FROM errors")})
+        if not retry_failed:
+            known.update({p: (s, m) for p, s, m in
+                          self._read("SELECT path, size, mtime_ns FROM errors WHERE transient = 0")})
         return known
 
     def record_analysed(self, rows: list[dict[str, Any]]) -> None:
@@ -485,20 +494,31 @@ class Store:
             name = Path(row["path"]).stem
             words = " ".join(x for x in (row["title"], row.get("artist"), row.get("album"), name) if x)
             prepared.append({**row, "search": normalize_text(words), "gone": 0, "analysed_at": now})
-        with self.write():
-            if prepared:
-                self.db["tracks"].upsert_all(prepared, pk="path", alter=False)
-            self.conn.executemany("DELETE FROM errors WHERE path = ?", [(r["path"],) for r in rows])
-
-    def record_failed(self, path: str, reason: str, size: int, mtime_ns: int) -> None:
+        # Plain SQL, not sqlite-utils' upsert_all: importing sqlite_utils (and the numpy it pulls in)
+        # cost a scan's parent 0.45 s of CPU, taken from the analysis workers on a 2-core machine.
+        columns = list(dict.fromkeys(key for row in prepared for key in row))
+        names = ", ".join(f'"{c}"' for c in columns)
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != "path")
+        marks = ", ".join("?" for _ in columns)
+        upsert = f"INSERT INTO tracks ({names}) VALUES ({marks}) ON CONFLICT(path) DO UPDATE SET {updates}"
         with self.write() as conn:
-            conn.execute("DELETE FROM tracks WHERE path = ?", (path,))
-            conn.execute(
-                "INSERT INTO errors(path, reason, size, mtime_ns, at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(path) DO UPDATE SET reason = excluded.reason, size = excluded.size, "
-                "mtime_ns = excluded.mtime_ns, at = excluded.at",
-                (path, reason, size, mtime_ns, time.time()),
-            )
+            if prepared:
+                conn.executemany(upsert, [[row.get(c) for c in columns] for row in prepared])
+            conn.executemany("DELETE FROM errors WHERE path = ?", [(r["path"],) for r in rows])
+
+    def record_failed(self, failures: list[tuple[str, str, int, int, bool]]) -> None:
+        """Record files that could not be used: (path, reason, size, mtime_ns, transient) each,
+        transient meaning the machine was at fault (retried on the next scan), not the file."""
+        now = time.time()
+        with self.write() as conn:
+            for path, reason, size, mtime_ns, transient in failures:
+                conn.execute("DELETE FROM tracks WHERE path = ?", (path,))
+                conn.execute(
+                    "INSERT INTO errors(path, reason, size, mtime_ns, at, transient) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(path) DO UPDATE SET reason = excluded.reason, size = excluded.size, "
+                    "mtime_ns = excluded.mtime_ns, at = excluded.at, transient = excluded.transient",
+                    (path, reason, size, mtime_ns, now, int(transient)),
+                )
 
     def stale_feature_paths(self, feature_version: int) -> set[str]:
         """Paths of tracks analysed with another feature version (their features must be recomputed)."""
@@ -531,10 +551,12 @@ class Store:
                 conn.executemany("DELETE FROM errors WHERE path = ?", stale_errors)
         return len(gone_ids)
 
-    def file_state(self, path: str) -> tuple[int, int] | None:
-        """(size, mtime_ns) recorded for `path` (analysed or failed), None if never seen."""
+    def file_state(self, path: str, *, retry_failed: bool = False) -> tuple[int, int] | None:
+        """(size, mtime_ns) recorded for `path` (analysed, or failed for a reason of the file's
+        own: see known_files), None if never seen or to be analysed again."""
         rows = self._read("SELECT size, mtime_ns FROM tracks WHERE path = ? UNION ALL "
-                          "SELECT size, mtime_ns FROM errors WHERE path = ?", (path, path))
+                          "SELECT size, mtime_ns FROM errors WHERE path = ? AND transient = 0 AND NOT ?",
+                          (path, path, retry_failed))
         return (int(rows[0][0]), int(rows[0][1])) if rows else None
 
     def move_paths(self, moves: list[tuple[str, str]]) -> int:
@@ -702,9 +724,10 @@ class Store:
         return [r[0].rstrip("/") for r in self._read("SELECT DISTINCT rtrim(path, replace(path, '/', '')) FROM tracks "
                                          "WHERE gone = 0 ORDER BY 1")]
 
-    def errors(self) -> list[tuple[str, str]]:
-        """(path, reason) of every file that could not be analysed."""
-        return self._read("SELECT path, reason FROM errors ORDER BY path")
+    def errors(self) -> list[tuple[str, str, bool]]:
+        """(path, reason, transient) of every file that could not be analysed; transient: the
+        machine was at fault (a full disk, the deadline, the memory limit), not the file."""
+        return [(p, r, bool(t)) for p, r, t in self._read("SELECT path, reason, transient FROM errors ORDER BY path")]
 
     def counts(self) -> dict[str, int]:
         row = self._read(
@@ -1088,6 +1111,7 @@ class Store:
         """The latest `limit` rows of the feedback log (of one `source` if given), newest first,
         `withdrawn` marked, with the track each is about now (a present file of the same music if
         there is one, else the file rated, if still known)."""
+        limit = min(limit, 2**62)  # SQLite integers are 64-bit; `history -n 99999999999999999999` means all
         where, params = ("WHERE source = ?", [source]) if source is not None else ("", [])
         rows = self._read(
             f"""
@@ -1192,6 +1216,11 @@ def _escape_like(text: str) -> str:
 
 def _translate(exc: sqlite3.DatabaseError, path: Path) -> PrefrecError:
     message = str(exc)
+    if "pattern too complex" in message or "Expression tree is too large" in message:
+        # what the listener typed is beyond SQLite's limits (a LIKE pattern of 50,000 bytes, an
+        # expression of 1,000 terms): a usage problem, not a damaged database
+        return UsageError("what you typed is too long to search for; give a few words of the title, artist "
+                          "or file name")
     if "locked" in message or "busy" in message:
         return StoreBusy(f"{path}: the database stayed locked by another prefrec process; try again")
     if "disk is full" in message or "disk I/O" in message:

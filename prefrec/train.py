@@ -122,14 +122,14 @@ def make_example(identity: str, features: np.ndarray, kind: str, position_s: flo
                                     skip_at_s=position_s if kind == "skip" else None), features)
 
 
-def example_from_label(label: "Label", features: np.ndarray) -> Example:
+def example_from_label(label: Label, features: np.ndarray) -> Example:
     """An Example from a derived label (prefrec.labels) and the track's features [n_mfcc, T]:
     a skip counts the windows heard before its position, a listen leaves out seeked-over spans."""
     return Example(label.identity, features, label.target, label_window_weights(label, features.shape[1]),
                    label.weight, label.explicit)
 
 
-def label_window_weights(label: "Label", n_frames: int) -> np.ndarray:
+def label_window_weights(label: Label, n_frames: int) -> np.ndarray:
     """Which windows of a track of n_frames frames a label counts, float32 [n_windows] in 0..1."""
     from prefrec.features import window_bounds_s
 

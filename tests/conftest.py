@@ -1,46 +1,96 @@
-"""Shared fixtures: generated audio libraries scanned once per session, copied per test."""
+"""Shared fixtures: generated audio libraries scanned once per session and copied per test, and a
+check that no test leaves worker processes or threads behind (helpers live in tests/helpers.py)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
-import subprocess
-import sys
+import signal
+import threading
+import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+# ROOT, run_json, tone, invoke, named_library, read_terminal: importable from here too, as before
+from tests.helpers import ROOT, children, cli, invoke, named_library, rate, read_terminal, run_cli, run_json, tone  # noqa: F401
+from tests.player_helpers import mpd_server, session_bus  # noqa: F401 - fixtures for every test module
 
 
-def run_cli(home: Path, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run `python -m prefrec --home HOME ARGS...` as a real subprocess."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "PREFREC_WORKERS": "2"}
-    env.pop("PREFREC_HOME", None)
-    proc = subprocess.run([sys.executable, "-m", "prefrec", "--home", str(home), *args],
-                          capture_output=True, text=True, env=env, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"prefrec {' '.join(args)} exited {proc.returncode}\n"
-                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
+@pytest.fixture(autouse=True)
+def nothing_left_behind():
+    """Fail a test that leaves child processes (analysis workers, trainers, daemons, ffmpeg) or
+    threads running after it ends, as watchdog's tests do for threads; they are stopped so the next
+    test starts clean."""
+    threads_before = set(threading.enumerate())
+    children_before = set(children(os.getpid()))
+    yield
+    deadline = time.monotonic() + float(os.environ.get("PREFREC_TEST_LEAK_GRACE_S", "5"))
+    while True:
+        threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+        procs = [p for p in children(os.getpid()) if p not in children_before and not _interpreter_helper(p)]
+        if not (threads or procs) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    names = [t.name for t in threads] + [_cmdline(p) for p in procs]
+    for pid in procs:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    if threads or procs:
+        pytest.fail(f"the test left {len(threads)} thread(s) and {len(procs)} process(es) running: {names}")
 
 
-def run_json(home: Path, *args: str):
-    return json.loads(run_cli(home, *args).stdout)
+def _interpreter_helper(pid: int) -> bool:
+    """Whether `pid` is the interpreter's own multiprocessing resource tracker: one per interpreter,
+    started by the first multiprocessing pool (prefrec.rescoring's), ending with the interpreter."""
+    return "multiprocessing.resource_tracker" in _cmdline(pid)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip() or str(pid)
+    except OSError:
+        return str(pid)
+
+
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder `build(folder)` fills, made once per test run: under pytest-xdist the first worker
+    to ask builds it in the run's shared temporary dir (under an flock), the others wait and reuse."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    shared = tmp_path_factory.getbasetemp().parent  # .../pytest-N, above every worker's own dir
+    folder = shared / name
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
 
 
 @pytest.fixture(scope="session")
 def scanned_library(tmp_path_factory):
     """A library of 5 short tracks in each of four styles, scanned once: (music dir, home dir, tracks)."""
-    from prefrec.synth import write_library
+    from prefrec.synth import SynthTrack, write_library
 
-    base = tmp_path_factory.mktemp("library")
-    music, home = base / "music", base / "home"
-    tracks = write_library(music, ["plucks", "wind", "chiptune", "drums"], 5, seed=3, min_s=12, max_s=20)
-    run_cli(home, "scan", str(music))
-    return music, home, tracks
+    def build(base):
+        tracks = write_library(base / "music", ["plucks", "wind", "chiptune", "drums"], 5, seed=3, min_s=12, max_s=20)
+        run_cli(base / "home", "scan", str(base / "music"), env={"PREFREC_WORKERS": "2"})  # the others wait for it
+        (base / "tracks.json").write_text(json.dumps([{**vars(t), "path": str(t.path)} for t in tracks]))
+
+    base = built_once(tmp_path_factory, "library", build)
+    tracks = [SynthTrack(**{**t, "path": Path(t["path"])}) for t in json.loads((base / "tracks.json").read_text())]
+    return base / "music", base / "home", tracks
 
 
 @pytest.fixture
@@ -52,73 +102,24 @@ def library(scanned_library, tmp_path):
     return music, private, tracks
 
 
-def tone(seconds: float, freq: float = 440.0, rate: int = 22050, *, channels: int = 1) -> np.ndarray:
-    """A sine tone float32 [n] or [n, channels] at 0.5 amplitude."""
-    t = np.arange(int(seconds * rate)) / rate
-    y = (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-    return np.repeat(y[:, None], channels, axis=1) if channels > 1 else y
+@pytest.fixture(scope="session")
+def trained_library(scanned_library, tmp_path_factory):
+    """The scanned library with 2 plucks liked, 2 wind skipped (one at 0:05) and a model trained:
+    (music dir, home dir, tracks). Copy it (the `trained` fixture) before changing it."""
+    music, home, tracks = scanned_library
+
+    def build(base):
+        shutil.copytree(home, base / "home")
+        rate(base / "home", tracks, "plucks", "wind", n=2)
+        cli(base / "home", "train")
+
+    return music, built_once(tmp_path_factory, "trained", build) / "home", tracks
 
 
-def invoke(home: Path, *args: str, input: str | None = None) -> tuple[int, str, str]:
-    """Run the CLI in-process (prefrec.cli.main with typer's CliRunner isolation) on data dir
-    `home`: (exit code, stdout, stderr). For tests where a subprocess's start-up buys nothing."""
-    from typer.testing import CliRunner
-
-    from prefrec.cli import main
-
-    runner = CliRunner(env={"NO_COLOR": "1", "PREFREC_HOME": None})
-    with runner.isolation(input=input) as (out, err, _):
-        try:
-            main(["--home", str(home), *args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        return code, out.getvalue().decode(), err.getvalue().decode()
-
-
-def named_library(root: Path, tracks: list[tuple[str, str | None, str | None, str]], **extra) -> Path:
-    """A data dir at root/home whose database knows `tracks` (title, artist, album, path relative to
-    root/music), each an (empty) file on disk, recorded as analysed 3-minute tracks through the
-    Store. No audio: for tests of naming, browsing and listing. Returns the data dir.
-    `extra` (path -> dict of columns) overrides columns of some tracks (e.g. note, n_frames)."""
-    from prefrec.store import Store
-
-    home, music = root / "home", root / "music"
-    rows = []
-    for i, (title, artist, album, relative) in enumerate(tracks):
-        path = music / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"")
-        rows.append({"path": str(path), "identity": f"a2-{i:032x}", "title": title, "artist": artist,
-                     "album": album, "duration_s": 180.0, "n_frames": 9000, "truncated": 0, "size": 0,
-                     "mtime_ns": 0, "feature_version": 2, "note": "", **extra.get(relative, {})})
-    with Store(home / "prefrec.sqlite") as store:
-        store.record_analysed(rows)
-    return home
-
-
-def read_terminal(fd: int, *, respond=None, timeout_s: float = 60.0) -> bytes:
-    """Everything written to the pseudo-terminal `fd` until the program closes it (or timeout_s);
-    respond(seen so far) may return bytes to type in reply (or None). Closes `fd`."""
-    import select
-    import time
-
-    seen = b""
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            if not select.select([fd], [], [], 0.5)[0]:
-                continue
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-            reply = respond(seen) if respond else None
-            if reply:
-                os.write(fd, reply)
-    finally:
-        os.close(fd)
-    return seen
+@pytest.fixture
+def trained(trained_library, tmp_path):
+    """A private copy of the trained data dir: (music dir, home dir, tracks)."""
+    music, home, tracks = trained_library
+    private = tmp_path / "home"
+    shutil.copytree(home, private)
+    return music, private, tracks

@@ -10,22 +10,17 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT, db_rows
 
 # Small, fast settings: files settle in half a second, training is a few epochs.
 FAST = {"PREFREC_SETTLE_S": "0.5", "PREFREC_QUIET_PERIOD_S": "600", "PREFREC_TRAIN_AFTER_EVENTS": "1000",
         "PREFREC_TRAIN_MAX_EPOCHS": "3", "PREFREC_WORKERS": "1"}
 
 
-def query(home: Path, sql: str, *params: object) -> list[tuple]:
-    conn = sqlite3.connect(home / "prefrec.sqlite", timeout=30)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+query = db_rows
 
 
-def wait_until(check, *, timeout: float = 90.0, what: str = "condition", daemon: "Daemon | None" = None):
+def wait_until(check, *, timeout: float = 90.0, what: str = "condition", daemon: Daemon | None = None):
     """Poll check() until it returns something truthy; fail with the daemon's log otherwise."""
     deadline = time.monotonic() + timeout
     while True:
@@ -91,7 +86,7 @@ class Daemon:
         self.proc.wait(30)
         self.stderr.close()
 
-    def __enter__(self) -> "Daemon":
+    def __enter__(self) -> Daemon:
         return self
 
     def __exit__(self, *exc: object) -> None:

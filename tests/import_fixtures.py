@@ -223,7 +223,7 @@ def write_listenbrainz_zip(path: Path, listens: list[dict], feedback: list[dict]
     """The zip ListenBrainz's export produces: user.json, listens/YEAR/MONTH.jsonl, feedback.jsonl."""
     by_month: dict[tuple[int, int], list[dict]] = {}
     for item in listens:
-        when = dt.datetime.fromtimestamp(item["listened_at"], dt.timezone.utc)
+        when = dt.datetime.fromtimestamp(item["listened_at"], dt.UTC)
         by_month.setdefault((when.year, when.month), []).append(item)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("user.json", json.dumps({"user_id": 4242, "username": user}) + "\n")

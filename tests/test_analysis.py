@@ -17,26 +17,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import ROOT, run_cli, run_json
-
-needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
-
-
-def music(seconds: float, rate: int = 22050, channels: int = 1, seed: int = 0) -> np.ndarray:
-    """A few seconds of varied audio: a gliding tone with a noise burst, float32 [n] or [n, channels]."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    y = 0.3 * np.sin(2 * np.pi * (300 + 40 * seed + 50 * t) * t) + 0.05 * rng.standard_normal(t.size)
-    y = y.astype(np.float32)
-    return np.stack([y * (0.5 + 0.5 * c / channels) for c in range(channels)], axis=1) if channels > 1 else y
-
-
-def db_rows(home: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(home / "prefrec.sqlite")
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+from tests.helpers import (
+    ROOT,
+    cli,
+    cli_json,
+    db_rows,
+    music,
+    needs_ffmpeg,
+    plant_temporaries,
+    segfault_a_busy_worker,
+    worker_pids,
+)
 
 
 def analyse(paths, tmp_path, **kwargs):
@@ -69,21 +60,42 @@ def test_block_featuriser_equals_mfcc_of_the_whole_track(expected_s):
     assert np.abs(blocks - whole).max() < 1e-3 * np.abs(whole).max()
 
 
-def test_mfcc_matches_librosa_reference():
+REFERENCE = Path(__file__).resolve().parent / "data" / "mfcc-librosa-reference.npy"
+
+
+def _librosa_mfcc(y: np.ndarray) -> np.ndarray:
+    """librosa's MFCCs of `y` framed as prefrec frames it: float32 [20, frames]."""
     import librosa
 
-    from prefrec.features import N_FFT, mfcc
+    from prefrec.features import N_FFT
 
-    y = music(6.0, seed=2)
-    ours = mfcc(y)
-    padded = np.zeros((ours.shape[1] - 1) * 441 + N_FFT, dtype=np.float32)
+    frames = -(-y.size // 441)
+    padded = np.zeros((frames - 1) * 441 + N_FFT, dtype=np.float32)
     padded[N_FFT // 2 : N_FFT // 2 + y.size] = y
     mel = librosa.feature.melspectrogram(y=padded, sr=22050, n_fft=N_FFT, hop_length=441, center=False,
                                          n_mels=64, power=2.0)
-    ref = librosa.feature.mfcc(S=10 * np.log10(np.maximum(mel, 1e-10)), n_mfcc=20)
-    assert np.abs(ours - ref).max() < 1e-3
+    return librosa.feature.mfcc(S=10 * np.log10(np.maximum(mel, 1e-10)), n_mfcc=20).astype(np.float32)
 
 
+def test_mfcc_matches_librosas_stored_reference():
+    """Against MFCCs librosa computed for the same audio (tests/data, written by _librosa_mfcc;
+    the slow test below checks the file against librosa itself)."""
+    from prefrec.features import mfcc
+
+    assert np.abs(mfcc(music(6.0, seed=2)) - np.load(REFERENCE)).max() < 1e-3
+
+
+@pytest.mark.slow  # imports librosa (and numba's compilation): seconds
+def test_mfcc_matches_librosa_reference():
+    from prefrec.features import mfcc
+
+    y = music(6.0, seed=2)
+    reference = _librosa_mfcc(y)
+    assert np.abs(mfcc(y) - reference).max() < 1e-3
+    assert np.abs(reference - np.load(REFERENCE)).max() < 1e-4  # the stored reference is still librosa's
+
+
+@pytest.mark.slow  # imports librosa.filters: seconds
 def test_mel_filters_match_librosa():
     import librosa
 
@@ -198,6 +210,26 @@ def test_a_hanging_decoder_is_stopped_at_its_deadline_and_the_next_file_is_analy
     assert results[str(good)].duration_s == pytest.approx(5.0, abs=0.05)
 
 
+def test_the_next_file_is_analysed_while_the_caller_handles_a_result(tmp_path):
+    """analyse_many gives a freed worker its next file before yielding the result, so a scan's
+    database writes never leave a worker idle: with one worker, the second file's features are
+    written while the caller still holds the first result."""
+    from prefrec.analysis import analyse_many
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.wav")
+        sf.write(paths[-1], music(4.0, seed=i), 22050)
+    cache = tmp_path / "cache"
+    results = analyse_many([str(p) for p in paths], cache_root=cache, workers=1, timeout_s=60)
+    first = next(results)
+    deadline = time.monotonic() + 30
+    while len(list(cache.rglob("*.prf"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(list(cache.rglob("*.prf"))) == 2  # the second file, analysed meanwhile
+    assert sorted([first.path] + [r.path for r in results]) == sorted(str(p) for p in paths)
+
+
 def test_a_long_track_gets_a_deadline_that_grows_with_its_length(tmp_path):
     from prefrec.analysis import WorkerPool
 
@@ -230,49 +262,6 @@ def test_a_long_track_gets_a_deadline_that_grows_with_its_length(tmp_path):
     assert "took longer than 1.06 s" in outcomes[0.0001].reason
 
 
-def worker_pids(parent: int) -> list[int]:
-    """Pids of prefrec analysis workers whose parent is `parent`, from /proc."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"prefrec.analysis" in cmdline and b"--worker" in cmdline:
-            pids.append(int(entry))
-    return pids
-
-
-def open_music_file(pid: int, folder: Path) -> str | None:
-    """The file under `folder` that process `pid` has open, if any."""
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            if target.startswith(str(folder)):
-                return target
-    except OSError:
-        pass
-    return None
-
-
-def segfault_a_busy_worker(parent: int, folder: Path, *, timeout_s: float = 60.0) -> str | None:
-    """Send SIGSEGV to the first analysis worker of `parent` seen with a file under `folder` open (a
-    decoder crashing mid-file); returns that file, or None if none was seen busy in time."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for pid in worker_pids(parent):
-            busy_with = open_music_file(pid, folder)
-            if busy_with:
-                os.kill(pid, signal.SIGSEGV)
-                return busy_with
-        time.sleep(0.005)
-    return None
-
-
 def test_a_worker_killed_by_sigsegv_marks_its_file_and_the_scan_goes_on(tmp_path):
     library, home = tmp_path / "music", tmp_path / "home"
     library.mkdir()
@@ -288,25 +277,33 @@ def test_a_worker_killed_by_sigsegv_marks_its_file_and_the_scan_goes_on(tmp_path
     report = json.loads(out)
     assert report["analysed"] == 3
     assert [f["path"] for f in report["failed"]] == [victim]
-    status = run_json(home, "status", "--json")
+    status = cli_json(home, "status", "--json")
     assert [e["path"] for e in status["error_files"]] == [victim]
     assert "crashed" in status["error_files"][0]["reason"] and "SIGSEGV" in status["error_files"][0]["reason"]
 
 
 def test_a_worker_killed_while_idle_is_replaced_and_no_file_is_blamed(tmp_path):
-    from prefrec.analysis import analyse_many
+    from prefrec.analysis import WorkerPool
 
     paths = []
     for i in range(3):
         paths.append(str(tmp_path / f"{i}.wav"))
         sf.write(paths[-1], music(3.0, seed=i), 22050)
-    results = analyse_many(paths, cache_root=tmp_path / "cache", workers=1, timeout_s=60)
-    first = next(results)  # the generator is paused here: its only worker is idle
-    (idle,) = worker_pids(os.getpid())
-    os.kill(idle, signal.SIGKILL)
-    time.sleep(0.2)
-    rest = list(results)
-    assert [type(r).__name__ for r in [first, *rest]] == ["Analysed"] * 3
+    # Through the pool: analyse_many hands a freed worker its next file before yielding, so
+    # while its caller holds a result the worker is busy, not idle.
+    with WorkerPool(cache_root=tmp_path / "cache", workers=1, timeout_s=60) as pool:
+        pool.submit(paths[0])
+        done = []
+        while not done:
+            done = pool.results()
+        (idle,) = worker_pids(os.getpid())  # it finished its file and waits for the next
+        os.kill(idle, signal.SIGKILL)
+        time.sleep(0.2)
+        for path in paths[1:]:
+            pool.submit(path)
+            while len(done) < paths.index(path) + 1:
+                done += pool.results()
+    assert [type(r).__name__ for r in done] == ["Analysed"] * 3, done
     assert idle not in worker_pids(os.getpid())
 
 
@@ -373,8 +370,8 @@ def build_odd_library(root: Path, outside: Path) -> dict[str, str]:
 def test_odd_inputs_scan_completes_and_status_gives_every_reason(tmp_path):
     root, home = tmp_path / "music", tmp_path / "home"
     expected = build_odd_library(root, tmp_path / "outside")
-    report = json.loads(run_cli(home, "scan", "--json", "--no-train", str(root)).stdout)
-    status = run_json(home, "status", "--json")
+    report = cli_json(home, "scan", "--json", "--no-train", str(root))
+    status = cli_json(home, "status", "--json")
     errors = {Path(e["path"]).name: e["reason"] for e in status["error_files"]}
     flagged = {Path(f["path"]).name: f["note"] for f in status["flagged_files"]}
     analysed = {Path(p).name: d for p, d in db_rows(home, "SELECT path, duration_s FROM tracks")}
@@ -391,7 +388,7 @@ def test_odd_inputs_scan_completes_and_status_gives_every_reason(tmp_path):
         assert analysed[name] == pytest.approx(10.0, abs=0.05)
     assert "truncated" not in flagged["nan.wav"] and "NaN" in flagged["nan.wav"]
     assert 9.0 < analysed["truncated-whole.flac"] < 14.0 and 9.0 < analysed["truncated-whole.mp3"] < 14.0
-    text = run_cli(home, "status").stdout
+    text = cli(home, "status").stdout
     assert "cannot use" in text and "flagged" in text
 
 
@@ -421,11 +418,11 @@ def test_feedback_follows_the_music_through_a_move_rename_and_retag(tmp_path):
 
     library, home = tmp_path / "music", tmp_path / "home"
     tracks = write_library(library, ["plucks", "drums"], 3, seed=5, min_s=10, max_s=12)
-    run_cli(home, "scan", "--no-train", str(library))
+    cli(home, "scan", "--no-train", str(library))
     liked, skipped = tracks[0], tracks[3]
-    run_cli(home, "like", str(liked.path))
-    run_cli(home, "skip", str(skipped.path))
-    run_cli(home, "train")
+    cli(home, "like", str(liked.path))
+    cli(home, "skip", str(skipped.path))
+    cli(home, "train")
     (identity,) = db_rows(home, f"SELECT identity FROM tracks WHERE path = '{liked.path}'")[0]
 
     moved = library / "elsewhere" / "a new name.flac"
@@ -434,16 +431,16 @@ def test_feedback_follows_the_music_through_a_move_rename_and_retag(tmp_path):
     tags = FLAC(moved)
     tags["title"], tags["artist"] = "Retitled", "Someone Else"
     tags.save()
-    report = json.loads(run_cli(home, "scan", "--json", str(library)).stdout)
+    report = cli_json(home, "scan", "--json", str(library))
     assert report["analysed"] == 1 and report["gone"] == 1 and report["unchanged"] == 5
 
     rows = db_rows(home, f"SELECT identity, title, gone FROM tracks WHERE path = '{moved}'")
     assert rows == [(identity, "Retitled", 0)]
-    status = run_json(home, "status", "--json")
+    status = cli_json(home, "status", "--json")
     assert status["likes"] == 1 and status["skips"] == 1 and status["analysed"] == 6
-    recommended = {r["path"] for r in run_json(home, "recommend", "--json", "-n", "50")}
+    recommended = {r["path"] for r in cli_json(home, "recommend", "--json", "-n", "50")}
     assert str(moved) not in recommended and len(recommended) == 4
-    assert "you liked it" in run_cli(home, "explain", "Retitled").stdout
+    assert "you liked it" in cli(home, "explain", "Retitled").stdout
 
 
 def test_identity_comes_from_the_audio_not_the_file_bytes(tmp_path):
@@ -487,7 +484,7 @@ def test_a_scan_killed_with_sigkill_resumes_without_duplicates(tmp_path):
     assert not [p for p in workers if Path(f"/proc/{p}").exists()
                 and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1][:3]], "orphan workers"
 
-    report = json.loads(run_cli(home, "scan", "--json", "--no-train", str(library)).stdout)
+    report = cli_json(home, "scan", "--json", "--no-train", str(library))
     assert report["unchanged"] == committed and report["analysed"] == n - committed
     assert db_rows(home, "SELECT count(*), count(DISTINCT path), count(DISTINCT identity) FROM tracks") == [(n, n, n)]
 
@@ -496,36 +493,16 @@ def test_features_of_an_older_version_are_recomputed_on_rescan(tmp_path):
     root, home = tmp_path / "music", tmp_path / "home"
     root.mkdir()
     sf.write(root / "a.wav", music(9.0), 22050)
-    run_cli(home, "scan", "--no-train", str(root))
+    cli(home, "scan", "--no-train", str(root))
     conn = sqlite3.connect(home / "prefrec.sqlite")
     conn.execute("UPDATE tracks SET feature_version = 1")
     conn.commit()
     conn.close()
-    report = json.loads(run_cli(home, "scan", "--json", "--no-train", str(root)).stdout)
+    report = cli_json(home, "scan", "--json", "--no-train", str(root))
     assert report["analysed"] == 1 and report["unchanged"] == 0
 
 
 # -- temporary files of killed writers -----------------------------------------------------------------
-
-
-def plant_temporaries(home: Path) -> tuple[list[Path], list[Path]]:
-    """Temporary files as killed writers leave them in HOME's feature cache and models dir, two hours
-    old, and files that must stay: a temporary file being written now and an old finished one.
-    Returns (stale, kept)."""
-    features, models = home / "features" / "v2" / "ab", home / "models"
-    features.mkdir(parents=True)
-    models.mkdir(parents=True)
-    stale = [features / ".prefrec-tmp-41-k1ll3d.part", models / ".prefrec-tmp-42-x7q2.part"]
-    # Kept: a temporary file being written now, finished files, and old files that only look
-    # like temporaries (not prefrec's own prefix and suffix: never touched).
-    kept = [features / ".prefrec-tmp-43-wr1t1ng.part", features / "a2-0123ab.prf", models / "model-1.pt",
-            models / ".tmp-notes.txt", features / ".prefrec-tmp-44-x.prf"]
-    two_hours_ago = time.time() - 7200
-    for path in stale + kept:
-        path.write_bytes(b"partial")
-        if path not in (kept[0],):
-            os.utime(path, (two_hours_ago, two_hours_ago))
-    return stale, kept
 
 
 def test_a_scan_removes_temporary_files_that_killed_writers_left(tmp_path):
@@ -533,6 +510,20 @@ def test_a_scan_removes_temporary_files_that_killed_writers_left(tmp_path):
     library.mkdir()
     sf.write(library / "a.wav", music(3.0), 22050)
     stale, kept = plant_temporaries(home)
-    run_cli(home, "scan", "--no-train", str(library))
+    cli(home, "scan", "--no-train", str(library))
     assert [p for p in stale if p.exists()] == []
     assert [p for p in kept if p.exists()] == kept
+
+
+@needs_ffmpeg
+def test_a_flac_cut_in_half_decodes_as_far_as_it_goes_through_ffmpeg(tmp_path):
+    whole, half = tmp_path / "whole.flac", tmp_path / "half.flac"
+    sf.write(whole, music(13.0), 22050)
+    data = whole.read_bytes()
+    half.write_bytes(data[: len(data) // 2])  # libsndfile loses sync on its first read of this one
+    result = analyse([half], tmp_path)[str(half)]
+    assert 5.0 < result.duration_s < 7.5, result
+    assert result.truncated and result.note
+    from prefrec.audio import decode
+
+    assert 5.0 < len(decode(half)) / 22050 < 7.5  # explain --clip decodes it the same way

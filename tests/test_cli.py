@@ -1,35 +1,22 @@
-"""The command line as a listener uses it: real subprocesses, real SQLite files, generated audio."""
+"""The command line as a listener uses it, in-process on real SQLite files and generated audio
+(real processes where what gets imported, or the exit of `python -m prefrec`, is the point)."""
 
 import json
 import shutil
-import sqlite3
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
-from tests.conftest import ROOT, run_cli, run_json
+from tests.helpers import NO_TORCH, ROOT, by_style, cli, cli_json, db_rows, feedback_rows, rate
 
 TRACK_KEYS = {"rank", "path", "title", "artist", "album", "duration", "score"}
 STATUS_KEYS = {"tracks", "analysed", "pending", "errors", "feedback", "model", "daemon"}
 
 
-def feedback_rows(home):
-    conn = sqlite3.connect(home / "prefrec.sqlite")
-    try:
-        return conn.execute("SELECT identity, path, kind, position_s FROM feedback ORDER BY id").fetchall()
-    finally:
-        conn.close()
-
-
-def by_style(tracks, style):
-    return [t for t in tracks if t.style == style]
-
-
 def test_scan_records_every_track_with_tags(library):
     music, home, tracks = library
-    status = run_json(home, "status", "--json")
+    status = cli_json(home, "status", "--json")
     assert STATUS_KEYS <= set(status)
     assert status["tracks"] == status["analysed"] == len(tracks)
     assert status["pending"] == 0 and status["errors"] == 0 and status["feedback"] == 0
@@ -38,24 +25,24 @@ def test_scan_records_every_track_with_tags(library):
 
 def test_recommend_before_any_rating_offers_a_starter_set_that_covers_the_library(library):
     _, home, tracks = library
-    proc = run_cli(home, "recommend", "-n", "4")
+    proc = cli(home, "recommend", "-n", "4")
     assert "starter set" in proc.stderr and "prefrec like" in proc.stderr
     assert len([line for line in proc.stdout.splitlines() if line.strip()[:2] in {f"{i}." for i in range(1, 5)}]) == 4
-    starter = run_json(home, "recommend", "--json", "-n", "4")
+    starter = cli_json(home, "recommend", "--json", "-n", "4")
     assert all(r["starter"] is True and r["score"] is None for r in starter)
     assert len({r["artist"] for r in starter}) == 4, "4 tracks: one of each of the 4 artists"
-    eight = run_json(home, "recommend", "--json", "-n", "8")
+    eight = cli_json(home, "recommend", "--json", "-n", "8")
     assert len({(r["artist"], r["album"]) for r in eight}) == 8, "8 tracks: one from each of the 8 album folders"
     assert [r["path"] for r in eight[:4]] == [r["path"] for r in starter], "the order is stable: a prefix"
-    m3u = run_cli(home, "recommend", "--m3u", "-n", "4").stdout.splitlines()
+    m3u = cli(home, "recommend", "--m3u", "-n", "4").stdout.splitlines()
     assert m3u[1] == "#PLAYLIST:prefrec starter set (rate these)" and m3u[3] == starter[0]["path"]
 
 
 def test_like_by_path_and_by_words(library):
     _, home, tracks = library
     target = by_style(tracks, "plucks")[0]
-    run_cli(home, "like", str(target.path))
-    run_cli(home, "like", "NYLON study 3")  # words from artist and title, any case
+    cli(home, "like", str(target.path))
+    cli(home, "like", "NYLON study 3")  # words from artist and title, any case
     rows = feedback_rows(home)
     assert [r[2] for r in rows] == ["like", "like"]
     assert rows[0][1] == str(target.path)
@@ -65,51 +52,44 @@ def test_like_by_path_and_by_words(library):
 def test_skip_at_a_position_is_recorded_in_seconds(library):
     _, home, tracks = library
     target = by_style(tracks, "wind")[1]
-    run_cli(home, "skip", str(target.path), "--at", "0:07")
+    cli(home, "skip", str(target.path), "--at", "0:07")
     assert feedback_rows(home)[-1][2:] == ("skip", 7.0)
 
 
 def test_ambiguous_track_lists_candidates_exits_2_and_writes_nothing(library):
     _, home, _ = library
-    proc = run_cli(home, "like", "plucks study", check=False)
+    proc = cli(home, "like", "plucks study", check=False)
     assert proc.returncode == 2
     assert "matches 5 tracks" in proc.stderr
     assert all(f"{i}. Nylon Strings – Plucks Study" in proc.stderr for i in range(1, 6))
-    proc = run_cli(home, "like", "study", check=False)
+    proc = cli(home, "like", "study", check=False)
     assert proc.returncode == 2 and "… and 10 more" in proc.stderr
     assert feedback_rows(home) == []
 
 
 def test_unknown_track_exits_1_and_writes_nothing(library):
     _, home, _ = library
-    proc = run_cli(home, "skip", "no such song anywhere", check=False)
+    proc = cli(home, "skip", "no such song anywhere", check=False)
     assert proc.returncode == 1
     assert "no track matches" in proc.stderr
-    proc = run_cli(home, "like", str(home / "missing.flac"), check=False)
+    proc = cli(home, "like", str(home / "missing.flac"), check=False)
     assert proc.returncode == 1
     assert feedback_rows(home) == []
 
 
 def test_bad_skip_position_is_a_usage_error_and_writes_nothing(library):
     _, home, tracks = library
-    proc = run_cli(home, "skip", str(tracks[0].path), "--at", "1:75", check=False)
+    proc = cli(home, "skip", str(tracks[0].path), "--at", "1:75", check=False)
     assert proc.returncode == 2 and "--at" in proc.stderr
     assert feedback_rows(home) == []
-
-
-def _rate(home, tracks, liked_style, skipped_style, n=3):
-    for t in by_style(tracks, liked_style)[:n]:
-        run_cli(home, "like", str(t.path))
-    for i, t in enumerate(by_style(tracks, skipped_style)[:n]):
-        run_cli(home, "skip", str(t.path), *(["--at", "5"] if i == 0 else []))
 
 
 @pytest.mark.parametrize("liked, skipped", [("plucks", "wind"), ("wind", "chiptune"), ("drums", "plucks")])
 def test_a_learnt_taste_ranks_unrated_tracks_of_the_liked_style_first(library, liked, skipped):
     _, home, tracks = library
-    _rate(home, tracks, liked, skipped)
-    run_cli(home, "train")
-    recs = run_json(home, "recommend", "--json", "-n", "50")
+    rate(home, tracks, liked, skipped)
+    cli(home, "train")
+    recs = cli_json(home, "recommend", "--json", "-n", "50")
     style_of = {str(t.path): t.style for t in tracks}
     rated = {str(t.path) for t in by_style(tracks, liked)[:3] + by_style(tracks, skipped)[:3]}
     assert not rated & {r["path"] for r in recs}, "rated tracks are not recommended"
@@ -121,32 +101,28 @@ def test_a_learnt_taste_ranks_unrated_tracks_of_the_liked_style_first(library, l
     assert max(i for i, s in enumerate(styles) if s == liked) < min(i for i, s in enumerate(styles) if s == skipped)
 
 
-def test_recommend_json_schema_and_m3u(library):
-    _, home, tracks = library
-    _rate(home, tracks, "plucks", "wind", n=2)
-    run_cli(home, "train")
-    recs = run_json(home, "recommend", "--json", "-n", "5")
+def test_recommend_json_schema_and_m3u(trained):
+    _, home, tracks = trained  # 2 plucks liked, 2 wind skipped, trained
+    recs = cli_json(home, "recommend", "--json", "-n", "5")
     assert len(recs) == 5 and [r["rank"] for r in recs] == [1, 2, 3, 4, 5]
     for r in recs:
         assert TRACK_KEYS <= set(r)
         assert 0.0 <= r["score"] <= 1.0 and r["duration"] > 10
     assert [r["score"] for r in recs] == sorted((r["score"] for r in recs), reverse=True)
-    m3u = run_cli(home, "recommend", "--m3u", "-n", "3").stdout.splitlines()
+    m3u = cli(home, "recommend", "--m3u", "-n", "3").stdout.splitlines()
     assert m3u[0] == "#EXTM3U"
     entries = [(m3u[i], m3u[i + 1]) for i, line in enumerate(m3u) if line.startswith("#EXTINF:")]
     assert len(entries) == 3 and entries[0][1] == recs[0]["path"]
     assert entries[0][0] == f"#EXTINF:{round(recs[0]['duration'])},{recs[0]['artist']} - {recs[0]['title']}"
-    status = run_json(home, "status", "--json")
+    status = cli_json(home, "status", "--json")
     assert status["feedback"] == 4 and status["model"]["rated_tracks"] == 4 and not status["model"]["stale"]
 
 
-def test_explain_shows_timeline_segments_rank_and_feedback(library):
-    _, home, tracks = library
-    _rate(home, tracks, "plucks", "wind", n=2)
-    run_cli(home, "train")
+def test_explain_shows_timeline_segments_rank_and_feedback(trained):
+    _, home, tracks = trained
     skipped = by_style(tracks, "wind")[0]
-    out = run_cli(home, "explain", str(skipped.path)).stdout
-    data = run_json(home, "explain", str(skipped.path), "--json")
+    out = cli(home, "explain", str(skipped.path)).stdout
+    data = cli_json(home, "explain", str(skipped.path), "--json")
     scores = [w["score"] for w in data["windows"]]
     assert "best segments:" in out
     if max(scores) - min(scores) < 0.05:  # flat: it says so instead of naming "worst" segments
@@ -166,52 +142,26 @@ def test_explain_shows_timeline_segments_rank_and_feedback(library):
 
 def test_rescan_skips_unchanged_files_and_reanalyses_changed_ones(library):
     music, home, tracks = library
-    first = json.loads(run_cli(home, "scan", "--json", str(music)).stdout)
+    first = cli_json(home, "scan", "--json", str(music))
     assert first["analysed"] == 0 and first["unchanged"] == len(tracks)
     changed = tracks[0].path
     changed.touch()
-    second = json.loads(run_cli(home, "scan", "--json", str(music)).stdout)
+    second = cli_json(home, "scan", "--json", str(music))
     assert second["analysed"] == 1 and second["unchanged"] == len(tracks) - 1
-    assert run_json(home, "status", "--json")["analysed"] == len(tracks)  # no duplicate
+    assert cli_json(home, "status", "--json")["analysed"] == len(tracks)  # no duplicate
 
 
 def test_a_file_that_cannot_be_analysed_is_reported_and_the_scan_goes_on(library, tmp_path):
     music, home, tracks = library
     (music / "broken.mp3").write_text("<html>not audio</html>")
     try:
-        report = json.loads(run_cli(home, "scan", "--json", str(music)).stdout)
+        report = cli_json(home, "scan", "--json", str(music))
     finally:
         (music / "broken.mp3").unlink()
     assert [f["path"] for f in report["failed"]] == [str(music / "broken.mp3")]
-    status = run_json(home, "status", "--json")
+    status = cli_json(home, "status", "--json")
     assert status["errors"] == 1 and status["analysed"] == len(tracks)
     assert "broken.mp3" in status["error_files"][0]["path"] and status["error_files"][0]["reason"]
-
-
-NO_TORCH = textwrap.dedent("""
-    import sys
-    from prefrec.cli import main
-    try:
-        main(sys.argv[1:])
-    except SystemExit as exc:
-        code = exc.code
-    else:
-        code = 0
-    heavy = sorted(m for m in ("torch", "librosa", "soundfile") if m in sys.modules)
-    print("HEAVY=" + ",".join(heavy), file=sys.stderr)
-    sys.exit(code or 0)
-""")
-
-
-@pytest.fixture(scope="module")
-def trained_once(scanned_library, tmp_path_factory):
-    """The scanned library with one like, one skip and a trained model: (home, tracks)."""
-    _, home, tracks = scanned_library
-    trained = tmp_path_factory.mktemp("trained-once") / "home"
-    shutil.copytree(home, trained)
-    _rate(trained, tracks, "plucks", "wind", n=1)
-    run_cli(trained, "train")
-    return trained, tracks
 
 
 @pytest.mark.parametrize("command", [["recommend", "--json"], ["status", "--json"], ["like", "PLUCKS study 3"],
@@ -223,15 +173,15 @@ def trained_once(scanned_library, tmp_path_factory):
                                      ["like", "--album", "plucks sessions 2"], ["skip", "wind", "study", "2"],
                                      ["explain", "plucks", "study", "4", "--json"], ["first day", "recommend"],
                                      ["first day", "recommend", "--json", "-n", "5"]])
-def test_fast_commands_do_not_import_torch_or_librosa(trained_once, scanned_library, tmp_path, command):
-    home = tmp_path / "home"
+def test_fast_commands_do_not_import_torch_or_librosa(trained, scanned_library, tmp_path, command):
+    home = tmp_path / "first-day"
     if command[0] == "first day":  # before any rating: the starter set
         shutil.copytree(scanned_library[1], home)
         command = command[1:]
     else:
-        shutil.copytree(trained_once[0], home)
+        _, home, _ = trained
     if command[0] == "unban":
-        run_cli(home, "ban", "--artist", "nylon")
+        cli(home, "ban", "--artist", "nylon")
     proc = subprocess.run([sys.executable, "-c", NO_TORCH, "--home", str(home), *command],
                           capture_output=True, text=True, cwd=ROOT)
     assert "HEAVY=\n" in proc.stderr or proc.stderr.rstrip().endswith("HEAVY="), proc.stderr
@@ -276,14 +226,12 @@ def test_flat_scores_are_told_apart_from_scores_that_move():
     assert not is_flat([0.2, 0.6, 0.5], spread=0.05)
 
 
-def test_similar_ranks_tracks_of_the_same_style_nearest(library):
-    _, home, tracks = library
-    _rate(home, tracks, "plucks", "wind", n=2)
-    run_cli(home, "train")
+def test_similar_ranks_tracks_of_the_same_style_nearest(trained_library):
+    _, home, tracks = trained_library  # only read
     style_of = {str(t.path): t.style for t in tracks}
     for style in ("plucks", "wind"):
         seed = by_style(tracks, style)[-1]  # an unrated track
-        items = run_json(home, "similar", str(seed.path), "--json", "-n", "6")
+        items = cli_json(home, "similar", str(seed.path), "--json", "-n", "6")
         assert len(items) == 6 and str(seed.path) not in {i["path"] for i in items}
         assert [i["similarity"] for i in items] == sorted((i["similarity"] for i in items), reverse=True)
         assert {i["rating"] for i in items} <= {"like", "skip", None}
@@ -295,28 +243,23 @@ def test_similar_ranks_tracks_of_the_same_style_nearest(library):
     # which a bound of 13 failed; 13 or more with the 3-seed one before it).
     same = {style: 0 for style in ("plucks", "wind", "chiptune", "drums")}
     for t in tracks:
-        nearest = run_json(home, "similar", str(t.path), "--json", "-n", "1")[0]
+        nearest = cli_json(home, "similar", str(t.path), "--json", "-n", "1")[0]
         same[t.style] += style_of[nearest["path"]] == t.style
     assert all(n >= 2 for n in same.values()) and sum(same.values()) >= 10, same
-    assert "closest to" in run_cli(home, "similar", "Plucks Study 5").stderr
+    assert "closest to" in cli(home, "similar", "Plucks Study 5").stderr
 
 
-def test_scan_pretrains_on_the_library_once_and_train_fine_tunes_from_it(library):
+def test_scan_pretrains_on_the_library_once_and_train_fine_tunes_from_it(library, trained_library):
     music, home, tracks = library
     assert (home / "models" / "pretrained.pt").is_file()  # the session's first scan pretrained
-    again = run_json(home, "scan", "--json", str(music))
+    again = cli_json(home, "scan", "--json", str(music))
     assert again["pretrained"] is False  # library unchanged: nothing to redo
-    _rate(home, tracks, "plucks", "wind", n=2)
-    run_cli(home, "train")
-    conn = sqlite3.connect(home / "prefrec.sqlite")
-    try:
-        config = json.loads(conn.execute("SELECT config FROM models ORDER BY id DESC LIMIT 1").fetchone()[0])
-    finally:
-        conn.close()
+    _, trained_home, _ = trained_library  # the same library, rated and trained
+    (config,), = db_rows(trained_home, "SELECT config FROM models ORDER BY id DESC LIMIT 1")
     # The fine-tuned model records which pretraining it started from: that of the library as scanned.
-    from prefrec.pretrain import library_fingerprint
     from prefrec.checkpoint import load_checkpoint
+    from prefrec.pretrain import library_fingerprint
 
-    extra = load_checkpoint(home / "models" / "pretrained.pt").extra
-    assert config["pretrained"] == extra["fingerprint"] == library_fingerprint(extra["identities"])
+    extra = load_checkpoint(trained_home / "models" / "pretrained.pt").extra
+    assert json.loads(config)["pretrained"] == extra["fingerprint"] == library_fingerprint(extra["identities"])
     assert len(extra["identities"]) == len(tracks)

@@ -3,26 +3,23 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from import_fixtures import file_url, listen, write_beets, write_itunes, write_listenbrainz_zip
-from tests.conftest import run_cli, run_json
+from tests.helpers import cli, cli_json
 
 MBID_1 = "11111111-2222-4333-8444-555555555555"
 MBID_2 = "66666666-7777-4888-9999-aaaaaaaaaaaa"
 
 
 def status(home: Path) -> dict:
-    return run_json(home, "status", "--json")
+    return cli_json(home, "status", "--json")
 
 
 def imported(home: Path, *args: str) -> dict:
-    return run_json(home, "import", *args, "--json")
+    return cli_json(home, "import", *args, "--json")
 
 
 def write_playlist(path: Path, tracks) -> Path:
@@ -64,10 +61,10 @@ def test_playlist_dry_run_import_repeat_skip_and_forget_the_source(library, tmp_
     assert (info["feedback"], info["likes"], info["skips"]) == (5, 5, 0)
     assert info["sources"] == [{"source": "import:m3u:Road Trip.m3u8", "rows": 5, "live_rows": 5,
                                 "last_at": info["sources"][0]["last_at"]}]
-    events = run_json(home, "history", "--source", "m3u:Road Trip.m3u8", "--json")
+    events = cli_json(home, "history", "--source", "m3u:Road Trip.m3u8", "--json")
     assert sorted(e["path"] for e in events) == sorted(str(t.path) for t in tracks[:5])
     assert {(e["kind"], e["source"]) for e in events} == {("like", "import:m3u:Road Trip.m3u8")}
-    assert run_json(home, "history", "--source", "cli", "--json") == []
+    assert cli_json(home, "history", "--source", "cli", "--json") == []
 
     again = imported(home, str(playlist))
     assert again["summary"]["added"] == {"likes": 0, "skips": 0, "counted_tracks": 0, "plays": 0, "skipped": 0}
@@ -78,14 +75,14 @@ def test_playlist_dry_run_import_repeat_skip_and_forget_the_source(library, tmp_
     assert as_skip["summary"]["added"]["skips"] == 5
     assert (status(home)["likes"], status(home)["skips"]) == (0, 5)  # the latest act wins
 
-    forgot = run_cli(home, "forget", "--source", "m3u:Road Trip.m3u8")
+    forgot = cli(home, "forget", "--source", "m3u:Road Trip.m3u8")
     assert "forgot everything import:m3u:Road Trip.m3u8 gave (10 rows" in forgot.stderr
     info = status(home)
     assert (info["feedback"], info["likes"], info["skips"]) == (11, 0, 0)  # nothing deleted
     assert info["sources"][0]["live_rows"] == 0
-    text = run_cli(home, "history", "-n", "3").stdout
+    text = cli(home, "history", "-n", "3").stdout
     assert "forgot everything from import:m3u:Road Trip.m3u8" in text and "(withdrawn)" in text
-    assert "import:m3u:Road Trip.m3u8 10 (10 withdrawn)" in run_cli(home, "status").stdout
+    assert "import:m3u:Road Trip.m3u8 10 (10 withdrawn)" in cli(home, "status").stdout
 
     # After forgetting a source, importing it is a fresh start.
     assert imported(home, str(playlist))["summary"]["added"]["likes"] == 5
@@ -95,7 +92,7 @@ def test_playlist_dry_run_import_repeat_skip_and_forget_the_source(library, tmp_
 def test_dry_run_text_report_shows_how_each_entry_matched(library, tmp_path):
     music, home, tracks = library
     playlist = write_playlist(tmp_path / "trip.m3u", tracks)
-    proc = run_cli(home, "import", str(playlist), "--dry-run")
+    proc = cli(home, "import", str(playlist), "--dry-run")
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("path      ") and lines[1].strip() == f"-> {tracks[0].path}: like (in the playlist)"
     assert any(line.startswith("relative  ") for line in lines)
@@ -125,7 +122,7 @@ def test_itunes_counts_are_imported_as_their_difference(library, tmp_path):
     assert says[c.title]["opinion"] is None and says[c.title]["why"] == "rating 60/100 (neither)"
     info = status(home)
     assert (info["likes"], info["skips"]) == (1, 1)
-    counts = {e["path"]: e["detail"] for e in run_json(home, "history", "--json") if e["kind"] == "counts"}
+    counts = {e["path"]: e["detail"] for e in cli_json(home, "history", "--json") if e["kind"] == "counts"}
     assert counts == {str(a.path): {"plays": 10, "skips": 1}, str(b.path): {"plays": 0, "skips": 5},
                       str(c.path): {"plays": 3, "skips": 0}}
 
@@ -139,7 +136,7 @@ def test_itunes_counts_are_imported_as_their_difference(library, tmp_path):
     assert (status(home)["likes"], status(home)["skips"]) == (2, 0)
 
     # What the listener took back stays taken back when the same source is imported again.
-    run_cli(home, "forget", str(a.path))
+    cli(home, "forget", str(a.path))
     third = imported(home, str(library_xml(12, 100)))
     assert third["summary"]["feedback_ids"] == []
     assert status(home)["likes"] == 1
@@ -158,7 +155,7 @@ def test_listenbrainz_listens_and_loves_by_artist_and_title(library, tmp_path):
     by_title = {e["title"]: e for e in report["entries"]}
     assert by_title[a.title]["how"] == "tags" and by_title[a.title]["adds"] == {"opinion": None, "plays": 2, "skips": 0}
     assert by_title[b.title]["adds"]["opinion"] == "skip"
-    history = run_json(home, "history", "--json")
+    history = cli_json(home, "history", "--json")
     assert {(e["kind"], e["source"]) for e in history} == {("counts", "import:listenbrainz"),
                                                            ("skip", "import:listenbrainz")}
     counts = next(e for e in history if e["kind"] == "counts" and e["path"] == str(a.path))
@@ -176,7 +173,7 @@ def test_musicbrainz_ids_read_from_tags_match_a_beets_library(tmp_path):
         tags = FLAC(track.path)
         tags["musicbrainz_trackid"] = mbid.upper()
         tags.save()
-    run_cli(home, "scan", "--no-train", str(music))
+    cli(home, "scan", "--no-train", str(music))
     db = home / "prefrec.sqlite"
     assert dict(sqlite3.connect(db).execute("SELECT path, mbid FROM tracks").fetchall()) == {
         str(one.path): MBID_1, str(two.path): MBID_2}
@@ -203,18 +200,18 @@ def test_import_errors_are_one_line_with_what_to_do(library, tmp_path):
     music, home, tracks = library
     odd = tmp_path / "notes.txt"
     odd.write_text("just some words, not a playlist\n")
-    proc = run_cli(home, "import", str(odd), check=False)
+    proc = cli(home, "import", str(odd), check=False)
     assert proc.returncode == 1
     assert proc.stderr.startswith(f"prefrec: {odd}: not a format prefrec understands. prefrec imports: M3U/M3U8")
     assert len(proc.stderr.strip().splitlines()) == 1
     xml = write_itunes(tmp_path / "Library.xml", [{"Name": "A"}], music_folder="file:///m/")
-    proc = run_cli(home, "import", str(xml), "--as", "skip", check=False)
+    proc = cli(home, "import", str(xml), "--as", "skip", check=False)
     assert proc.returncode == 2 and "--as goes with playlists; a itunes source carries its own ratings" in proc.stderr
-    proc = run_cli(home, "import", str(tmp_path / "missing.m3u"), check=False)
+    proc = cli(home, "import", str(tmp_path / "missing.m3u"), check=False)
     assert proc.returncode == 1 and "no such file or folder" in proc.stderr
-    proc = run_cli(home, "forget", str(tracks[0].path), "--source", "itunes", check=False)
+    proc = cli(home, "forget", str(tracks[0].path), "--source", "itunes", check=False)
     assert proc.returncode == 2 and "name a TRACK or --source NAME" in proc.stderr
-    proc = run_cli(home, "forget", "--source", "itunes", check=False)
+    proc = cli(home, "forget", "--source", "itunes", check=False)
     assert proc.returncode == 1 and "no import named 'itunes' to forget (imports that still count: none)" in proc.stderr
     assert status(home)["feedback"] == 0
-    assert json.loads(run_cli(home, "history", "--json").stdout) == []
+    assert cli_json(home, "history", "--json") == []

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from prefrec import fingerprint
-from tests.conftest import invoke, run_cli, run_json
+from tests.helpers import invoke, run_cli, run_json
 
 pytestmark = pytest.mark.skipif(not fingerprint.available(), reason="needs libchromaprint (Debian: libchromaprint1)")
 

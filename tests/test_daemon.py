@@ -11,8 +11,8 @@ import time
 import pytest
 
 from prefrec.synth import write_library
-from tests.conftest import run_cli, run_json
 from tests.daemon_helpers import Daemon, query, tracks_by_path, wait_until
+from tests.helpers import cli, cli_json, run_cli
 
 
 @pytest.fixture
@@ -40,13 +40,13 @@ def test_startup_scan_moves_deletions_and_returning_music(music):
         assert started["watcher"] == "inotify"
         wait_until(lambda: len(present(home)) == 6, what="startup scan", daemon=d)
         # The daemon publishes its queue length with its next state update: wait for it to drain.
-        status = wait_until(lambda: (s := run_json(home, "status", "--json")["daemon"]) and s["queue"] == 0 and s,
+        status = wait_until(lambda: (s := cli_json(home, "status", "--json")["daemon"]) and s["queue"] == 0 and s,
                             what="an empty queue", daemon=d)
         assert status["pid"] == d.proc.pid and status["last_error"] is None
         assert status["state"] in ("idle", "scanning") and status["rankings_updated_at"] is None
 
         liked = files[0]
-        run_cli(home, "like", str(liked))
+        cli(home, "like", str(liked))
         before = tracks_by_path(home)[str(liked)]
 
         # A rename keeps the row (same analysis, not redone) and so the feedback.
@@ -55,7 +55,7 @@ def test_startup_scan_moves_deletions_and_returning_music(music):
         wait_until(lambda: str(renamed) in present(home), what="rename", daemon=d)
         assert str(liked) not in tracks_by_path(home)
         assert tracks_by_path(home)[str(renamed)] == before
-        assert run_json(home, "status", "--json")["likes"] == 1
+        assert cli_json(home, "status", "--json")["likes"] == 1
 
         # A moved folder moves all its tracks.
         album = next(f.parent for f in files if f.parent != liked.parent)
@@ -89,12 +89,12 @@ def test_startup_scan_moves_deletions_and_returning_music(music):
         returned.write_bytes(backup)
         wait_until(lambda: str(returned) in present(home), what="returning file", daemon=d)
         assert present(home)[str(returned)][0] == before[0]  # same identity: the like applies again
-        proc = run_cli(home, "like", "back again")
+        proc = cli(home, "like", "back again")
         assert "liked" in proc.stderr
 
         took = d.stop(signal.SIGTERM)
         assert d.proc.returncode == 0 and took < 5
-    assert run_json(home, "status", "--json")["daemon"] is None
+    assert cli_json(home, "status", "--json")["daemon"] is None
     assert "stopped" in (home / "logs" / "daemon.log").read_text()
 
 
@@ -117,7 +117,7 @@ def test_bad_files_never_stop_the_watching(music):
         shutil.copy(audio_files(spare)[1], good)
         wait_until(lambda: str(good) in present(home), what="a good file after bad ones", daemon=d)
         assert d.proc.poll() is None
-        status = run_cli(home, "status").stdout
+        status = cli(home, "status").stdout
         assert "last error" in status and "not valid UTF-8" in status
         assert "broken.mp3" in status
         d.stop()
@@ -203,9 +203,9 @@ def test_learning_after_n_events_then_quiet_period_with_atomic_swaps(music):
         wait_until(lambda: len(present(home)) == 6, what="startup scan", daemon=d)
         plucks = [f for f in audio_files(music_dir) if "Plucks" in f.name]
         drums = [f for f in audio_files(music_dir) if "Drums" in f.name]
-        run_cli(home, "like", str(plucks[0]))
-        run_cli(home, "skip", str(drums[0]))
-        run_cli(home, "like", str(plucks[1]))  # the third event: trains although the quiet period is 600 s
+        cli(home, "like", str(plucks[0]))
+        cli(home, "skip", str(drums[0]))
+        cli(home, "like", str(plucks[1]))  # the third event: trains although the quiet period is 600 s
         first = wait_until(lambda: query(home, "SELECT value FROM meta WHERE key = 'ranked_model_id'"),
                            what="training after 3 events", daemon=d)[0][0]
         assert query(home, "SELECT n_rated FROM models WHERE id = ?", int(first))[0][0] == 3
@@ -214,7 +214,7 @@ def test_learning_after_n_events_then_quiet_period_with_atomic_swaps(music):
         (home / "config.toml").write_text("quiet_period_s = 0.5\n")
         d.proc.send_signal(signal.SIGHUP)
         wait_until(lambda: "quiet_period_s=0.5" in d.log(), what="reload", daemon=d)
-        run_cli(home, "skip", str(drums[1]))
+        cli(home, "skip", str(drums[1]))
         # Until the new model is swapped in, the old ranking is served whole.
         seen = set()
         deadline = time.monotonic() + 120
@@ -226,14 +226,15 @@ def test_learning_after_n_events_then_quiet_period_with_atomic_swaps(music):
                 break
             time.sleep(0.05)
         assert int(first) in seen and len(seen) == 2
-        recs = run_json(home, "recommend", "--json")
+        recs = cli_json(home, "recommend", "--json")
         assert len(recs) == 2  # six tracks, four rated
-        status = run_json(home, "status", "--json")
+        status = cli_json(home, "status", "--json")
         assert status["daemon"]["rankings_updated_at"] == status["ranked_at"]
         assert status["model"]["stale"] is False
         d.stop()
 
 
+@pytest.mark.slow  # pretrains twice in a daemon: about a minute
 def test_a_library_that_grew_enough_is_pretrained_again_and_the_model_rebuilt(tmp_path):
     music, spare, home = tmp_path / "music", tmp_path / "spare", tmp_path / "home"
     write_library(music, ["plucks", "drums"], 4, seed=8, min_s=9, max_s=11)
@@ -241,8 +242,8 @@ def test_a_library_that_grew_enough_is_pretrained_again_and_the_model_rebuilt(tm
     with Daemon(home, music, PREFREC_TRAIN_AFTER_EVENTS="2", PREFREC_FULL_RETRAIN_QUIET_S="0") as d:
         wait_until(lambda: len(present(home)) == 8, what="startup scan", daemon=d)
         files = audio_files(music)
-        run_cli(home, "like", str(next(f for f in files if "Plucks" in f.name)))
-        run_cli(home, "skip", str(next(f for f in files if "Drums" in f.name)))
+        cli(home, "like", str(next(f for f in files if "Plucks" in f.name)))
+        cli(home, "skip", str(next(f for f in files if "Drums" in f.name)))
         first = wait_until(lambda: query(home, "SELECT max(id) FROM models")[0][0], timeout=180,
                            what="the first training (pretrains: none yet)", daemon=d)
         pretrained = home / "models" / "pretrained.pt"
@@ -257,6 +258,53 @@ def test_a_library_that_grew_enough_is_pretrained_again_and_the_model_rebuilt(tm
         wait_until(lambda: query(home, "SELECT count(*) FROM rankings")[0][0] == 11, what="all 11 ranked", daemon=d)
         assert query(home, "SELECT count(*) FROM feedback")[0][0] == 2  # no new feedback was needed
         d.stop()
+
+
+def test_a_deleted_model_is_rebuilt_once_not_respawned_forever(music):
+    music_dir, spare, home = music
+    with Daemon(home, music_dir, PREFREC_TRAIN_AFTER_EVENTS="2") as d:
+        wait_until(lambda: len(present(home)) == 6, what="startup scan", daemon=d)
+        files = audio_files(music_dir)
+        cli(home, "like", str(next(f for f in files if "Plucks" in f.name)))
+        cli(home, "skip", str(next(f for f in files if "Drums" in f.name)))
+        first = wait_until(lambda: query(home, "SELECT value FROM meta WHERE key = 'ranked_model_id'"),
+                           what="the first training", daemon=d)[0][0]
+        d.wait_idle()
+        (path,), = query(home, "SELECT path FROM models WHERE id = ?", int(first))
+        (home / path).unlink()
+        starts = d.log().count("scoring new tracks with the current model")
+        shutil.copy(audio_files(spare)[0], music_dir / "late.flac")  # a new track: the model is needed
+        wait_until(lambda: query(home, "SELECT count(*) FROM models")[0][0] == 2, what="the rebuild", daemon=d)
+        d.wait_idle()
+        time.sleep(3.0)  # a daemon that loops would start a training child every few ticks meanwhile
+        assert query(home, "SELECT count(*) FROM models")[0][0] == 2
+        log = d.log()
+        assert log.count("scoring new tracks with the current model") == starts + 1, log
+        assert log.count("(rebuilt: ") == 1 and "the model file is missing" in log
+        assert query(home, "SELECT count(*) FROM rankings")[0][0] == 7
+        d.stop()
+
+
+def test_sighup_with_an_invalid_config_keeps_the_old_settings_and_names_the_key(music):
+    music_dir, spare, home = music
+    home.mkdir()
+    (home / "config.toml").write_text("rescan_interval_s = 3600.0\n")
+    with Daemon(home, music_dir) as d:
+        wait_until(lambda: len(present(home)) == 6, what="startup scan", daemon=d)
+        (home / "config.toml").write_text('rescan_interval_s = 1.0\nworkers = "four"\n')
+        d.proc.send_signal(signal.SIGHUP)
+        state = wait_until(lambda: (s := d.state()) and s["last_error"] and s, what="the refusal", daemon=d)
+        assert state["last_error"].startswith("SIGHUP: kept the previous settings: ")
+        assert "config.toml: workers: expected an integer ≥ 1 and ≤ 256, got 'four'" in state["last_error"]
+        assert "settings reloaded" not in d.log()
+        # still running on the old settings: new music is analysed, and no 1 s rescans began
+        shutil.copy(audio_files(spare)[0], music_dir / "new.flac")
+        wait_until(lambda: len(present(home)) == 7, what="a new file", daemon=d)
+        time.sleep(2.5)
+        assert d.log().count("rescan:") == 1
+        (home / "config.toml").write_text("rescan_interval_s = 3600.0\nworkers = 1\n")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "SIGHUP: settings reloaded" in d.log(), what="the fixed config", daemon=d)
 
 
 def _trainer_nice(daemon_pid: int) -> dict[int, int]:
@@ -283,8 +331,8 @@ def test_a_rating_updates_the_head_then_a_quiet_spell_brings_the_full_fine_tune(
         wait_until(lambda: len(present(home)) == 6, what="startup scan", daemon=d)
         plucks = [f for f in audio_files(music_dir) if "Plucks" in f.name]
         drums = [f for f in audio_files(music_dir) if "Drums" in f.name]
-        run_cli(home, "like", str(plucks[0]))
-        run_cli(home, "skip", str(drums[0]))
+        cli(home, "like", str(plucks[0]))
+        cli(home, "skip", str(drums[0]))
         nices: dict[int, int] = {}  # the latest value seen for each training child
 
         def model_with(feedback_id):
@@ -295,7 +343,7 @@ def test_a_rating_updates_the_head_then_a_quiet_spell_brings_the_full_fine_tune(
 
         first = wait_until(lambda: model_with(2), timeout=180, what="the first (full) training", daemon=d)
         assert "head_update" not in first[1]
-        run_cli(home, "like", str(plucks[1]))
+        cli(home, "like", str(plucks[1]))
         update = wait_until(lambda: model_with(3), timeout=120, what="a head update", daemon=d)
         assert '"head_update"' in update[1] and update[0] > first[0]
         assert query(home, "SELECT count(*) FROM rankings WHERE model_id = ?", update[0])[0][0] == 6

@@ -12,7 +12,7 @@ from pathlib import Path
 import soundfile as sf
 
 from tests.daemon_helpers import Daemon, query, tracks_by_path, wait_until
-from tests.test_analysis import music, segfault_a_busy_worker, worker_pids
+from tests.helpers import cli, music, segfault_a_busy_worker, worker_pids
 
 
 def alive(pid: int) -> bool:
@@ -73,7 +73,7 @@ def test_a_crashing_or_hanging_decoder_costs_the_daemon_one_file(tmp_path):
 
 
 def test_the_daemon_removes_temporary_files_that_killed_writers_left_when_it_starts(tmp_path):
-    from tests.test_analysis import plant_temporaries
+    from tests.helpers import plant_temporaries
 
     library, home = tmp_path / "music", tmp_path / "home"
     library.mkdir()
@@ -101,21 +101,48 @@ def test_the_daemon_never_opens_a_fifo_or_follows_a_link_out_of_the_library(tmp_
         wait_until(lambda: str(after) in tracks_by_path(home), what="the good file", daemon=d)
         log = d.log()
     assert set(tracks_by_path(home)) == {str(after)}
-    assert not errors(home)  # passed over, not attempted
     assert "pipe.wav: a FIFO (named pipe), not a regular file" in log
     assert "link.wav: a symbolic link to outside the library" in log
+    # passed over, not attempted, and recorded as scan records them
+    assert errors(home) == {str(library / "pipe.wav"): f"{library / 'pipe.wav'}: a FIFO (named pipe), not a "
+                            "regular file; not read", str(library / "link.wav"): f"{library / 'link.wav'}: a "
+                            "symbolic link to outside the library; not followed"}
+
+
+def test_scan_and_the_daemon_record_and_keep_the_same_error_rows(tmp_path):
+    library, home, outside = tmp_path / "music", tmp_path / "home", tmp_path / "outside"
+    library.mkdir()
+    outside.mkdir()
+    sf.write(library / "good.wav", music(5.0), 22050)
+    (library / "page.mp3").write_text("<html>not audio</html>\n" * 40)
+    os.mkfifo(library / "pipe.wav")
+    sf.write(outside / "private.wav", music(5.0, seed=1), 22050)
+    (library / "link.wav").symlink_to(outside / "private.wav")
+    cli(home, "scan", "--no-train", str(library))
+    by_scan = errors(home)
+    assert set(by_scan) == {str(library / n) for n in ("page.mp3", "pipe.wav", "link.wav")}
+    with Daemon(home, library) as d:
+        d.wait_idle()  # its startup rescan went over the same folder
+        assert errors(home) == by_scan
+        os.mkfifo(library / "later.wav")  # seen by the watcher: recorded the same way
+        wait_until(lambda: str(library / "later.wav") in errors(home), what="the new FIFO recorded", daemon=d)
+        d.stop()
+    with_daemon = errors(home)
+    assert with_daemon == {**by_scan, str(library / "later.wav"): f"{library / 'later.wav'}: a FIFO (named pipe), "
+                           "not a regular file; not read"}
+    cli(home, "scan", "--no-train", str(library))
+    assert errors(home) == with_daemon
 
 
 def test_the_daemon_recomputes_features_missing_from_the_cache(tmp_path):
     """Same rule as scan (Service.needs_analysis): an unchanged file whose features were deleted,
     or removed as damaged, is analysed again; the others are left alone."""
-    from tests.conftest import run_cli
 
     library, home = tmp_path / "music", tmp_path / "home"
     library.mkdir()
     for i in range(2):
         sf.write(library / f"{i}.wav", music(10.0, seed=i), 22050)
-    run_cli(home, "scan", "--no-train", str(library))
+    cli(home, "scan", "--no-train", str(library))
     features = sorted((home / "features").rglob("*.prf"))
     assert len(features) == 2
     lost, kept = features

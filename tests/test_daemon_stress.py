@@ -11,9 +11,13 @@ import textwrap
 import time
 from collections import Counter
 
+import pytest
+
 from prefrec.synth import write_library
-from tests.conftest import ROOT, run_cli
 from tests.daemon_helpers import Daemon, query, tracks_by_path, wait_until
+from tests.helpers import ROOT, run_cli
+
+pytestmark = pytest.mark.slow  # minutes each: run by `.ci/run` after the default suite (pytest -m slow)
 
 CLI_CLIENT = textwrap.dedent("""
     import contextlib, io, json, random, sys, time
@@ -132,7 +136,8 @@ def test_sigkill_during_analysis_and_training_loses_nothing(tmp_path):
             # In analysis cycles a long quiet period keeps the retraining for later cycles.
             quiet = {"PREFREC_QUIET_PERIOD_S": "600"} if target == "scanning" else {}
             with Daemon(home, music, **{**settings, **quiet}) as d:
-                wait_until(lambda: (s := d.state()) and s["pid"] == d.proc.pid and s["state"] == target,
+                wait_until(lambda d=d, target=target: (s := d.state()) and s["pid"] == d.proc.pid
+                           and s["state"] == target,
                            timeout=120, what=target, daemon=d)
                 if target == "training":
                     rate(service)  # a rating given while the daemon trains

@@ -4,11 +4,13 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+import pytest
+
+from tests.helpers import ROOT
 
 
 def _env():
-    return {**os.environ, "PYTHONPATH": str(ROOT), "PREFREC_WORKERS": "2", "NO_COLOR": "1"}
+    return {**os.environ, "PYTHONPATH": str(ROOT), "PREFREC_WORKERS": "1", "NO_COLOR": "1"}
 
 
 def test_python_api_example_recommends_the_liked_style_first(tmp_path):
@@ -33,6 +35,7 @@ def test_quickstart_script_runs_the_daily_loop(tmp_path):
     assert "best segments:" in proc.stdout and "library:  4 tracks, 4 analysed" in proc.stdout
 
 
+@pytest.mark.slow  # the demo as `make demo` runs it: 24 tracks, about a minute
 def test_demo_puts_the_liked_style_on_top(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "prefrec", "--home", str(tmp_path / "home"), "demo"],
                           capture_output=True, text=True, env=_env(), timeout=300)

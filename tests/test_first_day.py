@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from prefrec.starter import starter_order
-from tests.conftest import invoke, run_cli, run_json
+from tests.helpers import invoke, run_cli, run_json
 
 
 def test_the_starter_order_represents_every_cluster_of_sound_before_repeating_one():
@@ -162,9 +162,10 @@ def test_pretraining_reports_its_steps():
 
 
 def test_the_scan_summary_gives_the_rates_of_analysis_alone():
+    from typer.testing import CliRunner
+
     from prefrec.render import scan_report
     from prefrec.service.library import ScanReport
-    from typer.testing import CliRunner
 
     report = ScanReport(found=10, analysed=10, audio_seconds=1000.0, seconds=100.0, analysis_seconds=2.0)
     with CliRunner().isolation() as (_, err, _):

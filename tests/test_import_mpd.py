@@ -144,21 +144,21 @@ def test_no_mpd_listening_says_so():
 
 
 def test_prefrec_import_from_a_running_mpd_and_its_sticker_file(mpd_with_stickers, tmp_path):
-    from tests.conftest import run_cli, run_json
+    from tests.helpers import cli, cli_json
 
     server = mpd_with_stickers
     home = tmp_path / "home"
-    run_cli(home, "scan", "--no-train", str(server.music))
-    report = run_json(home, "import", f"mpd://{server.socket}", "--json")
+    cli(home, "scan", "--no-train", str(server.music))
+    report = cli_json(home, "import", f"mpd://{server.socket}", "--json")
     assert report["source"] == "import:mpd"
     assert sorted((e["relpath"], e["how"]) for e in report["entries"]) == [
         ("Drum Unit/beat 3.flac", "path"), ("Glass Choir/pads 1.flac", "path"), ("Ünïcode/ö ä.flac", "path")]
     assert report["summary"]["added"] == {"likes": 2, "skips": 1, "counted_tracks": 2, "plays": 12, "skipped": 7}
     # The same stickers read from MPD's database file add nothing more...
-    again = run_json(home, "import", str(server.sticker_file), "--music-dir", str(server.music), "--json")
+    again = cli_json(home, "import", str(server.sticker_file), "--music-dir", str(server.music), "--json")
     assert again["source"] == "import:mpd" and again["summary"]["feedback_ids"] == []
     # ...and without the music directory the relative paths still find the files.
     server.mpc("sticker", "Glass Choir/pads 1.flac", "set", "playCount", "15")
-    relative = run_json(home, "import", str(server.sticker_file), "--json")
+    relative = cli_json(home, "import", str(server.sticker_file), "--json")
     assert {e["how"] for e in relative["entries"]} == {"relative"}
     assert relative["summary"]["added"] == {"likes": 0, "skips": 0, "counted_tracks": 1, "plays": 3, "skipped": 0}

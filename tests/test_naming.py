@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, invoke, named_library, read_terminal
+from tests.helpers import ROOT, invoke, named_library, read_terminal
 
 TRACKS = [
     ("Town", "Kai", "Village", "kai/village/01 town.ogg"),

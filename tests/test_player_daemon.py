@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from tests.conftest import run_cli, run_json
 from tests.daemon_helpers import Daemon, query
-from tests.player_helpers import MpdServer, Mpv, need, session_bus, wait_for, write_tracks  # noqa: F401
+from tests.helpers import cli as prefrec_cli
+from tests.helpers import cli_json
+from tests.player_helpers import MpdServer, Mpv, need, wait_for, write_tracks
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def scanned(tmp_path_factory):
     base = tmp_path_factory.mktemp("player-lib")
     music, home = base / "music", base / "home"
     paths = write_tracks(music, 6, seconds=12.0)
-    run_cli(home, "scan", "--no-train", str(music))
+    prefrec_cli(home, "scan", "--no-train", str(music))
     return music, home, paths
 
 
@@ -57,7 +58,7 @@ def cli(home, settings, *args, check=True):
     old = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)
     try:
-        return run_cli(home, *args, check=check)
+        return prefrec_cli(home, *args, check=check)
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
@@ -134,7 +135,7 @@ def test_autoqueue_refills_without_banned_or_recently_played_tracks(rig):
         for _ in range(2):  # two song changes, each followed by a refill (6 tracks: 1 banned, 3 played)
             song = server.status()["song"]
             server.mpc("next")
-            wait_for(lambda: server.status().get("song") != song, what="the next song")
+            wait_for(lambda song=song: server.status().get("song") != song, what="the next song")
             t0 = time.monotonic()
             wait_for(lambda: len(upcoming()) >= 2, timeout=5, what="a refill")
             seen.append(time.monotonic() - t0)
@@ -172,7 +173,7 @@ def test_mpd_killed_and_restarted_leaves_the_daemon_running_and_reconnected(rig)
 
 def test_cli_without_a_player_or_with_mpd_away(rig):
     server, home, paths, settings = rig
-    proc = run_cli(home, "like", check=False)
+    proc = prefrec_cli(home, "like", check=False)
     assert proc.returncode == 2 and "name a TRACK" in proc.stderr
     proc = cli(home, settings, "like", check=False)  # mpd runs but plays nothing
     assert proc.returncode == 1 and "plays nothing" in proc.stderr
@@ -182,7 +183,7 @@ def test_cli_without_a_player_or_with_mpd_away(rig):
     proc = cli(home, settings, "radio", "--off", check=False)
     assert proc.returncode == 1 and "cannot reach MPD" in proc.stderr
     assert acts(home) == []
-    assert run_json(home, "ban", "--json") == []  # no player set: a bare ban lists the bans
+    assert cli_json(home, "ban", "--json") == []  # no player set: a bare ban lists the bans
 
 
 @pytest.fixture(scope="module")
@@ -192,8 +193,8 @@ def trained(scanned, tmp_path_factory):
     trained_home = tmp_path_factory.mktemp("player-trained") / "home"
     shutil.copytree(home, trained_home)
     for path, kind in zip(paths[:4], ("like", "skip", "like", "skip")):
-        run_cli(trained_home, kind, str(path))
-    run_cli(trained_home, "train")
+        prefrec_cli(trained_home, kind, str(path))
+    prefrec_cli(trained_home, "train")
     return music, trained_home, paths
 
 
@@ -242,8 +243,7 @@ def test_player_commands_stay_fast(rig, command):
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
-    from tests.test_cli import NO_TORCH
+    from tests.helpers import NO_TORCH, ROOT
 
     server, home, paths, settings = rig
     server.mpc("play", "1")

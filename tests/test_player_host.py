@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from prefrec.config import load_settings
-from prefrec.player.base import PlayerAct, PlayerState, Song, UnknownSong
 from prefrec.player import STATE_KEY
+from prefrec.player.base import PlayerAct, PlayerState, Song, UnknownSong
 from prefrec.player.host import PlayerHost
 from prefrec.player.sessions import SessionRecord
 from prefrec.store import Store

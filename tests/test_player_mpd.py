@@ -8,14 +8,11 @@ import time
 import pytest
 
 from prefrec.player.base import Backoff, PlayerAct, PlayerState, UnknownSong
-from prefrec.player.mpd import (MpdAddress, MpdPlayer, NobodyListening, advance, mpd_addresses, now_playing,
-                                send_message)
+from prefrec.player.mpd import MpdAddress, MpdPlayer, NobodyListening, advance, mpd_addresses, now_playing, send_message
 from prefrec.player.queue import Policy
 from prefrec.player.runner import PlayerThread
 from prefrec.player.sessions import SessionRecord
-from tests.player_helpers import (ListLibrary, MpdServer, Recorder, free_port, meaning, mpd_server,  # noqa: F401
-                                  wait_for, write_tracks)
-
+from tests.player_helpers import ListLibrary, MpdServer, Recorder, free_port, meaning, wait_for, write_tracks
 
 # -- where MPD is ---------------------------------------------------------------------------------
 
@@ -249,7 +246,7 @@ def test_autoqueue_keeps_the_queue_full_without_bans_or_recent_plays(mpd_server)
         # after each song the queue is topped up again
         for _ in range(2):
             song = server.status()["song"]
-            wait_for(lambda: server.status().get("song") != song, timeout=10, what="the next song")
+            wait_for(lambda song=song: server.status().get("song") != song, timeout=10, what="the next song")
             wait_for(lambda: len(upcoming()) >= 2, what="a refill")
         files = queue()
         assert rel[1] not in files and rel[2] not in files

@@ -10,7 +10,7 @@ from prefrec.player.base import Backoff, PlayerState, UnknownSong
 from prefrec.player.mpris import MprisPlayer, matches, now_playing, song_from_metadata, url_to_path
 from prefrec.player.runner import PlayerThread
 from prefrec.player.sessions import SessionRecord
-from tests.player_helpers import ListLibrary, Mpv, Recorder, meaning, session_bus, wait_for, write_tracks  # noqa: F401
+from tests.player_helpers import ListLibrary, Mpv, Recorder, meaning, wait_for, write_tracks
 
 
 def test_names_and_urls():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from prefrec.player.base import Song
-from prefrec.labels import Rules, derive
 from prefrec.feedback import LogRow
+from prefrec.labels import Rules, derive
+from prefrec.player.base import Song
 from prefrec.player.sessions import SessionRecord, SessionTracker
 from tests.player_helpers import FakeClock, meaning
 

@@ -9,7 +9,7 @@ import pytest
 
 from prefrec.feedback import Act
 from prefrec.store import Store
-from tests.conftest import invoke, named_library
+from tests.helpers import invoke, named_library
 
 TRACKS = [
     ("Good", "A", "Alpha", "a/alpha/good.ogg"),

@@ -9,13 +9,13 @@ import torch
 
 from prefrec.checkpoint import load_checkpoint
 from prefrec.config import load_settings
+from prefrec.model import ModelConfig, TasteModel
 from prefrec.reps import RepCache, decode, encode, encoder_fingerprint
 from prefrec.rescoring import job_for, score_tracks
 from prefrec.scoring import decode_f32, score_track, track_score
 from prefrec.service import Service
 from prefrec.train import RepExample, TrainConfig, fit_head
-from prefrec.model import ModelConfig, TasteModel
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:

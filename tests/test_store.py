@@ -20,7 +20,8 @@ def test_new_database_is_migrated_in_wal_mode(tmp_path):
 # the prefrec of that time) holds the first v of these. Migrations are append-only; moving one
 # would make such a database run another's SQL (e.g. "table bans already exists").
 ADDED_BY_VERSION = [("tracks", None), ("bans", None), ("daemon", None), ("tracks", "note"), ("feedback", "source"),
-                    ("models", "sha256"), ("tracks", "mbid"), ("recordings", None), ("index", "tracks_flagged")]
+                    ("models", "sha256"), ("tracks", "mbid"), ("recordings", None), ("index", "tracks_flagged"),
+                    ("errors", "transient")]
 
 
 def _has(conn, table, column) -> bool:

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from prefrec.feedback import Act
-
 from prefrec.scoring import encode_f32, ranking
 from prefrec.store import MIGRATIONS, RecommendFilter, Store, _statements
 
@@ -73,3 +72,25 @@ def test_history_is_newest_first_and_survives_a_gone_file(tmp_path):
         assert events[0].track is None and events[1].track.title == "Song 1" and events[1].row.position_s == 12.0
         assert {e.row.source for e in events} == {"cli"} and not any(e.row.withdrawn for e in events)
         assert len(store.history(2)) == 2
+
+
+def test_record_analysed_updates_a_known_path_in_place(tmp_path):
+    """A re-analysed file keeps its track id; every column given is replaced, its search words
+    (and the full-text index) follow the new tags; a file that failed before loses its error."""
+    with Store(tmp_path / "db.sqlite") as store:
+        _tracks(store, n=2)
+        store.record_failed([("/m/2.flac", "/m/2.flac: broken", 1, 1, False)])
+        before = dict(store.conn.execute("SELECT path, id FROM tracks").fetchall())
+        row = {"identity": "new1", "title": "Nocturne", "artist": None, "album": None, "duration_s": 99.5,
+               "n_frames": 4975, "truncated": 1, "size": 7, "mtime_ns": 8, "feature_version": 2}
+        store.record_analysed([{**row, "path": "/m/1.flac"}, {**row, "path": "/m/2.flac", "identity": "id2"}])
+        rows = store.conn.execute("SELECT path, id, identity, title, artist, album, duration_s, n_frames, truncated, "
+                                  "size, mtime_ns, feature_version FROM tracks ORDER BY path").fetchall()
+        assert rows[:2] == [
+            ("/m/0.flac", before["/m/0.flac"], "id0", "Song 0", "Ártist A", "Album 0", 60.0, 3000, 0, 1, 1, 1),
+            ("/m/1.flac", before["/m/1.flac"], "new1", "Nocturne", None, None, 99.5, 4975, 1, 7, 8, 2)]
+        assert rows[2][0] == "/m/2.flac" and rows[2][2] == "id2" and len(rows) == 3
+        match = "SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH ? ORDER BY rowid"
+        assert store.conn.execute(match, ("song",)).fetchall() == [(before["/m/0.flac"],)]
+        assert store.conn.execute(match, ("nocturne",)).fetchall() == [(before["/m/1.flac"],), (rows[2][1],)]
+        assert store.conn.execute("SELECT count(*) FROM errors").fetchone() == (0,)

@@ -92,7 +92,7 @@ def _entry(track_id: str, track: dict, root: str | None) -> Entry | None:
     elif track.get("Disliked") is True:
         loved = False
     played = track.get("Play Date UTC")
-    last_played = played.replace(tzinfo=dt.timezone.utc).timestamp() if isinstance(played, dt.datetime) else None
+    last_played = played.replace(tzinfo=dt.UTC).timestamp() if isinstance(played, dt.datetime) else None
     total_ms = as_float(track.get("Total Time"))
     key = clean(track.get("Persistent ID")) or f"track:{track_id}"
     return Entry(

@@ -69,7 +69,8 @@ def parse_address(text: str) -> tuple[str, int, str | None]:
 def read_live(address: str, *, music_dir: str | None = None, timeout_s: float = 10.0) -> Source:
     """Ask the MPD at `address` for its songs' stickers (nothing is changed in MPD)."""
     try:
-        from mpd import CommandError, ConnectionError as MPDConnectionError, MPDClient
+        from mpd import CommandError, MPDClient
+        from mpd import ConnectionError as MPDConnectionError
     except ImportError as exc:  # pragma: no cover - a dependency
         raise ImportSourceError("reading a running MPD needs python-mpd2: pip install python-mpd2") from exc
     host, port, password = parse_address(address)

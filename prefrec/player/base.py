@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 if TYPE_CHECKING:
     from prefrec.player.sessions import SessionRecord
@@ -174,7 +175,7 @@ class PlayerClient:
         """Wait `seconds`, or less if `stop()` is called."""
         try:
             await asyncio.wait_for(self._stop.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def _state(self, connected: bool, since: float, *, retry_in_s: float | None = None, detail: str = "") -> None:

@@ -19,8 +19,9 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from prefrec.errors import PrefrecError
 from prefrec.player import STATE_KEY

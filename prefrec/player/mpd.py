@@ -26,12 +26,12 @@ import os
 import posixpath
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 from urllib.parse import unquote, urlparse
 
-from prefrec.player.base import (ACT_KINDS, Backoff, Clock, Emit, Library, PlayerAct, PlayerClient, Song,
-                                 UnknownSong)
+from prefrec.player.base import ACT_KINDS, Backoff, Clock, Emit, Library, PlayerAct, PlayerClient, Song, UnknownSong
 from prefrec.player.queue import Policy, QueueEntry, early_skip_demotions, plan, radio_order
 from prefrec.player.sessions import SessionRecord, SessionTracker
 
@@ -119,7 +119,7 @@ async def connect_first(addresses: list[MpdAddress], *, timeout_s: float = CONNE
     for address in addresses:
         try:
             return await connect(address, timeout_s=timeout_s), address
-        except (OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, OSError) as e:
             error = OSError(f"{address}: {e or type(e).__name__}")
         except Exception as e:  # python-mpd2's errors (a refused password, a bad greeting)
             error = OSError(f"{address}: {e}")
@@ -240,7 +240,7 @@ def _once(addresses: list[MpdAddress], work: Callable[[Any, MpdAddress], Awaitab
 
     try:
         return asyncio.run(run())
-    except asyncio.TimeoutError as e:
+    except TimeoutError as e:
         raise OSError("MPD did not answer in time") from e
     except MPDError as e:
         if "nobody is subscribed" in str(e):

@@ -139,7 +139,7 @@ def _once(wanted: str | None, work: Any, bus_address: str | None) -> Any:
 
     try:
         return asyncio.run(run())
-    except asyncio.TimeoutError as e:
+    except TimeoutError as e:
         raise BusError("the MPRIS player did not answer in time") from e
     except OSError:
         raise
@@ -275,7 +275,7 @@ class MprisPlayer(PlayerClient):
             try:
                 await self._attach(bus, name)
                 return
-            except (BusError, asyncio.TimeoutError) as e:
+            except (TimeoutError, BusError) as e:
                 log.info("could not follow %s: %s", name, e)
         self._state(False, self.clock.time(), detail=f"waiting for {full_name(self.wanted) if self.wanted else 'an MPRIS player'}")
 
@@ -307,7 +307,7 @@ class MprisPlayer(PlayerClient):
             elif self.following is None and new and matches(self.wanted, name):
                 try:
                     await self._attach(bus, name)
-                except (BusError, asyncio.TimeoutError) as e:
+                except (TimeoutError, BusError) as e:
                     log.info("could not follow %s: %s", name, e)
             return
         if self._owner is None or message.sender != self._owner:
@@ -330,7 +330,7 @@ class MprisPlayer(PlayerClient):
             self._status = STATES.get(changed.get("PlaybackStatus", ""), self._status)
             try:
                 position = await _position(bus, self.following)
-            except (BusError, asyncio.TimeoutError):
+            except (TimeoutError, BusError):
                 position = None
             await self._observe(position)
 
@@ -357,7 +357,7 @@ class MprisPlayer(PlayerClient):
     async def _poll(self, bus: Any) -> None:
         try:
             position = await _position(bus, self.following)
-        except (BusError, asyncio.TimeoutError):
+        except (TimeoutError, BusError):
             return  # it may be leaving: NameOwnerChanged will say
         if position is None:
             return

@@ -14,8 +14,8 @@ Radio (`radio_order`): the `radio_pool` tracks nearest to a seed track, ranked b
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from prefrec.player.base import Candidate
 from prefrec.store import normalize_text

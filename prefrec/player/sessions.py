@@ -21,8 +21,9 @@ prefrec.labels from `SessionRecord.session()`. Pure logic: the clocks are inject
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from prefrec.player.base import Clock, Song, SystemClock
 

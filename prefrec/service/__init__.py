@@ -31,7 +31,13 @@ if TYPE_CHECKING:
 class Service:
     """The use-cases over one data directory. Use as a context manager, or call close()."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, create: bool = True) -> None:
+        """Raises UsageError when settings.home is a folder prefrec did not create (fsutil.check_data_dir);
+        with `create` False (commands that only read) NotReady when it holds no data dir, and nothing
+        is created."""
+        from prefrec.fsutil import check_data_dir
+
+        check_data_dir(settings.home, create=create)
         self.settings = settings
         self._store: Store | None = None
 

@@ -136,7 +136,7 @@ class LearningController(Controller):
             try:
                 self._score_and_publish(self.load_model(model_row), model_row.id, missing, progress=progress)
             except (BadCheckpoint, NonFiniteScores) as exc:
-                return self._train(progress=progress, rebuilt_because=str(exc)), 0
+                return self._train(progress=progress, rebuilt_because=getattr(exc, "problem", str(exc))), 0
             return None, len(missing)
 
     def full_retrain_due(self) -> bool:
@@ -163,12 +163,25 @@ class LearningController(Controller):
         return self.store.present_identities() - self.store.scored_identities(model_id)
 
     def train(self, *, progress: Progress | None = None) -> TrainResult:
-        """Fit the model on all feedback, save it, rescore every track, publish rankings."""
+        """Fit the model on all feedback, save it, rescore every track, publish rankings. When the
+        current model's file cannot be used (missing, altered), the result says so."""
         from prefrec.service.names import ensure_scanned
 
         ensure_scanned(self.store)
         with self._trainer_lock():
-            return self._train(progress=progress)
+            current = self.store.latest_model()
+            return self._train(progress=progress, rebuilt_because=self.checkpoint_problem(current) if current else None)
+
+    def checkpoint_problem(self, row: ModelRow) -> str | None:
+        """Why the checkpoint of models-table row `row` cannot be used (missing, unreadable, not the
+        file prefrec saved), or None when its file is there with the recorded hash."""
+        from prefrec.checkpoint import BadCheckpoint, read_verified
+
+        try:
+            read_verified(row.file(self.settings.home), sha256=row.sha256)
+        except BadCheckpoint as exc:
+            return exc.problem
+        return None
 
     @contextmanager
     def _trainer_lock(self) -> Iterator[None]:

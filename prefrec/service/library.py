@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ class ScanReport:
     unchanged: int = 0
     analysed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    transient: set[str] = field(default_factory=set)  # failed paths the machine is to blame for: retried
     gone: int = 0
     audio_seconds: float = 0.0
     seconds: float = 0.0  # the whole scan, learning included
@@ -60,16 +61,18 @@ class LibraryController(Controller):
         return [p for root in (self.settings.features_dir, self.settings.models_dir)
                 for p in sweep_stale_temporaries(root)]
 
-    def needs_analysis(self, entries: list[FileEntry]) -> list[FileEntry]:
-        """The entries to (re)analyse: files new or changed since last seen (size, mtime), and
-        files whose features are of another FEATURE_VERSION or missing from the cache (deleted, or
-        removed as damaged when last read). Scan and daemon both decide through this."""
+    def needs_analysis(self, entries: list[FileEntry], *, retry_failed: bool = False) -> list[FileEntry]:
+        """The entries to (re)analyse: files new or changed since last seen (size, mtime), files
+        whose analysis failed because of the machine (a full disk, the deadline, the memory limit;
+        with `retry_failed` every failed file), and files whose features are of another
+        FEATURE_VERSION or missing from the cache (deleted, or removed as damaged when last read).
+        Scan and daemon both decide through this."""
         from prefrec.features import FEATURE_VERSION
 
         if len(entries) == 1:
-            known = {entries[0].path: self.store.file_state(entries[0].path)}
+            known = {entries[0].path: self.store.file_state(entries[0].path, retry_failed=retry_failed)}
         else:
-            known = self.store.known_files()
+            known = self.store.known_files(retry_failed=retry_failed)
         unchanged = [e for e in entries if known.get(e.path) == (e.size, e.mtime_ns)]
         cache = self.cache
         stale = self.store.stale_feature_paths(FEATURE_VERSION) | {
@@ -79,9 +82,10 @@ class LibraryController(Controller):
         return [e for e in entries if known.get(e.path) != (e.size, e.mtime_ns) or e.path in stale]
 
     def scan(self, roots: list[str], *, progress: Progress | None = None, train: bool = True,
-             on_discovered: Callable[[int, int], None] | None = None,
+             retry_failed: bool = False, on_discovered: Callable[[int, int], None] | None = None,
              on_result: Callable[[Any], None] | None = None) -> ScanReport:
-        """Analyse new and changed audio files under `roots`; then train/rescore if feedback exists.
+        """Analyse new and changed audio files under `roots` (and every file that failed before,
+        with `retry_failed`); then train/rescore if feedback exists.
 
         on_discovered(to_analyse, unchanged) is called once the folders have been walked;
         on_result(result) with each analysis.Analysed / analysis.Failed as it arrives. Results are
@@ -97,27 +101,20 @@ class LibraryController(Controller):
         self.sweep_stale_files()
         entries, skipped = discover(roots)
         report = ScanReport(found=len(entries))
-        todo = self.needs_analysis(entries)
+        todo = self.needs_analysis(entries, retry_failed=retry_failed)
         report.unchanged = len(entries) - len(todo)
         if on_discovered:
             on_discovered(len(todo), report.unchanged)
         by_path = {e.path: e for e in todo}
         self.store.set_meta("scan_pending", str(len(todo)))
-        batch: list[dict[str, Any]] = []
+        batch: list[tuple[Any, FileEntry]] = []
         last_flush = time.monotonic()
-
-        analysed: list[Any] = []
 
         def flush() -> None:
             nonlocal last_flush
             if batch:
-                # Recordings first: a scan killed between the two writes then finds the tracks
-                # missing and analyses them again, instead of finding tracks without a recording
-                # and analysing them again forever after.
-                self.link_recordings(analysed)
-                self.store.record_analysed(batch)
+                self.record_results(batch)
                 batch.clear()
-                analysed.clear()
             self.store.set_meta("scan_pending", str(len(todo) - report.analysed - len(report.failed)))
             last_flush = time.monotonic()
 
@@ -127,33 +124,27 @@ class LibraryController(Controller):
                                    workers=self.settings.workers, timeout_s=self.settings.decode_timeout_s,
                                    timeout_per_audio_s=self.settings.decode_timeout_per_audio_s,
                                    memory_mb=self.settings.worker_memory_mb):
-            entry = by_path[result.path]
             done += 1
             if on_result:
                 on_result(result)
             if isinstance(result, Analysed):
                 report.analysed += 1
                 report.audio_seconds += result.duration_s
-                batch.append(track_row(result, entry))
-                analysed.append(result)
-            elif result.vanished:
-                vanished.add(result.path)
-                report.failed.append((result.path, result.reason))
             else:
                 report.failed.append((result.path, result.reason))
-                self.store.record_failed(result.path, result.reason, entry.size, entry.mtime_ns)
+                if result.vanished:
+                    vanished.add(result.path)
+                elif result.transient:
+                    report.transient.add(result.path)
+            batch.append((result, by_path[result.path]))
             if len(batch) >= 8 or time.monotonic() - last_flush > 1.0:
                 flush()
             if progress:
                 progress("analysing", done, len(todo))
         flush()
         report.analysis_seconds = time.perf_counter() - started
-        for path, reason in skipped:
-            report.failed.append((path, reason))
-        present = {e.path for e in entries if e.path not in vanished}
-        report.gone = self.store.mark_missing(present | {p for p, _ in skipped}, roots)
-        for path, reason in skipped:
-            self.store.record_failed(path, f"{path}: {reason}", 0, 0)
+        report.failed += skipped
+        report.gone = self.reconcile(roots, [e for e in entries if e.path not in vanished], skipped)
         if train:
             report.pretrained = self.core.learning.pretrain_if_needed(progress=progress)
         if train and self.store.last_feedback_id():
@@ -214,17 +205,45 @@ class LibraryController(Controller):
         distance = fingerprint.feature_distance(x, y)
         return distance is None or distance <= fingerprint.FEATURE_MATCH
 
-    # -- changes the daemon sees in the folders ---------------------------------------------------
+    # -- recording what analysis and the folders say (scan and daemon alike) ----------------------
 
-    def record_analysis(self, result: Any, entry: FileEntry) -> None:
-        """Store one analysis.Analysed / analysis.Failed result for the file `entry` describes."""
+    def record_results(self, results: list[tuple[Any, FileEntry]]) -> None:
+        """Store analysis.Analysed / analysis.Failed results, each with the FileEntry of the file as it
+        was when its analysis started, in two short transactions. A file that vanished meanwhile
+        is not recorded (the folders' reconciliation marks it gone)."""
         from prefrec.analysis import Analysed
 
-        if isinstance(result, Analysed):
-            self.link_recordings([result])  # first, as in scan
-            self.store.record_analysed([track_row(result, entry)])
-        else:
-            self.store.record_failed(result.path, result.reason, entry.size, entry.mtime_ns)
+        analysed = [(r, e) for r, e in results if isinstance(r, Analysed)]
+        failures = [(r.path, r.reason, e.size, e.mtime_ns, r.transient) for r, e in results
+                    if not isinstance(r, Analysed) and not r.vanished]
+        if analysed:
+            # Recordings first: a scan killed between the two writes then finds the tracks missing
+            # and analyses them again, instead of finding tracks without a recording and analysing
+            # them again forever after.
+            self.link_recordings([r for r, _ in analysed])
+            self.store.record_analysed([track_row(r, e) for r, e in analysed])
+        if failures:
+            self.store.record_failed(failures)
+
+    def reconcile(self, roots: list[str], entries: list[FileEntry], skipped: list[tuple[str, str]], *,
+                  busy: Iterable[str] = ()) -> int:
+        """Bring the database in line with a walk of `roots` (library.discover): tracks under them
+        no longer found are marked gone (their feedback stays), errors of files no longer there
+        are forgotten, and files passed over (`skipped`: links out of the library, FIFOs,
+        undecodable names) are recorded as errors with their reason. `busy`: paths being analysed,
+        kept as they are. Returns how many tracks were newly marked gone."""
+        present = {e.path for e in entries} | set(busy) | {path for path, _ in skipped}
+        gone = self.store.mark_missing(present, roots)
+        self.record_passed_over(skipped)
+        return gone
+
+    def record_passed_over(self, skipped: list[tuple[str, str]]) -> None:
+        """Record files not analysed because of what they are (library.stat_audio_file: a link out
+        of the library, a FIFO, a name that is not UTF-8) as errors, with the reason."""
+        if skipped:
+            self.store.record_failed([(path, f"{path}: {reason}", 0, 0, False) for path, reason in skipped])
+
+    # -- changes the daemon sees in the folders ---------------------------------------------------
 
     def moved(self, old: str, new: str) -> int:
         """A file or folder was renamed/moved: its tracks keep their analysis and feedback."""

@@ -14,6 +14,7 @@ Nothing here writes: a use-case writes only once everything it was given is reso
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from collections.abc import Callable
@@ -49,7 +50,8 @@ def parse_position(text: str) -> float:
         parts = [float(p) for p in text.strip().split(":")]
     except ValueError:
         parts = []
-    if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts) or any(p >= 60 for p in parts[1:]):
+    if (not 1 <= len(parts) <= 3 or not all(math.isfinite(p) for p in parts) or any(p < 0 for p in parts)
+            or any(p >= 60 for p in parts[1:])):
         raise UsageError(f"--at {text!r}: give a position as seconds (83) or m:ss (1:23)")
     seconds = 0.0
     for p in parts:

@@ -407,7 +407,19 @@ class QueryController(Controller):
         """Library, analysis, errors, feedback, model and daemon state (JSON-ready)."""
         counts = self.store.counts()
         ratings = {r.feedback_id: r for r in self.store.ratings().values()}  # one per rating given
-        model = self.store.latest_model()
+        # The model shown is the published one (whose ranking recommend serves), else the newest; a
+        # model newer than the published one is a training still scoring, or one interrupted
+        # before it could publish.
+        latest = self.store.latest_model()
+        ranked_id = self.store.ranked_model_id()
+        published = self.store.model(ranked_id) if ranked_id is not None else None
+        model = published or latest
+        unpublished = None
+        if published is not None and latest is not None and latest.id > published.id:
+            from prefrec.lock import running_trainer_pid
+
+            unpublished = {"id": latest.id, "state": "training" if running_trainer_pid(self.settings.home)
+                           else "interrupted"}
         ranked_at = self.store.get_meta("ranked_at")
         ranked_model = self.store.ranked_model_id()
         pending = int(self.store.get_meta("scan_pending") or 0)
@@ -418,6 +430,7 @@ class QueryController(Controller):
             hint = "no music analysed yet: run `prefrec scan ~/Music` (your music folder) first"
         elif not live:
             hint = "no ratings yet: `prefrec recommend` offers a starter set to like or skip"
+        errors = self.store.errors()
         return {
             "hint": hint,
             "copies": len(recordings) - len(set(recordings.values())),
@@ -427,7 +440,10 @@ class QueryController(Controller):
             "pending": pending,
             "gone": counts["gone"],
             "errors": counts["errors"],
-            "error_files": [{"path": p, "reason": r} for p, r in self.store.errors()],
+            "errors_transient": sum(1 for _, _, transient in errors if transient),
+            # transient: could not be analysed this time (the machine: a full disk, the time or memory
+            # limit), tried again on the next scan; else the file itself is bad.
+            "error_files": [{"path": p, "reason": r, "transient": t} for p, r, t in errors],
             "flagged_files": [{"path": p, "note": n} for p, n in self.store.flagged(short_frames=WINDOW_FRAMES)],
             "feedback": counts["feedback"],
             "likes": sum(1 for r in ratings.values() if r.kind == "like"),
@@ -442,6 +458,7 @@ class QueryController(Controller):
                 "quality": model.config.get("quality"),
             },
             "evaluation": self.core.learning.latest_evaluation(),
+            "unpublished_model": unpublished,
             "ranked_at": float(ranked_at) if ranked_at else None,
             "daemon": (daemon := self._daemon_status(ranked_at)),
             "player": self._player_status(daemon),
