@@ -41,12 +41,11 @@ def main() -> None:
     import torch
 
     import prefrec
+    from explore_wide import pretrained_model
     from prefrec.cache import FeatureCache
     from prefrec.calibration import expected_calibration_error
     from prefrec.scoring import score_track, track_score
     from prefrec.train import TrainConfig, fit_calibrated, library_sample, make_example
-
-    from explore_wide import pretrained_model
 
     ap = argparse.ArgumentParser()
     ap.add_argument("home", type=Path)

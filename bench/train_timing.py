@@ -43,8 +43,7 @@ def train_step(cache_dir: Path, pretrained: Path, tracks: int, rated: int, worke
     import torch
 
     from prefrec.cache import FeatureCache
-    from prefrec.checkpoint import load_checkpoint
-    from prefrec.checkpoint import save_checkpoint
+    from prefrec.checkpoint import load_checkpoint, save_checkpoint
     from prefrec.reps import encoder_fingerprint
     from prefrec.rescoring import ScoringJob, score_tracks
     from prefrec.train import TrainConfig, fit_calibrated, make_example

@@ -391,7 +391,7 @@ def train() -> None:
 @app.command()
 def evaluate(
     as_json: bool = typer.Option(False, "--json", help="The figures as JSON."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the figures and the calibration as a "
+    plot: Path | None = typer.Option(None, "--plot", help="Also draw the figures and the calibration as a "
                                         "PNG (needs prefrec[plot]).", show_default=False),
     repeats: int = typer.Option(2, "--repeats", min=1, max=20, help="Cross-validations with different folds."),
 ) -> None:

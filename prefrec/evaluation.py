@@ -10,8 +10,8 @@ benchmark (stats.track_stats, standardised, L2, classes balanced). Pure numpy; n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 

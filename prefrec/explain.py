@@ -149,8 +149,8 @@ def explanation_figure(*, windows: Sequence[tuple[float, float, float]], spectro
     Raises MissingExtra when matplotlib is not installed.
     """
     Figure = figure_class()
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
     import numpy as np
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     from prefrec.features import FRAMES_PER_S, mel_edges_hz
 

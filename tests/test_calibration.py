@@ -36,7 +36,7 @@ def test_the_gradient_is_the_objectives():
         s = np.clip([Calibration(scale, bias).track_score(w) for w in logits], 1e-9, 1 - 1e-9)
         return -np.sum(labels * np.log(s) + (1 - labels) * np.log(1 - s))
 
-    best = min(((nll(a, b), a, b) for a in np.linspace(0.1, 3, 59) for b in np.linspace(-3, 3, 61)))
+    best = min((nll(a, b), a, b) for a in np.linspace(0.1, 3, 59) for b in np.linspace(-3, 3, 61))
     assert nll(cal.scale, cal.bias) <= best[0] + 1e-6
 
 

@@ -3,8 +3,17 @@
 import numpy as np
 import pytest
 
-from prefrec.evaluation import (assign_folds, auc, baseline_scores, bootstrap, cross_validate, fit_logistic,
-                                paired_bootstrap, precision_at, usable_folds)
+from prefrec.evaluation import (
+    assign_folds,
+    auc,
+    baseline_scores,
+    bootstrap,
+    cross_validate,
+    fit_logistic,
+    paired_bootstrap,
+    precision_at,
+    usable_folds,
+)
 from prefrec.stats import delta, track_stats, wide_inputs, window_stats
 
 

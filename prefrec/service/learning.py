@@ -311,7 +311,7 @@ class LearningController(Controller):
         total = repeats * len(groupings)
         splits = {}
         for n, (name, group_of) in enumerate(groupings.items()):
-            def step(done: int, of: int, n: int = n) -> None:
+            def step(done: int, of: int, n: int = n, name: str = name) -> None:
                 if progress:
                     progress(n * repeats * 100 + done * repeats * 100 // max(of, 1), total * 100, name)
 
@@ -575,8 +575,17 @@ def _cross_validated(examples: list[Any], explicit: dict[str, Any], identities: 
     import numpy as np
 
     from prefrec.calibration import expected_calibration_error, fit_calibration, reliability
-    from prefrec.evaluation import (N_FOLDS, assign_folds, auc, baseline_scores, bootstrap, cross_validate,
-                                    paired_bootstrap, precision_at, usable_folds)
+    from prefrec.evaluation import (
+        N_FOLDS,
+        assign_folds,
+        auc,
+        baseline_scores,
+        bootstrap,
+        cross_validate,
+        paired_bootstrap,
+        precision_at,
+        usable_folds,
+    )
     from prefrec.stats import track_stats
     from prefrec.train import fit, raw_window_logits
 
