@@ -1,7 +1,8 @@
 """Shared pieces of the persona benchmark: the corpus, the rating splits, the baseline, the metrics.
 
-A persona likes every track of one source of the corpus (manifest.tsv: "relative path<TAB>source")
-and skips the others. A split draws K random tracks for the persona to rate; the rest are scored.
+A persona likes every track of one source of the corpus (manifest.tsv: "relative path<TAB>source"),
+or of two ("a+b"), and skips the others. A split draws K random tracks for the persona to rate; the
+rest are scored.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import numpy as np
 CORPUS = Path(os.environ.get("PREFREC_BENCH_CORPUS", Path.home() / ".cache/prefrec-bench/corpus"))
 KS = (10, 20, 40)
 MIN_LIKES = 2  # a split is redrawn until it holds this many likes and at least one skip
+# Personas that like two sources: four disjoint pairs of the 13 sources drawn once with a fixed seed
+# (numpy default_rng(12).permutation of the sorted names, consecutive pairs), not chosen by hand.
+PAIRS = ("drascula+hyperrogue", "flare+openclonk", "megaglest+pushover", "colobot+freedroidrpg")
 
 
 @dataclass(frozen=True)
@@ -63,18 +67,25 @@ def load_corpus(home: Path, corpus: Path = CORPUS) -> Corpus:
     return Corpus(paths, [manifest[p] for p in paths], [by_path[p] for p in paths])
 
 
+def default_personas(corpus: Corpus) -> list[str]:
+    """One persona per source of the corpus, then the PAIRS whose sources are all present."""
+    sources = sorted(set(corpus.sources))
+    return [*sources, *(p for p in PAIRS if set(p.split("+")) <= set(sources))]
+
+
 def make_splits(corpus: Corpus, *, ks=KS, repeats: int = 5, personas: list[str] | None = None,
                 first_repeat: int = 0) -> list[Split]:
     """Fixed-seed random rating sets. For each persona and repeat, one random order of the corpus
     (redrawn until its first min(ks) tracks hold at least MIN_LIKES likes and one skip, otherwise
     nothing can be learnt); the K rated tracks are its first K, so the sets are nested as for a
     listener who keeps rating (and each is still a uniform random K-subset). Repeats are numbered
-    from `first_repeat`: settings are chosen on repeats 5.. (bench/personas_explore.py) and reported
-    on repeats 0-4 (bench/personas.py), so the reported splits were not used to choose them."""
-    personas = personas or sorted(set(corpus.sources))
+    from `first_repeat`: settings are chosen on repeats 5-9 (and 15-19) and reported on repeats 0-4
+    and 10-14 (bench/RESULTS.md, protocol), so the reported splits were not used to choose them."""
+    personas = personas or default_personas(corpus)
     splits = []
     for persona in personas:
-        labels = np.array([1.0 if s == persona else 0.0 for s in corpus.sources])
+        liked = set(persona.split("+"))
+        labels = np.array([1.0 if s in liked else 0.0 for s in corpus.sources])
         for r in range(first_repeat, first_repeat + repeats):
             rng = np.random.default_rng(zlib.crc32(f"{persona}/{r}".encode()))
             while True:
@@ -159,6 +170,79 @@ def paired_table(rows: list[dict], method: str, baseline: str = "baseline", ks=K
     return "\n".join(lines)
 
 
+def delta_summary(rows: list[dict], baseline: str = "baseline") -> str:
+    """Per method and K: mean ROC-AUC, mean paired difference to the baseline, and the persona
+    whose mean difference is lowest (issue 12's goal: >= +0.05 on average, no persona < -0.02)."""
+    methods = [m for m in dict.fromkeys(r["method"] for r in rows) if m != baseline]
+    ks = sorted({r["k"] for r in rows})
+    base = {(r["persona"], r["repeat"], r["k"]): r["auc"] for r in rows if r["method"] == baseline}
+    lines = ["| method | " + " | ".join(f"K={k}: AUC, Δ, worst persona Δ" for k in ks) + " |",
+             "|---|" + "---|" * len(ks)]
+    for m in methods:
+        cells = []
+        for k in ks:
+            per: dict[str, list[float]] = {}
+            values = []
+            for r in rows:
+                if r["method"] == m and r["k"] == k and (r["persona"], r["repeat"], k) in base:
+                    per.setdefault(r["persona"], []).append(r["auc"] - base[(r["persona"], r["repeat"], k)])
+                    values.append(r["auc"])
+            if not per:
+                cells.append("")
+                continue
+            worst = min(per, key=lambda p: np.mean(per[p]))
+            d = [x for v in per.values() for x in v]
+            cells.append(f"{np.mean(values):.3f}, {np.mean(d):+.3f}, {np.mean(per[worst]):+.3f} {worst} (n={len(d)})")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def calibration_summary(rows: list[dict], method: str = "prefrec (CLI)", ks=KS) -> str:
+    """Per K: ECE of the scores over the unrated tracks, pooled over all splits and the mean per
+    split, and how many splits `train` warned on (with their mean ROC-AUC, and the others')."""
+    from prefrec.calibration import expected_calibration_error
+
+    lines = ["| K | ECE pooled | ECE per split (mean) | warned | AUC warned / not |", "|---|---|---|---|---|"]
+    for k in ks:
+        sel = [r for r in rows if r["method"] == method and r["k"] == k and "scores" in r]
+        if not sel:
+            continue
+        pooled = np.array([pair for r in sel for pair in r["scores"]])
+        per = [expected_calibration_error(*np.array(r["scores"]).T) for r in sel]
+        warned = [r["auc"] for r in sel if r.get("warned")]
+        rest = [r["auc"] for r in sel if not r.get("warned")]
+        lines.append(f"| {k} | {expected_calibration_error(pooled[:, 0], pooled[:, 1]):.3f} | {np.mean(per):.3f} | "
+                     f"{len(warned)}/{len(sel)} | {np.mean(warned) if warned else float('nan'):.3f} / "
+                     f"{np.mean(rest) if rest else float('nan'):.3f} |")
+    return "\n".join(lines)
+
+
+def evaluate_agreement(rows: list[dict], method: str = "prefrec (CLI)") -> str:
+    """For the splits where `prefrec evaluate` ran: its by-track ROC-AUC interval for prefrec and
+    for the baseline against the benchmark's ROC-AUC over the unrated tracks."""
+    base = {(r["persona"], r["repeat"], r["k"]): r["auc"] for r in rows if r["method"] == "baseline"}
+    lines = ["| persona | K | benchmark prefrec | evaluate prefrec (95%) | inside | benchmark baseline | "
+             "evaluate baseline (95%) | inside |", "|---|---|---|---|---|---|---|---|"]
+    inside = []
+    for r in rows:
+        ev = r.get("evaluate")
+        if r["method"] != method or not ev:
+            continue
+        if "refused" in ev:
+            lines.append(f"| {r['persona']} | {r['k']} | {r['auc']:.3f} | refused: {ev['refused'][:60]} | | | | |")
+            continue
+        track = ev["splits"]["track"]
+        cells = []
+        for value, est in ((r["auc"], track["prefrec"]["auc"]), (base[(r["persona"], r["repeat"], r["k"])],
+                                                                  track["baseline"]["auc"])):
+            ok = est["low"] <= value <= est["high"]
+            inside.append(ok)
+            cells += [f"{value:.3f}", f"{est['value']:.3f} ({est['low']:.2f}-{est['high']:.2f})", "yes" if ok else "no"]
+        lines.append(f"| {r['persona']} | {r['k']} | " + " | ".join(cells) + " |")
+    lines.append(f"\ninside the interval: {sum(inside)}/{len(inside)}")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     # python bench/persona_lib.py rows.json [more.json ...]: the tables of bench/RESULTS.md from saved rows.
     import json
@@ -170,3 +254,8 @@ if __name__ == "__main__":
     for m in methods:
         print(f"\n{m} − baseline (paired), per persona: {m} vs baseline\n")
         print(paired_table(all_rows, m))
+    print("\n" + delta_summary(all_rows))
+    if any("scores" in r for r in all_rows):
+        print("\n" + calibration_summary(all_rows))
+    if any(r.get("evaluate") for r in all_rows):
+        print("\n" + evaluate_agreement(all_rows))

@@ -35,13 +35,15 @@ sys.path.insert(0, str(ROOT))
 import persona_lib as pl  # noqa: E402
 
 
-def cli(home: Path, *args: str) -> str:
+def cli(home: Path, *args: str, stderr: list[str] | None = None, check: bool = True) -> str:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     env.pop("PREFREC_HOME", None)
     proc = subprocess.run([sys.executable, "-m", "prefrec", "--home", str(home), *args],
                           capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
+    if proc.returncode != 0 and check:
         raise SystemExit(f"prefrec {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    if stderr is not None:
+        stderr.append(proc.stderr)
     return proc.stdout
 
 
@@ -56,6 +58,8 @@ def main() -> None:
                     help="number of the first repeat (settings were chosen on repeats 5-9: report others)")
     ap.add_argument("--personas", default="")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--evaluate-k", type=int, default=0,
+                    help="also run `prefrec evaluate --json` after training on this K (first repeat of each persona)")
     args = ap.parse_args()
 
     started = time.perf_counter()
@@ -82,7 +86,8 @@ def main() -> None:
                         cli(home, "like" if split.labels[i] else "skip", corpus.paths[i])
                         rated.add(i)
                 t = time.perf_counter()
-                cli(home, "train")
+                said: list[str] = []
+                cli(home, "train", stderr=said)
                 train_s.append(time.perf_counter() - t)
                 recs = json.loads(cli(home, "recommend", "--json", "-n", "100000"))
                 by_path = {r["path"]: float(r["score"]) for r in recs}
@@ -93,12 +98,22 @@ def main() -> None:
                     raise SystemExit(f"recommend did not list {len(missing)} unrated tracks")
                 auc, p10 = pl.metrics(split, scores)
                 b_auc, b_p10 = pl.metrics(split, pl.baseline_scores(split, summaries))
+                extra = {"warned": "don't separate" in said[0] or "too few ratings" in said[0],
+                         "scores": [[scores[i], float(split.labels[i])] for i in split.unrated]}
+                if split.k == args.evaluate_k and repeat == args.first_repeat:
+                    t = time.perf_counter()
+                    said = []
+                    out = cli(home, "evaluate", "--json", stderr=said, check=False)
+                    extra["evaluate"] = json.loads(out) if out.strip() else {"refused": said[-1].strip()}
+                    extra["evaluate_s"] = time.perf_counter() - t
                 rows += [{"method": "prefrec (CLI)", "k": split.k, "persona": persona, "repeat": repeat,
-                          "auc": auc, "p10": p10},
+                          "auc": auc, "p10": p10, "train_s": train_s[-1], **extra},
                          {"method": "baseline", "k": split.k, "persona": persona, "repeat": repeat,
                           "auc": b_auc, "p10": b_p10}]
                 print(f"{persona:>13} r={repeat} K={split.k:<3} prefrec {auc:.3f} / {p10:.2f}   "
                       f"baseline {b_auc:.3f} / {b_p10:.2f}   train {train_s[-1]:.0f} s", flush=True)
+                if args.out:  # after every split, so a run that stops keeps what it measured
+                    args.out.write_text(json.dumps(rows, indent=1))
             shutil.rmtree(home)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -46,7 +46,7 @@ class Settings:
 
     home: Path
     workers: int = setting(default_factory=_default_workers, minimum=1, maximum=256,
-                           help="analysis processes (default: all cores)")
+                           help="analysis, training and scoring processes (default: all cores)")
     decode_timeout_s: float = setting(300.0, minimum=1, help="seconds a worker may spend on one file…")
     decode_timeout_per_audio_s: float = setting(0.05, minimum=0, maximum=10,
                                                 help="…plus this per second of audio (+6 min for a 2-hour mix)")
@@ -54,7 +54,7 @@ class Settings:
     busy_timeout_s: float = setting(30.0, minimum=0, help="how long to wait for a database another process holds")
     trainer_wait_s: float = setting(600.0, minimum=0, help="`train` while another process trains waits this long")
     train_seed: int = setting(0, minimum=0, help="seed of training and pretraining (runs are repeatable)")
-    train_max_epochs: int = setting(0, minimum=0, maximum=10000, help="0: the training default")
+    train_max_epochs: int = setting(0, minimum=0, maximum=10000, help="fine-tuning epochs (a fixed schedule); 0: the training default")
     # The daemon (see prefrec/daemon.py):
     settle_s: float = setting(3.0, minimum=0, help="a new file is analysed once stable this long")
     quiet_period_s: float = setting(10.0, minimum=0, help="retrain this long after the latest feedback…")

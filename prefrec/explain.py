@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prefrec.errors import MissingExtra
 
@@ -105,6 +105,20 @@ SKIP_COLOR = "#d50000"
 PLOT_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
 
 
+def figure_class() -> Any:
+    """matplotlib's Figure on the non-interactive Agg backend; MissingExtra when matplotlib is
+    not installed (it is the optional `plot` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise MissingExtra("--plot needs matplotlib, which is not installed; install it with "
+                           "`pip install 'prefrec[plot]'` (or `pip install matplotlib`)") from exc
+    return Figure
+
+
 def plot_format(out: Path) -> str:
     """The file format `out`'s extension asks for (png, pdf, svg); UsageError for another."""
     from prefrec.errors import UsageError
@@ -134,16 +148,9 @@ def explanation_figure(*, windows: Sequence[tuple[float, float, float]], spectro
     frames/s, see features.log_mel) with the best segment edged and a colour bar in dB.
     Raises MissingExtra when matplotlib is not installed.
     """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=True)
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import FuncFormatter, MaxNLocator
-    except ImportError as exc:
-        raise MissingExtra("--plot needs matplotlib, which is not installed; install it with "
-                           "`pip install 'prefrec[plot]'` (or `pip install matplotlib`)") from exc
+    Figure = figure_class()
     import numpy as np
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     from prefrec.features import FRAMES_PER_S, mel_edges_hz
 

@@ -5,6 +5,13 @@ timbre sits in the spectrum is kept. Convolutions are unpadded ("valid") and poo
 multiply to a divisor of the 50-frame window step, so the CNN can run once over a whole track
 and each window's CNN output is a slice of it: `track_outputs` equals running `forward` on
 every window alone (tested), and scoring a large library costs one CNN pass per track.
+
+Next to the LSTM's state the window's score has a "wide" input: the window's own MFCC
+statistics and its track's (prefrec.stats, 120 numbers), through a linear term. With tens of
+ratings the deep part alone can lose to a logistic regression on such statistics; with both, the
+score is a blend of the two logits, each standardised over the library's windows so that neither
+drowns the other (`deep_share` of the deep one), then calibrated (scale and bias fitted on
+out-of-fold predictions, see prefrec.calibration), so a window's probability means "liked".
 No I/O here. This module imports torch: the CLI's fast paths never import it.
 """
 
@@ -17,7 +24,7 @@ import torch.nn as nn
 
 from prefrec.features import N_MFCC, STEP_FRAMES, WINDOW_FRAMES, n_windows
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: the wide input, the blend and the calibration
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,8 @@ class ModelConfig:
     pools: tuple[int, ...] = (5, 5)
     lstm_hidden: int = 64
     dropout: float = 0.3
+    wide: bool = True  # the wide input (window and track MFCC statistics) next to the LSTM state
+    deep_share: float = 0.5  # the deep logit's share of the blend (with the wide input)
     version: int = field(default=MODEL_VERSION)
 
     def __post_init__(self) -> None:
@@ -47,6 +56,10 @@ class ModelConfig:
         ints("version", (self.version,), 1, 10**6)
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout: expected a number in 0..1, got {self.dropout!r}")
+        if not isinstance(self.wide, bool):
+            raise ValueError(f"wide: expected true or false, got {self.wide!r}")
+        if not isinstance(self.deep_share, (int, float)) or not 0.0 <= self.deep_share <= 1.0:
+            raise ValueError(f"deep_share: expected a number in 0..1, got {self.deep_share!r}")
         if not (len(self.channels) == len(self.kernels) == len(self.pools)):
             raise ValueError("channels, kernels and pools need one entry per CNN layer")
         if STEP_FRAMES % self.time_stride:
@@ -61,6 +74,11 @@ class ModelConfig:
         for p in self.pools:
             stride *= p
         return stride
+
+    @property
+    def n_wide(self) -> int:
+        """Length of the wide input: window and track statistics (stats.wide_inputs), or 0."""
+        return 6 * self.n_mfcc if self.wide else 0
 
     @property
     def window_steps(self) -> int:
@@ -88,10 +106,13 @@ class ModelConfig:
 
 
 class TasteModel(nn.Module):
-    """Time-axis CNN -> LSTM -> one logit per 8 s window.
+    """Time-axis CNN -> LSTM -> one logit per 8 s window, blended with a linear term of the
+    window's MFCC statistics (config.wide) and calibrated.
 
-    Two entry points: forward(windows) for a batch of windows (training), track_outputs(mfcc)
-    for a whole track (scoring). Both return (logits, embeddings).
+    Two entry points: forward(windows, wide) for a batch of windows, track_outputs(mfcc) for a
+    whole track (scoring). Both return (logits, embeddings); sigmoid(logits) is the calibrated
+    window probability. Training reaches the two parts through encode/deep_logits/wide_logits;
+    head updates and stored representations through represent/head_logits/embed.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -110,10 +131,31 @@ class TasteModel(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(in_ch, config.lstm_hidden, batch_first=True)
         self.head = nn.Linear(config.lstm_hidden, 1)
+        n_wide = config.n_wide
+        # The wide part starts at zero and draws no random numbers, so adding it leaves the
+        # encoder's initialisation (and a pretraining run) as it was for a given seed.
+        self.wide_weight = nn.Parameter(torch.zeros(n_wide))
+        self.wide_bias = nn.Parameter(torch.zeros(1))
+        self.register_buffer("wide_mean", torch.zeros(n_wide))  # standardisation of the wide input
+        self.register_buffer("wide_std", torch.ones(n_wide))
+        # Blend: mean and std of the deep and of the wide logit over the library's windows.
+        self.register_buffer("blend", torch.tensor([0.0, 1.0, 0.0, 1.0]))
+        self.register_buffer("calibration", torch.tensor([1.0, 0.0]))  # scale, bias
 
     def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self.mfcc_mean.copy_(mean)
         self.mfcc_std.copy_(torch.clamp(std, min=1e-3))
+
+    def set_wide_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """mean, std [n_wide]: the library's statistics of the wide input."""
+        self.wide_mean.copy_(mean)
+        self.wide_std.copy_(torch.clamp(std, min=1e-6))
+
+    def set_blend(self, deep_mean: float, deep_std: float, wide_mean: float, wide_std: float) -> None:
+        self.blend.copy_(torch.tensor([deep_mean, max(deep_std, 1e-6), wide_mean, max(wide_std, 1e-6)]))
+
+    def set_calibration(self, scale: float, bias: float) -> None:
+        self.calibration.copy_(torch.tensor([scale, bias]))
 
     def standardise(self, mfcc: torch.Tensor) -> torch.Tensor:
         """mfcc: [B, n_mfcc, T] raw MFCCs -> the same standardised per coefficient (the CNN's input)."""
@@ -121,32 +163,82 @@ class TasteModel(nn.Module):
 
     # The window scorer in two halves, so the head can be refitted and applied on stored window
     # representations (prefrec.reps) without running the CNN and LSTM again:
-    #   represent(seq) -> reps [N, D]: everything the head reads about each window;
-    #   head_logits(reps) -> [N], embed(reps) -> [N, H]. Only `head` (HEAD_PREFIX) is trained on reps.
-    HEAD_PREFIX = "head."
+    #   represent(seq, wide) -> reps [N, D]: everything the head reads about each window, the LSTM's
+    #     final state [N, H] and (config.wide) the window's statistics, standardised [N, n_wide];
+    #   head_logits(reps) -> calibrated logits [N], embed(reps) -> [N, H].
+    # Only the head's parameters (names starting with one of HEAD_PREFIX) are trained on reps; the
+    # blend and calibration buffers stay with the encoder (a head update keeps them).
+    HEAD_PREFIX = ("head.", "wide_weight", "wide_bias")
 
-    def represent(self, seq: torch.Tensor) -> torch.Tensor:
-        """seq: [N, L, C] CNN outputs of N windows -> the head's inputs [N, D] (D = H here)."""
+    def encode(self, windows: torch.Tensor) -> torch.Tensor:
+        """windows: [B, n_mfcc, 400] raw MFCCs of B windows, each alone -> the LSTM's final states [B, H]."""
+        feats = self.cnn(self.standardise(windows))  # [B, C, L]
+        return self._lstm(feats.transpose(1, 2))  # [B, H]
+
+    def _lstm(self, seq: torch.Tensor) -> torch.Tensor:
+        """seq: [N, L, C] CNN outputs of N windows -> the LSTM's final states [N, H] (learnt features)."""
         out, _ = self.lstm(self.dropout(seq))  # [N, L, H]
-        return out[:, -1, :]  # [N, H]: the LSTM's final state, the model's learnt features
+        return out[:, -1, :]  # [N, H]
+
+    def standardise_wide(self, wide: torch.Tensor) -> torch.Tensor:
+        """wide [N, n_wide] raw statistics (stats.wide_inputs) -> standardised over the library."""
+        return (wide - self.wide_mean) / self.wide_std
+
+    def represent(self, seq: torch.Tensor, wide: torch.Tensor | None = None) -> torch.Tensor:
+        """seq: [N, L, C] CNN outputs of N windows; wide: [N, n_wide] their raw statistics (needed
+        when config.wide) -> the head's inputs [N, D], D = H + n_wide."""
+        states = self._lstm(seq)  # [N, H]
+        if not self.config.wide:
+            return states
+        if wide is None:
+            raise ValueError("this model needs the windows' statistics (stats.wide_inputs)")
+        return torch.cat([states, self.standardise_wide(wide.to(states.dtype))], dim=1)  # [N, H + n_wide]
 
     def head_logits(self, reps: torch.Tensor) -> torch.Tensor:
-        """reps: [N, D] (represent's output) -> logits [N]."""
-        return self.head(self.dropout(reps)).squeeze(-1)  # [N]
+        """reps: [N, D] (represent's output) -> calibrated logits [N]."""
+        deep, wide = self.head_parts(reps)
+        return self.calibrate(self.blended(deep, wide))
+
+    def head_parts(self, reps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """reps: [N, D] -> (raw deep logits [N], raw wide logits [N] or None without config.wide)."""
+        hidden = self.config.lstm_hidden
+        deep = self.deep_logits(reps[:, :hidden])
+        return deep, (self._wide_linear(reps[:, hidden:]) if self.config.wide else None)
 
     def embed(self, reps: torch.Tensor) -> torch.Tensor:
-        """reps: [N, D] -> the windows' embeddings [N, H] (for `similar`)."""
-        return reps
+        """reps: [N, D] -> the windows' embeddings [N, H] (the LSTM's states, for `similar`)."""
+        return reps[:, : self.config.lstm_hidden]
 
-    def _head(self, seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """seq: [N, L, C] CNN outputs of N windows -> (logits [N], embeddings [N, H])."""
-        reps = self.represent(seq)  # [N, D]
-        return self.head_logits(reps), self.embed(reps)  # [N], [N, H]
+    def deep_logits(self, states: torch.Tensor) -> torch.Tensor:
+        """states [N, H] (the LSTM's) -> the deep part's raw logits [N]."""
+        return self.head(self.dropout(states)).squeeze(-1)
 
-    def forward(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """windows: [B, n_mfcc, 400] raw MFCCs of B windows, each alone -> (logits [B], embeddings [B, H])."""
+    def _wide_linear(self, standardised: torch.Tensor) -> torch.Tensor:
+        return standardised @ self.wide_weight + self.wide_bias
+
+    def wide_logits(self, wide: torch.Tensor) -> torch.Tensor:
+        """wide [N, n_wide] raw statistics (stats.wide_inputs) -> the wide part's raw logits [N]."""
+        return self._wide_linear(self.standardise_wide(wide))
+
+    def blended(self, deep: torch.Tensor, wide: torch.Tensor | None) -> torch.Tensor:
+        """Raw deep [N] and wide [N] logits -> the uncalibrated window logit [N]."""
+        if not self.config.wide or wide is None:
+            return deep
+        dm, ds, wm, ws = self.blend
+        share = self.config.deep_share
+        return share * (deep - dm) / ds + (1.0 - share) * (wide - wm) / ws
+
+    def calibrate(self, logits: torch.Tensor) -> torch.Tensor:
+        scale, bias = self.calibration
+        return scale * logits + bias
+
+    def forward(self, windows: torch.Tensor, wide: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """windows: [B, n_mfcc, 400] raw MFCCs of B windows, each alone; wide: [B, n_mfcc * 6] their
+        statistics (stats.wide_inputs rows; needed when config.wide) -> (calibrated logits [B],
+        embeddings [B, H])."""
         feats = self.cnn(self.standardise(windows))  # [B, C, L]
-        return self._head(feats.transpose(1, 2))  # [B], [B, H]
+        reps = self.represent(feats.transpose(1, 2), wide)  # [B, D]
+        return self.head_logits(reps), self.embed(reps)
 
     def track_representations(self, mfcc: torch.Tensor, *, batch: int = 2048) -> torch.Tensor:
         """mfcc: [n_mfcc, T] a whole track -> the head's inputs [n_windows(T), D], with one CNN pass
@@ -163,10 +255,23 @@ class TasteModel(nn.Module):
         if feats.shape[1] < needed:  # cannot happen with valid convs; guards the invariant
             raise AssertionError(f"CNN output {feats.shape[1]} shorter than {needed}")
         seqs = feats.unfold(1, length, step)[:, :count, :].permute(1, 2, 0)  # [n_windows, L, C]
-        return torch.cat([self.represent(seqs[i : i + batch]) for i in range(0, len(seqs), batch)])  # [n_windows, D]
+        stats = None
+        if config.wide:
+            from prefrec.stats import wide_inputs
+
+            stats = torch.from_numpy(wide_inputs(mfcc.detach().cpu().numpy()))  # [n_windows, n_wide]
+        return torch.cat([self.represent(seqs[i : i + batch], None if stats is None else stats[i : i + batch])
+                          for i in range(0, len(seqs), batch)])  # [n_windows, D]
+
+    def track_parts(self, mfcc: torch.Tensor, *, batch: int = 2048) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """mfcc: [n_mfcc, T] a whole track -> (raw deep logits [n], raw wide logits [n] or None,
+        embeddings [n, H]) for its n = n_windows(T) windows."""
+        reps = self.track_representations(mfcc, batch=batch)
+        deep, wide = self.head_parts(reps)
+        return deep, wide, self.embed(reps)
 
     def track_outputs(self, mfcc: torch.Tensor, *, batch: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
-        """mfcc: [n_mfcc, T] a whole track -> (logits [n_windows(T)], embeddings [n_windows(T), H]),
-        equal to forward() on every window alone, with one CNN pass for the whole track."""
+        """mfcc: [n_mfcc, T] a whole track -> (calibrated logits [n_windows(T)], embeddings
+        [n_windows(T), H]), equal to forward() on every window alone with its statistics."""
         reps = self.track_representations(mfcc, batch=batch)  # [n_windows, D]
         return self.head_logits(reps), self.embed(reps)  # [n_windows], [n_windows, H]

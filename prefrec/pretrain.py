@@ -181,7 +181,7 @@ def _pretrain(library_features: Iterable[np.ndarray], model_config: ModelConfig,
         tracks = order[cursor : cursor + batch]
         cursor += batch
         x = _draw(segments, tracks, rng, mean)  # [2B, n_mfcc, 400]
-        _, emb = model(x)  # [2B, H]
+        emb = model.encode(x)  # [2B, H]
         loss = nt_xent(projection(emb), config.temperature)
         optimiser.zero_grad()
         loss.backward()
@@ -211,7 +211,7 @@ def sound_embeddings(model: TasteModel, segments: list[list[np.ndarray]], mean: 
     out = []
     with torch.inference_mode():
         for i in range(0, len(windows), batch):
-            out.append(model(torch.from_numpy(np.stack(windows[i : i + batch])))[1].numpy())  # [b, H]
+            out.append(model.encode(torch.from_numpy(np.stack(windows[i : i + batch]))).numpy())  # [b, H]
     per_window = np.concatenate(out)  # [n_windows, H]
     sums = np.zeros((len(segments), per_window.shape[1]), dtype=np.float64)
     np.add.at(sums, np.asarray(owner), per_window)

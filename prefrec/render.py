@@ -133,11 +133,47 @@ def train_result(result: TrainResult) -> None:
     err(f"trained on {plural(result.n_likes, 'like')} and {plural(result.n_skips, 'skip')} "
         f"({plural(result.epochs, 'epoch')}, {result.train_s:.1f} s); ranked {plural(result.scored, 'track')} "
         f"in {result.score_s:.1f} s")
+    auc = (result.quality or {}).get("oof_auc")
+    if auc and not result.warning:
+        err(f"held-out check: ROC-AUC {auc['value']:.2f} (95% interval {auc['low']:.2f}-{auc['high']:.2f})")
+    if result.warning:
+        err(f"warning: {result.warning}")
 
 
-STAGE_UNITS = {"analysing": "tracks", "pretraining": "steps", "fine-tuning": "epochs", "scoring": "tracks"}
+def _estimate(e: dict, signed: bool = False) -> str:
+    fmt = "+.2f" if signed else ".2f"
+    return f"{e['value']:{fmt}} ({e['low']:{fmt}} to {e['high']:{fmt}})"
+
+
+def evaluation(result: dict[str, Any], *, as_json: bool) -> None:
+    """`evaluate`'s figures (service.learning.Evaluation.to_json())."""
+    if as_json:
+        dump_json(result)
+        return
+    out(f"cross-validated on {plural(result['likes'], 'like')} and {plural(result['skips'], 'skip')} you rated "
+        f"({result['repeats']} × 5 folds; 95% intervals; {result['seconds']:.0f} s)")
+    out(f"{'':22}{'ROC-AUC':<24}precision@10")
+    for name, split in result["splits"].items():
+        title = "by track" if name == "track" else "by album (new music)"
+        if "unavailable" in split:
+            out(f"{title}: not available: {safe(split['unavailable'])}")
+            continue
+        out(f"{title} ({plural(split['groups'], 'group')}):")
+        for method in ("prefrec", "baseline"):
+            out(f"  {method:<20}{_estimate(split[method]['auc']):<24}{_estimate(split[method]['p10'])}")
+        out(f"  {'difference':<20}{_estimate(split['difference']['auc'], signed=True)}")
+        if split.get("ece") is not None:
+            out(f"  calibration: expected error {split['ece']:.2f} (0 is perfect)")
+    track = result["splits"].get("track", {})
+    if "prefrec" in track and track["prefrec"]["auc"]["low"] <= 0.5:
+        err("warning: the held-out ROC-AUC is not clearly above chance (0.5): your ratings don't separate yet; "
+            "rate a few more of what you like")
+
+
+STAGE_UNITS = {"analysing": "tracks", "pretraining": "steps", "fine-tuning": "epochs", "scoring": "tracks",
+               "evaluating": "%"}
 STAGE_LABELS = {"analysing": "analysing", "pretraining": "learning the library's sound",
-                "fine-tuning": "fine-tuning", "scoring": "scoring"}
+                "fine-tuning": "fine-tuning", "scoring": "scoring", "evaluating": "cross-validating"}
 
 
 class Stages:
@@ -429,6 +465,8 @@ def recommendations(recs: Recommendations, *, as_json: bool, m3u: bool) -> None:
                 out(f"            {safe(r.track.path)}")
     if recs.message:
         err(recs.message)
+    if recs.warning:
+        err(f"warning: {recs.warning}")
 
 
 def m3u_playlist(recs: Recommendations) -> tuple[str, list[str]]:
@@ -576,6 +614,19 @@ def status(info: dict[str, Any], *, as_json: bool) -> None:
     elif newer:
         out(f"          model #{newer['id']} was never published (its training was interrupted); "
             "`prefrec train` replaces it")
+    quality = (model or {}).get("quality") or {}
+    if quality.get("oof_auc"):
+        auc = quality["oof_auc"]
+        verdict = "" if quality.get("separates") else " — not clearly above chance (0.5) yet: rate a few more"
+        out(f"          held-out ROC-AUC {auc['value']:.2f} ({auc['low']:.2f} to {auc['high']:.2f}){verdict}")
+    evaluated = info.get("evaluation")
+    if evaluated:
+        track = evaluated["splits"].get("track", {})
+        figure = (f"ROC-AUC {track['prefrec']['auc']['value']:.2f} vs baseline {track['baseline']['auc']['value']:.2f}"
+                  if "prefrec" in track else "not available")
+        out(f"evaluate: {figure} on {evaluated['likes'] + evaluated['skips']} ratings, {ago(time.time() - evaluated['created_at'])}")
+    else:
+        out("evaluate: not run yet (`prefrec evaluate`)")
     out(f"daemon:   {daemon_line(info['daemon'], info.get('ranked_at'))}")
     if info.get("player"):
         out(f"player:   {player_line(info['player'])}")

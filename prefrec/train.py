@@ -1,18 +1,27 @@
-"""Training the taste model from the listener's feedback, and versioned checkpoints.
+"""Training the taste model from the listener's feedback.
 
-Labels are per window: a like labels all of a track's windows 1; a skip labels windows 0,
-weighted by how much of each the listener heard before skipping (features.skip_window_weights).
-Every rated track weighs the same in the loss whatever its length, and likes and skips weigh
-the same in total (class balance). With enough ratings, a stratified set of held-out tracks
-chooses the number of epochs (early stopping), then the model is refitted on all of them.
+Labels are per window (prefrec.labels): a like labels all of a track's windows 1; a skip labels
+the windows heard before it 0. Every labelled track weighs its label's weight in the loss whatever
+its length, and likes and skips weigh the same in total (class balance).
+
+A fit has three parts (model.TasteModel):
+1. the deep part: the pretrained CNN+LSTM and a new head, fine-tuned for a fixed number of epochs
+   (no early stopping: a handful of held-out ratings chooses noise), `soup_seeds` times from the
+   same start with different draws, weights averaged (one model, scored at no extra cost);
+2. the wide part: an L2 logistic regression of each window's MFCC statistics and its track's, as
+   strongly regularised as the baseline's (C per rated track);
+3. the blend: both logits standardised over a sample of the library's windows, then mixed.
+`fit_calibrated` adds the calibration: out-of-fold fits (folds never share a track) predict every
+rated track, a scale and bias of the logits are fitted on those predictions (prefrec.calibration),
+and their ROC-AUC with its interval says whether the ratings separate yet.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,28 +32,35 @@ from prefrec.features import STEP_FRAMES, WINDOW_FRAMES, n_windows, skip_window_
 from prefrec.model import ModelConfig, TasteModel
 
 if TYPE_CHECKING:
+    from prefrec.evaluation import Estimate
     from prefrec.labels import Label
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings; saved in every checkpoint next to the ModelConfig."""
 
     seed: int = 0
-    # When fine-tuning a pretrained encoder, the final model is the average of the weights of this many
+    # When fine-tuning a pretrained encoder, the deep part is the average of the weights of this many
     # fits with seeds seed, seed+1, ... (a "model soup": steadier than any one fit, scored as one model).
-    soup_seeds: int = 3
-    max_epochs: int = 25
+    soup_seeds: int = 1
+    epochs: int = 8  # a fixed schedule (chosen on exploration repeats 5-6: bench/RESULTS.md)
     learning_rate: float = 2e-3
     weight_decay: float = 1e-3
     batch_windows: int = 64
-    windows_per_track: int = 24  # windows sampled from each rated track per epoch
-    min_tracks_for_validation: int = 10  # need this many rated tracks (>= 3 per class) to early-stop
-    validation_fraction: float = 0.25
-    patience: int = 4
+    windows_per_track: int = 24  # windows sampled from each rated track per epoch...
+    max_windows_per_epoch: int = 2400  # ...fewer when there are many ratings (bounds the cost)
     threads: int = 1  # torch threads while training (see torch_threads)
     # Fine-tuning a pretrained encoder (fit with init=...): the CNN and LSTM learn at this fraction
     # of the learning rate (0 keeps them frozen and only the head learns).
     encoder_lr_scale: float = 0.3
+    wide_c: float = 0.1  # inverse L2 strength of the wide part, as C in the baseline (per rated track)
+    folds: int = 5  # out-of-fold fits for the calibration and the separation check
+    blend_tracks: int = 64  # library tracks sampled for the blend's standardisation...
+    blend_windows: int = 16  # ...and windows of each
+    # fit_calibrated's fits run in worker processes (when given workers > 1) from this many rated
+    # tracks on; with fewer, starting the processes costs more than it saves.
+    parallel_min_tracks: int = 20
     # A head-only update (fit_head) on stored representations: full-batch steps from the current head.
     head_steps: int = 200
 
@@ -68,9 +84,17 @@ class TrainReport:
     n_likes: int
     n_skips: int
     epochs: int
-    validation_loss: float | None
     seconds: float
-    history: list[float] = field(default_factory=list)
+    calibration: tuple[float, float] = (1.0, 0.0)  # scale, bias
+    # ROC-AUC of the out-of-fold predictions of the explicit ratings, with its 95% interval (None
+    # when there are too few ratings to tell); `separates` is False when the interval includes 0.5.
+    oof_auc: Estimate | None = None
+    oof_n: int = 0
+    losses: list[float] = field(default_factory=list)  # the deep part's training loss per epoch (first seed)
+
+    @property
+    def separates(self) -> bool:
+        return self.oof_auc is not None and self.oof_auc.low > 0.5
 
 
 @contextlib.contextmanager
@@ -143,9 +167,7 @@ def _sample_batch(examples: list[Example], rng: np.random.Generator, per_track: 
                   mean: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Windows [N, n_mfcc, 400], labels [N], loss weights [N] for one epoch."""
     windows, labels, weights = [], [], []
-    class_total = {0.0: 0.0, 1.0: 0.0}
-    for ex in examples:
-        class_total[ex.label] += ex.weight
+    class_total = _class_totals(examples)
     for ex in examples:
         usable = np.flatnonzero(ex.weights > 0)
         if not len(usable) or ex.weight <= 0:
@@ -154,46 +176,78 @@ def _sample_batch(examples: list[Example], rng: np.random.Generator, per_track: 
         # A track weighs its label's weight in total (1 for a rating); each class weighs half of the loss.
         track_weight = 0.5 * ex.weight / class_total[ex.label] / len(chosen)
         for i in chosen:
-            w = _window(ex.features, int(i))
-            if w.shape[1] < WINDOW_FRAMES:
-                # Pad with the mean: 0 once standardised, as TasteModel.track_outputs pads.
-                pad = np.repeat(mean[:, None], WINDOW_FRAMES - w.shape[1], axis=1)
-                w = np.concatenate([w, pad], axis=1)
-            windows.append(w)
+            windows.append(_padded_window(ex.features, int(i), mean))
             labels.append(ex.label)
             weights.append(track_weight * float(ex.weights[i]))
     return (torch.from_numpy(np.stack(windows)), torch.tensor(labels, dtype=torch.float32),
             torch.tensor(weights, dtype=torch.float32))
 
 
-def _track_loss(model: torch.nn.Module, examples: list[Example]) -> float:
-    """Mean binary cross-entropy of track scores (mean window probability) on held-out tracks."""
-    model.eval()
-    losses = []
-    with torch.no_grad():
-        for ex in examples:
-            p = torch.sigmoid(model.track_outputs(torch.from_numpy(ex.features))[0])
-            score = float((p * torch.from_numpy(ex.weights)).sum() / max(float(ex.weights.sum()), 1e-6))
-            score = min(max(score, 1e-6), 1 - 1e-6)
-            losses.append(-np.log(score) if ex.label == 1.0 else -np.log(1 - score))
-    return float(np.mean(losses))
+@dataclass
+class LibrarySample:
+    """What a fit needs to know of the whole library, from a sample of its tracks: the input
+    standardisation (MFCCs [n_mfcc]; wide statistics [n_wide]) and windows to standardise the
+    blended logits on (windows [N, n_mfcc, 400], their statistics [N, n_wide])."""
+
+    mfcc_mean: np.ndarray
+    mfcc_std: np.ndarray
+    wide_mean: np.ndarray
+    wide_std: np.ndarray
+    windows: np.ndarray
+    wide: np.ndarray
 
 
-def _fit_epochs(examples: list[Example], model_config: ModelConfig, config: TrainConfig,
-                mean: np.ndarray, std: np.ndarray, epochs: int,
-                validation: list[Example] | None = None,
-                init: TasteModel | None = None,
-                on_epoch: Callable[[], None] | None = None) -> tuple[TasteModel, list[float]]:
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+def library_sample(features: Sequence[np.ndarray], *, model_config: ModelConfig | None = None,
+                   config: TrainConfig | None = None, init: TasteModel | None = None) -> LibrarySample:
+    """A LibrarySample from feature arrays [n_mfcc, T] of (a sample of) the library's tracks.
+    With `init` (a pretrained model) its MFCC standardisation is kept."""
+    from prefrec.stats import wide_inputs
+
+    model_config = init.config if init is not None else (model_config or ModelConfig())
+    config = config or TrainConfig()
+    features = list(features)
+    if not features:
+        raise ValueError("a library sample needs at least one track")
+    if init is not None:
+        mean, std = init.mfcc_mean.numpy().copy(), init.mfcc_std.numpy().copy()
+    else:
+        mean, std = normalisation(features)
+    step = max(1, len(features) // max(1, config.blend_tracks))
+    windows, wide_rows, all_wide = [], [], []
+    for f in features[::step][: config.blend_tracks]:
+        rows = wide_inputs(f) if model_config.wide else np.zeros((n_windows(f.shape[1]), 0), dtype=np.float32)
+        all_wide.append(rows)
+        for i in np.unique(np.linspace(0, len(rows) - 1, num=min(config.blend_windows, len(rows))).astype(int)):
+            windows.append(_padded_window(f, int(i), mean))
+            wide_rows.append(rows[i])
+    stacked = np.concatenate(all_wide)
+    return LibrarySample(mean, std, stacked.mean(axis=0), stacked.std(axis=0), np.stack(windows), np.stack(wide_rows))
+
+
+def _padded_window(features: np.ndarray, index: int, mean: np.ndarray) -> np.ndarray:
+    """Window `index` [n_mfcc, 400]; a short track's is padded with the mean (0 once standardised,
+    as TasteModel.track_parts pads)."""
+    w = _window(features, index)
+    if w.shape[1] < WINDOW_FRAMES:
+        w = np.concatenate([w, np.repeat(mean[:, None], WINDOW_FRAMES - w.shape[1], axis=1)], axis=1)
+    return w
+
+
+def _fit_deep(examples: list[Example], model_config: ModelConfig, config: TrainConfig, sample: LibrarySample,
+              init: TasteModel | None, seed: int,
+              on_epoch: Callable[[], None] | None = None) -> tuple[TasteModel, list[float]]:
+    """The deep part: CNN+LSTM+head trained on the windows' labels for config.epochs epochs.
+    Returns the model and its mean weighted training loss per epoch; on_epoch() after each epoch."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     model = TasteModel(model_config)
-    model.set_normalisation(torch.from_numpy(mean), torch.from_numpy(std))
+    model.set_normalisation(torch.from_numpy(sample.mfcc_mean), torch.from_numpy(sample.mfcc_std))
+    encoder = list(model.cnn.parameters()) + list(model.lstm.parameters())
     if init is None:
-        groups = [{"params": list(model.parameters())}]
+        groups = [{"params": encoder + list(model.head.parameters())}]
     else:
         # Start from the pretrained CNN and LSTM (and their input standardisation); the head is new.
         load_encoder(model, init)
-        encoder = list(model.cnn.parameters()) + list(model.lstm.parameters())
         groups = [{"params": list(model.head.parameters())}]
         if config.encoder_lr_scale > 0:
             groups.append({"params": encoder, "lr": config.learning_rate * config.encoder_lr_scale})
@@ -202,64 +256,104 @@ def _fit_epochs(examples: list[Example], model_config: ModelConfig, config: Trai
                 p.requires_grad_(False)
     optimiser = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
-    history: list[float] = []
-    best_state, best_loss, since_best = None, float("inf"), 0
-    for _ in range(epochs):
+    per_track = max(1, min(config.windows_per_track, config.max_windows_per_epoch // max(1, len(examples))))
+    losses = []
+    for _ in range(config.epochs):
         model.train()
-        x, y, w = _sample_batch(examples, rng, config.windows_per_track, mean)
+        x, y, w = _sample_batch(examples, rng, per_track, sample.mfcc_mean)
         order = torch.from_numpy(rng.permutation(len(y)))
+        total = 0.0
         for start in range(0, len(order), config.batch_windows):
             idx = order[start : start + config.batch_windows]
             optimiser.zero_grad()
-            loss = (loss_fn(model(x[idx])[0], y[idx]) * w[idx]).sum() / w[idx].sum().clamp(min=1e-9)
+            logits = model.deep_logits(model.encode(x[idx]))  # [b]
+            loss = (loss_fn(logits, y[idx]) * w[idx]).sum() / w[idx].sum().clamp(min=1e-9)
             loss.backward()
             optimiser.step()
+            total += float(loss.detach()) * float(w[idx].sum())
+        losses.append(total / max(float(w.sum()), 1e-9))
         if on_epoch:
             on_epoch()
-        if validation:
-            history.append(_track_loss(model, validation))
-            if history[-1] < best_loss - 1e-4:
-                best_loss, since_best = history[-1], 0
-                best_state = {k: v.clone() for k, v in model.state_dict().items()}
-            else:
-                since_best += 1
-                if since_best >= config.patience:
-                    break
-    if validation and best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return model, history
+    return model.eval(), losses
 
 
-def _stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
-    rng = np.random.default_rng(seed + 1)
-    train, held = [], []
-    for label in (0.0, 1.0):
-        group = [e for e in examples if e.label == label]
-        order = rng.permutation(len(group))
-        n_held = max(1, int(round(len(group) * fraction)))
-        held += [group[i] for i in order[:n_held]]
-        train += [group[i] for i in order[n_held:]]
-    return train, held
+def _fit_wide(model: TasteModel, examples: list[Example] | list[RepExample],
+              standardised: Callable[[Example | RepExample], np.ndarray], c: float) -> None:
+    """The wide part: weighted L2 logistic regression of every counted window's statistics
+    (standardised(example) [n_windows, n_wide], standardised as the model does), each track
+    weighing its label's weight and the classes balanced, so that C means what it means for the
+    baseline's one row per track."""
+    from prefrec.evaluation import fit_logistic
+
+    totals = _class_totals(examples)
+    total = totals[0.0] + totals[1.0]
+    rows, targets, weights = [], [], []
+    for ex in examples:
+        counted = np.flatnonzero(ex.weights > 0)
+        if not len(counted) or ex.weight <= 0:
+            continue
+        share = ex.weights[counted].astype(np.float64)
+        rows.append(standardised(ex)[counted])
+        targets.append(np.full(len(counted), ex.label))
+        weights.append(share / share.sum() * ex.weight * (total / 2.0) / totals[ex.label])
+    x = np.concatenate(rows)
+    coef, intercept = fit_logistic(x, np.concatenate(targets), c=c, weights=np.concatenate(weights))
+    with torch.no_grad():
+        model.wide_weight.copy_(torch.from_numpy(coef.astype(np.float32)))
+        model.wide_bias.fill_(intercept)
 
 
-def fit(examples: list[Example], library_features: list[np.ndarray], *,
+def _set_blend(model: TasteModel, sample: LibrarySample) -> None:
+    """Standardise the deep and wide logits over the library sample's windows."""
+    with torch.inference_mode():
+        emb = torch.cat([model.encode(torch.from_numpy(sample.windows[i : i + 512]))
+                         for i in range(0, len(sample.windows), 512)])
+        deep = model.deep_logits(emb).double()
+        wide = model.wide_logits(torch.from_numpy(sample.wide)).double() if model.config.wide else torch.zeros(1)
+    model.set_blend(float(deep.mean()), float(deep.std()) if len(deep) > 1 else 1.0,
+                    float(wide.mean()), float(wide.std()) if len(wide) > 1 else 1.0)
+
+
+def _class_totals(examples: list[Example]) -> dict[float, float]:
+    totals = {0.0: 0.0, 1.0: 0.0}
+    for ex in examples:
+        totals[ex.label] += ex.weight
+    return totals
+
+
+def fit(examples: list[Example], library: Sequence[np.ndarray] | LibrarySample, *,
         model_config: ModelConfig | None = None, config: TrainConfig | None = None,
-        init: TasteModel | None = None,
-        progress: Callable[[int, int], None] | None = None) -> tuple[TasteModel, TrainReport]:
-    """Train a TasteModel on rated tracks.
+        init: TasteModel | None = None, progress: Callable[[int, int], None] | None = None,
+        _wide_of: dict[str, np.ndarray] | None = None) -> tuple[TasteModel, TrainReport]:
+    """Train a TasteModel on labelled tracks (uncalibrated: see fit_calibrated).
 
-    library_features: feature arrays [n_mfcc, T] of (a sample of) the whole library, for the input
-    standardisation (unused with `init`, which brings its own). init: a pretrained model
+    library: feature arrays [n_mfcc, T] of (a sample of) the whole library, or a LibrarySample
+    made from them; with none, the rated tracks stand in. init: a pretrained model
     (pretrain.pretrain) to fine-tune; its config replaces model_config. Raises NotReady without at
-    least one like and one skip. progress(epochs done, epochs in all) after each epoch of every
-    fit (choosing the epoch count on held-out tracks, then each seed); the total shrinks once
-    early stopping has chosen the count.
+    least one like and one skip. progress(epochs done, epochs in all) after each epoch of each seed.
     """
     config = config or TrainConfig()
+    model_config = init.config if init is not None else (model_config or ModelConfig())
+    _class_counts(examples)
+    if not isinstance(library, LibrarySample):
+        library = library_sample(list(library) or [e.features for e in examples], model_config=model_config,
+                                 config=config, init=init)
+    wide_of = _wide_of if _wide_of is not None else _wide_inputs(examples, model_config)
+    seeds = _seeds(config, init)
+    count = {"done": 0}
+
+    def on_epoch() -> None:
+        count["done"] += 1
+        if progress:
+            progress(count["done"], seeds * config.epochs)
+
     with torch_threads(config.threads):
-        return _fit(examples, library_features, init.config if init is not None else (model_config or ModelConfig()),
-                    config, init, progress)
+        return _fit(examples, library, model_config, config, init, wide_of, on_epoch)
+
+
+def _seeds(config: TrainConfig, init: TasteModel | None) -> int:
+    """Deep fits averaged into one model: the soup's seeds when fine-tuning, else one."""
+    return max(1, config.soup_seeds) if init is not None else 1
 
 
 def _class_counts(examples: list) -> tuple[int, int]:
@@ -276,38 +370,159 @@ def _class_counts(examples: list) -> tuple[int, int]:
     return n_likes, n_skips
 
 
-def _fit(examples: list[Example], library_features: list[np.ndarray], model_config: ModelConfig,
-         config: TrainConfig, init: TasteModel | None,
-         progress: Callable[[int, int], None] | None = None) -> tuple[TasteModel, TrainReport]:
+def _wide_inputs(examples: list[Example], model_config: ModelConfig) -> dict[str, np.ndarray]:
+    from prefrec.stats import wide_inputs
+
+    return {e.identity: wide_inputs(e.features) for e in examples} if model_config.wide else {}
+
+
+def _fit(examples: list[Example], sample: LibrarySample, model_config: ModelConfig, config: TrainConfig,
+         init: TasteModel | None, wide_of: dict[str, np.ndarray],
+         on_epoch: Callable[[], None] | None = None) -> tuple[TasteModel, TrainReport]:
     started = time.perf_counter()
     n_likes, n_skips = _class_counts(examples)
-    if init is not None:
-        mean, std = init.mfcc_mean.numpy().copy(), init.mfcc_std.numpy().copy()
-    else:
-        mean, std = normalisation(library_features or [e.features for e in examples])
-    epochs, val_loss, history = config.max_epochs, None, []
-    seeds = max(1, config.soup_seeds) if init is not None else 1
-    validate = len(examples) >= config.min_tracks_for_validation and min(n_likes, n_skips) >= 3
-    count = {"done": 0, "total": (config.max_epochs if validate else 0) + seeds * config.max_epochs}
+    fits = [_fit_deep(examples, model_config, config, sample, init, config.seed + i, on_epoch)
+            for i in range(_seeds(config, init))]
+    model = average_weights([m for m, _ in fits])
+    if model_config.wide:
+        model.set_wide_normalisation(torch.from_numpy(sample.wide_mean), torch.from_numpy(sample.wide_std))
+        mean, std = model.wide_mean.numpy(), model.wide_std.numpy()
+        _fit_wide(model, examples, lambda ex: (wide_of[ex.identity] - mean) / std, config.wide_c)
+    _set_blend(model, sample)
+    return model, TrainReport(len(examples), n_likes, n_skips, config.epochs, time.perf_counter() - started,
+                              losses=fits[0][1])
 
-    def on_epoch() -> None:
-        count["done"] += 1
+
+def fit_calibrated(examples: list[Example], library: Sequence[np.ndarray] | LibrarySample, *,
+                   model_config: ModelConfig | None = None, config: TrainConfig | None = None,
+                   init: TasteModel | None = None, progress: Callable[[int, int], None] | None = None,
+                   workers: int = 1) -> tuple[TasteModel, TrainReport]:
+    """fit(), calibrated: `config.folds` out-of-fold fits (a track's labels all on one side)
+    predict each explicitly rated track; calibration (scale, bias) is fitted on those predictions
+    and set on the model fitted on everything. The report carries the out-of-fold ROC-AUC with a
+    95% interval (bootstrap over tracks), or None with fewer than 2 explicit likes and 2 skips.
+    progress(epochs done, epochs in all) as fits progress. With workers > 1 the fits (independent,
+    each seeded) run in that many processes: the same models, in less time on several cores."""
+    from prefrec.calibration import fit_calibration
+    from prefrec.evaluation import assign_folds, auc, bootstrap, usable_folds
+
+    config = config or TrainConfig()
+    model_config = init.config if init is not None else (model_config or ModelConfig())
+    _class_counts(examples)
+    started = time.perf_counter()
+    if not isinstance(library, LibrarySample):
+        library = library_sample(list(library) or [e.features for e in examples], model_config=model_config,
+                                 config=config, init=init)
+    wide_of = _wide_inputs(examples, model_config)
+    explicit = {e.identity: e for e in examples if e.explicit}
+    identities = sorted(explicit)
+    labels = np.array([explicit[i].label for i in identities])
+    oof: list[np.ndarray] = []
+    oof_labels: list[float] = []
+    held_out: list[set[str]] = []
+    if labels.sum() >= 2 and len(labels) - labels.sum() >= 2:
+        folds = assign_folds(identities, labels, config.folds, config.seed)
+        for f in usable_folds(folds, labels):
+            held = {identities[i] for i in np.flatnonzero(folds == f)}
+            if len({e.label for e in examples if e.identity not in held}) == 2:
+                held_out.append(held)
+    per_fit = _seeds(config, init) * config.epochs
+    count = {"done": 0}
+
+    def step(done: int, of: int) -> None:
         if progress:
-            progress(count["done"], count["total"])
+            progress(count["done"] + done, (len(held_out) + 1) * per_fit)
 
-    if validate:
-        train_part, held = _stratified_split(examples, config.validation_fraction, config.seed)
-        _, history = _fit_epochs(train_part, model_config, config, mean, std, config.max_epochs, held, init,
-                                 on_epoch)
-        best = int(np.argmin(history)) + 1
-        epochs, val_loss = best, float(history[best - 1])
-        count["total"] = count["done"] + seeds * epochs
-    models = [_fit_epochs(examples, model_config, replace(config, seed=config.seed + i), mean, std, epochs,
-                          init=init, on_epoch=on_epoch)[0] for i in range(seeds)]
-    model = average_weights(models)
-    report = TrainReport(len(examples), n_likes, n_skips, epochs, val_loss,
-                         time.perf_counter() - started, history)
+    parts = [*held_out, set()]  # what each fit leaves out: the folds, then nothing (the final fit)
+    job = _FitJob(examples, library, model_config, config, init, wide_of)
+    fitted = []
+    parallel = workers > 1 and len(parts) > 1 and len({e.identity for e in examples}) >= config.parallel_min_tracks
+    if parallel:
+        def finished() -> None:
+            step(per_fit, per_fit)
+            count["done"] += per_fit
+
+        fitted = _fit_in_processes(job, parts, workers, finished)
+    else:
+        for part in parts:
+            fitted.append(job.run(part, step))
+            count["done"] += per_fit
+    for held, (fold_model, _) in zip(held_out, fitted):
+        for identity in sorted(held):
+            oof.append(raw_window_logits(fold_model, explicit[identity].features))
+            oof_labels.append(explicit[identity].label)
+    model, report = fitted[-1]
+    if oof:
+        calibration = fit_calibration(oof, oof_labels)
+        scores = np.array([float(np.mean(1.0 / (1.0 + np.exp(-z)))) for z in oof])
+        y = np.array(oof_labels)
+        report.oof_auc = bootstrap(auc, scores, y, [str(i) for i in range(len(y))], seed=config.seed)
+        report.oof_n = len(y)
+    else:
+        calibration = fit_calibration([np.zeros(1)] * len(examples), [e.label for e in examples])
+    model.set_calibration(calibration.scale, calibration.bias)
+    report.calibration = (calibration.scale, calibration.bias)
+    report.seconds = time.perf_counter() - started
     return model, report
+
+
+@dataclass(frozen=True)
+class _FitJob:
+    """What every fit of fit_calibrated shares (picklable, for worker processes)."""
+
+    examples: list[Example]
+    library: LibrarySample
+    model_config: ModelConfig
+    config: TrainConfig
+    init: TasteModel | None
+    wide_of: dict[str, np.ndarray]
+
+    def run(self, left_out: set[str], progress: Callable[[int, int], None] | None = None
+            ) -> tuple[TasteModel, TrainReport]:
+        """fit() on the examples of every track but `left_out`."""
+        return fit([e for e in self.examples if e.identity not in left_out], self.library, config=self.config,
+                   init=self.init, model_config=self.model_config, progress=progress, _wide_of=self.wide_of)
+
+
+_WORKER_JOB: _FitJob | None = None
+
+
+def _init_fit_worker(job: _FitJob) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = job
+
+
+def _run_fit(left_out: set[str]) -> tuple[TasteModel, TrainReport]:
+    assert _WORKER_JOB is not None
+    return _WORKER_JOB.run(left_out)
+
+
+def _fit_in_processes(job: _FitJob, parts: list[set[str]], workers: int,
+                      on_fit: Callable[[], None]) -> list[tuple[TasteModel, TrainReport]]:
+    """job.run(part) for every part in up to `workers` spawned processes (the job is sent to each
+    once), results in the order of `parts`; on_fit() as each fit ends."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(parts)), mp_context=context,
+                             initializer=_init_fit_worker, initargs=(job,)) as pool:
+        futures = [pool.submit(_run_fit, part) for part in parts]
+        results = []
+        for future in futures:
+            results.append(future.result())
+            on_fit()
+        return results
+
+
+def raw_window_logits(model: TasteModel, features: np.ndarray) -> np.ndarray:
+    """features [n_mfcc, T] -> the model's uncalibrated window logits float64 [n_windows(T)]."""
+    with torch.inference_mode():
+        deep, wide, _ = model.track_parts(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)))
+        return model.blended(deep, wide).double().numpy()
+
+
+ENCODER_PREFIXES = ("mfcc_mean", "mfcc_std", "cnn.", "lstm.")
 
 
 @dataclass(frozen=True)
@@ -327,30 +542,34 @@ def fit_head(model: TasteModel, examples: list[RepExample], *, config: TrainConf
     """A copy of `model` whose head alone is refitted on stored representations of rated tracks;
     its encoder (standardisation, CNN, LSTM) is untouched, so the representations stay valid.
 
-    The loss weighs tracks and classes as fit does (each track its label's weight in total, each class
-    half), over every counted window at once; `config.head_steps` AdamW steps start from the current
-    head. Seconds on a few hundred ratings. Raises NotReady without a like and a skip."""
+    As fit does, in two parts: the deep head (on the LSTM states in the representations) takes
+    `config.head_steps` full-batch AdamW steps from the current head, the loss weighing tracks and
+    classes as fit does (each track its label's weight in total, each class half); the wide part
+    (on the standardised statistics in the representations) is refitted as fit fits it. The blend
+    and the calibration stay the model's. Seconds on a few hundred ratings. Raises NotReady
+    without a like and a skip."""
     import copy
 
     config = config or TrainConfig()
     started = time.perf_counter()
     n_likes, n_skips = _class_counts(examples)
-    class_total = {0.0: 0.0, 1.0: 0.0}
-    for ex in examples:
-        class_total[ex.label] += ex.weight
+    hidden = model.config.lstm_hidden
+    class_total = _class_totals(examples)
     xs, ys, ws = [], [], []
     for ex in examples:
         used = ex.weights > 0
         if not used.any() or ex.weight <= 0:
             continue
-        xs.append(ex.reps[used])
+        xs.append(ex.reps[used, :hidden])
         ys.append(np.full(int(used.sum()), ex.label, dtype=np.float32))
         ws.append(0.5 * ex.weight / class_total[ex.label] / int(used.sum()) * ex.weights[used])
     x, y, w = (torch.from_numpy(np.concatenate(a).astype(np.float32)) for a in (xs, ys, ws))
     new = copy.deepcopy(model).eval()  # eval: no dropout; the encoder is never run here
-    head = [p for name, p in new.named_parameters() if name.startswith(new.HEAD_PREFIX)]
-    for name, p in new.named_parameters():
-        p.requires_grad_(name.startswith(new.HEAD_PREFIX))
+    head = list(new.head.parameters())
+    for p in new.parameters():
+        p.requires_grad_(False)
+    for p in head:
+        p.requires_grad_(True)
     torch.manual_seed(config.seed)
     optimiser = torch.optim.AdamW(head, lr=config.learning_rate, weight_decay=config.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
@@ -358,21 +577,25 @@ def fit_head(model: TasteModel, examples: list[RepExample], *, config: TrainConf
     with torch_threads(config.threads):
         for _ in range(config.head_steps):
             optimiser.zero_grad()
-            loss = (loss_fn(new.head_logits(x), y) * w).sum() / w.sum().clamp(min=1e-9)
+            loss = (loss_fn(new.deep_logits(x), y) * w).sum() / w.sum().clamp(min=1e-9)
             loss.backward()
             optimiser.step()
             history.append(float(loss.detach()))
     for p in new.parameters():
         p.requires_grad_(True)
-    return new.eval(), TrainReport(len(examples), n_likes, n_skips, 0, None, time.perf_counter() - started, history)
+    if new.config.wide:
+        _fit_wide(new, examples, lambda ex: ex.reps[:, hidden:].astype(np.float64), config.wide_c)
+    return new.eval(), TrainReport(len(examples), n_likes, n_skips, 0, time.perf_counter() - started,
+                                   losses=history)
 
 
 def load_encoder(model: TasteModel, source: TasteModel) -> None:
     """Copy `source`'s input standardisation, CNN and LSTM into `model` (same architecture); the
-    head stays `model`'s own. Strict: every encoder weight must be there and fit."""
+    head and the wide part stay `model`'s own. Strict: every encoder weight must be there and fit."""
     state = model.state_dict()
-    encoder = {k: v for k, v in source.state_dict().items() if not k.startswith("head.")}
-    if set(encoder) != {k for k in state if not k.startswith("head.")}:
+    wanted = {k for k in state if k.startswith(ENCODER_PREFIXES)}
+    encoder = {k: v for k, v in source.state_dict().items() if k in wanted}
+    if set(encoder) != wanted or any(encoder[k].shape != state[k].shape for k in wanted):
         raise ValueError("the pretrained encoder does not match the model's architecture")
     state.update(encoder)
     model.load_state_dict(state, strict=True)

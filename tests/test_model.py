@@ -3,6 +3,7 @@ import torch
 
 from prefrec.features import n_windows
 from prefrec.model import ModelConfig, TasteModel
+from prefrec.stats import wide_inputs
 
 
 def _per_window_logits(model, mfcc: torch.Tensor) -> torch.Tensor:
@@ -13,16 +14,22 @@ def _per_window_logits(model, mfcc: torch.Tensor) -> torch.Tensor:
         if w.shape[1] < 400:  # pad with the mean: 0 after standardisation, as the model pads
             w = torch.cat([w, model.mfcc_mean[:, None].expand(-1, 400 - w.shape[1])], dim=1)
         windows.append(w)
-    return model(torch.stack(windows))[0]
+    wide = torch.from_numpy(wide_inputs(mfcc.numpy())) if model.config.wide else None  # [n, 120]
+    return model(torch.stack(windows), wide)[0]
 
 
 @pytest.mark.parametrize("frames", [250, 400, 449, 450, 1013, 3000])
 @pytest.mark.parametrize("config", [ModelConfig(), ModelConfig(channels=(16, 16, 16), kernels=(3, 3, 3),
-                                                                 pools=(2, 5, 1), lstm_hidden=8)])
+                                                                 pools=(2, 5, 1), lstm_hidden=8, wide=False)])
 def test_running_the_cnn_once_over_the_track_equals_scoring_each_window_alone(frames, config):
     torch.manual_seed(frames)
     model = TasteModel(config).eval()
     model.set_normalisation(torch.randn(20) * 10, torch.rand(20) * 5 + 1)
+    with torch.no_grad():  # a wide part, blend and calibration that all matter
+        model.wide_weight.copy_(torch.randn(config.n_wide))
+        model.set_wide_normalisation(torch.randn(config.n_wide) * 5, torch.rand(config.n_wide) * 10 + 1)
+        model.set_blend(0.3, 2.0, -0.5, 3.0)
+        model.set_calibration(0.7, -1.2)
     mfcc = torch.randn(20, frames) * 20
     with torch.no_grad():
         shared = model.track_outputs(mfcc)[0]
@@ -49,3 +56,33 @@ def test_cnn_convolves_along_time_only():
 def test_config_round_trips_through_json():
     config = ModelConfig(channels=(8, 8), lstm_hidden=4)
     assert ModelConfig.from_json(config.to_json()) == config
+
+
+def test_the_window_logit_is_the_calibrated_blend_of_the_deep_and_the_wide_part():
+    torch.manual_seed(0)
+    model = TasteModel(ModelConfig(channels=(8, 8), lstm_hidden=4, deep_share=0.25)).eval()
+    with torch.no_grad():
+        model.wide_weight.copy_(torch.randn(120))
+        model.set_blend(1.0, 2.0, -1.0, 4.0)
+        model.set_calibration(0.5, 0.1)
+    mfcc = torch.randn(20, 900) * 10
+    with torch.no_grad():
+        deep, wide, emb = model.track_parts(mfcc)
+        logits, emb2 = model.track_outputs(mfcc)
+    expected = 0.5 * (0.25 * (deep - 1.0) / 2.0 + 0.75 * (wide + 1.0) / 4.0) + 0.1
+    torch.testing.assert_close(logits, expected)
+    torch.testing.assert_close(emb, emb2)
+    with pytest.raises(ValueError, match="statistics"):
+        model(torch.randn(2, 20, 400))  # a wide model cannot score windows without their statistics
+
+
+def test_a_new_wide_part_draws_no_random_numbers():
+    # Adding the wide part must not change the encoder's initialisation for a seed (pretraining
+    # runs stay reproducible across the change).
+    torch.manual_seed(3)
+    with_wide = TasteModel(ModelConfig(wide=True))
+    torch.manual_seed(3)
+    without = TasteModel(ModelConfig(wide=False))
+    for name, tensor in without.state_dict().items():
+        if not name.startswith(("wide", "blend", "calibration")):
+            torch.testing.assert_close(with_wide.state_dict()[name], tensor)

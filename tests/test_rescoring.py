@@ -131,20 +131,23 @@ def test_fit_head_learns_on_representations_and_is_repeatable():
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     model = TasteModel(ModelConfig(lstm_hidden=8)).eval()
+    width = 8 + model.config.n_wide  # the LSTM's state, then the window's standardised statistics
     examples = []
     for k in range(8):
         label = float(k % 2)
-        reps = rng.normal(label, 1.0, (30, 8)).astype(np.float32)
+        reps = rng.normal(label, 1.0, (30, width)).astype(np.float32)
         weights = np.ones(30, dtype=np.float32) if label else np.r_[np.ones(10), np.zeros(20)].astype(np.float32)
         examples.append(RepExample(f"t{k}", reps, label, weights))
     config = TrainConfig(head_steps=150)
     first, report = fit_head(model, examples, config=config)
     second, _ = fit_head(model, examples, config=config)
-    assert report.history[-1] < report.history[0] * 0.8
+    assert report.losses[-1] < report.losses[0] * 0.8
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
         assert torch.equal(a, b), name
         if not name.startswith(model.HEAD_PREFIX):
             assert torch.equal(a, model.state_dict()[name]), name
+    changed = [n for n, p in first.named_parameters() if not torch.equal(p, model.state_dict()[n])]
+    assert sorted(changed) == ["head.bias", "head.weight", "wide_bias", "wide_weight"]  # deep head and wide part
     with torch.no_grad():
         liked = torch.sigmoid(first.head_logits(torch.from_numpy(examples[1].reps))).mean()
         skipped = torch.sigmoid(first.head_logits(torch.from_numpy(examples[0].reps))).mean()

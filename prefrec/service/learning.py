@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,7 +38,66 @@ class TrainResult:
     scored: int
     score_s: float
     rebuilt_because: str | None = None  # the previous model could not be used (and why)
+    quality: dict[str, Any] | None = None  # out-of-fold check of the ratings (see model_quality)
     kind: str = "full"  # "full": encoder and head fine-tuned; "head": the head alone (update_head)
+
+    @property
+    def warning(self) -> str | None:
+        return separation_warning(self.quality)
+
+
+def model_quality(report: Any) -> dict[str, Any]:
+    """What a train.TrainReport says about the ratings, JSON-ready (kept in the models table):
+    the out-of-fold ROC-AUC of the explicit ratings with its 95% interval, and whether it is
+    clearly above chance (`separates`: None when there were too few ratings to check)."""
+    auc = report.oof_auc
+    return {
+        "oof_auc": None if auc is None else {"value": round(auc.value, 4), "low": round(auc.low, 4),
+                                             "high": round(auc.high, 4)},
+        "oof_tracks": report.oof_n,
+        "separates": None if auc is None else bool(report.separates),
+        "likes": report.n_likes, "skips": report.n_skips,
+        "calibration": {"scale": round(report.calibration[0], 5), "bias": round(report.calibration[1], 5)},
+    }
+
+
+def separation_warning(quality: dict[str, Any] | None) -> str | None:
+    """The plain warning `train` and `recommend` give when the ratings do not separate yet (the
+    out-of-fold ROC-AUC interval includes 0.5, or too few ratings to tell); None otherwise."""
+    if not quality or quality.get("separates"):
+        return None
+    likes, skips = quality.get("likes", 0), quality.get("skips", 0)
+    more = "of what you like" if likes <= skips else "of what you do not like"
+    auc = quality.get("oof_auc")
+    if auc is None:
+        return (f"too few ratings to tell whether your taste is learnt yet: rate a few more {more} "
+                "(at least 2 likes and 2 skips)")
+    return (f"your ratings don't separate yet (held-out ROC-AUC {auc['value']:.2f}, 95% interval "
+            f"{auc['low']:.2f}-{auc['high']:.2f}; 0.5 is chance): rate a few more {more}")
+
+
+MIN_EVALUATION_RATINGS = 5  # explicit likes, and explicit skips, `evaluate` needs at least
+EVALUATION_META = "evaluation"  # meta key of the latest evaluation (JSON)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The result of `prefrec evaluate`: cross-validated quality on the explicit ratings.
+
+    splits: {"track": ..., "album": ...}, each {"prefrec": {"auc", "p10"}, "baseline": {"auc",
+    "p10"}, "difference": {"auc"}} of {"value", "low", "high"} (95% intervals), "ece" (expected
+    calibration error of the calibrated out-of-fold scores), "reliability" (per score bin),
+    "folds" (folds used) and "groups" (tracks or albums); or {"unavailable": reason}."""
+
+    created_at: float
+    likes: int
+    skips: int
+    repeats: int
+    seconds: float
+    splits: dict[str, dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class TrainerBusy(PrefrecError):
@@ -152,7 +213,7 @@ class LearningController(Controller):
     def _train(self, *, progress: Progress | None = None, rebuilt_because: str | None = None) -> TrainResult:
         from prefrec.checkpoint import save_checkpoint
         from prefrec.labels import derive
-        from prefrec.train import TrainConfig, example_from_label, fit
+        from prefrec.train import example_from_label, fit_calibrated
 
         last_feedback_id = self.store.last_feedback_id()
         rules = self.settings.label_rules()
@@ -170,17 +231,18 @@ class LearningController(Controller):
             examples += [example_from_label(label, features) for label in found]
         library = sorted(self.store.present_identities())
         pretrained = self.ensure_pretrained(progress=progress)
-        step = max(1, len(library) // 200)
-        library_features = [] if pretrained else [f for i in library[::step] if (f := cache.get(i)) is not None]
-        epochs = {"max_epochs": self.settings.train_max_epochs} if self.settings.train_max_epochs > 0 else {}
-        config = TrainConfig(seed=self.settings.train_seed, **epochs)
-        model, report = fit(examples, library_features, config=config, init=pretrained.model if pretrained else None,
-                            progress=(lambda done, total: progress("fine-tuning", done, total)) if progress else None)
+        config = self.train_config()
+        model, report = fit_calibrated(examples, self._library_sample(library), config=config,
+                                       init=pretrained.model if pretrained else None,
+                                       progress=(lambda done, total: progress("fine-tuning", done, total))
+                                       if progress else None, workers=self.settings.workers)
+        quality = model_quality(report)
         relative = Path("models") / f"model-{int(time.time() * 1000)}-{last_feedback_id}.pt"
         sha256 = save_checkpoint(model, self.settings.home / relative, train_config=config)
         model_id = self.store.add_model(
             str(relative), {"model": model.config.to_json(), "train": asdict(config), "labels": rules.to_json(),
-                            "pretrained": pretrained.extra.get("fingerprint") if pretrained else None},
+                            "pretrained": pretrained.extra.get("fingerprint") if pretrained else None,
+                            "quality": quality},
             last_feedback_id=last_feedback_id, n_rated=len({e.identity for e in examples}), train_s=report.seconds,
             sha256=sha256,
         )
@@ -188,7 +250,90 @@ class LearningController(Controller):
         scored = self._score_and_publish(model, model_id, set(library), progress=progress)
         self._prune_checkpoints()
         return TrainResult(model_id, report.n_likes, report.n_skips, report.epochs, report.seconds,
-                           scored, time.perf_counter() - started, rebuilt_because)
+                           scored, time.perf_counter() - started, rebuilt_because, quality)
+
+    def train_config(self) -> Any:
+        """The TrainConfig of this data dir's settings (seed, epochs)."""
+        from prefrec.train import TrainConfig
+
+        epochs = {"epochs": self.settings.train_max_epochs} if self.settings.train_max_epochs > 0 else {}
+        return TrainConfig(seed=self.settings.train_seed, **epochs)
+
+    def _library_sample(self, library: list[str]) -> list[Any]:
+        """Features [n_mfcc, T] of up to 200 tracks spread evenly over the library (sorted
+        identities): what a fit standardises its inputs and its blend on."""
+        step = max(1, len(library) // 200)
+        return [f for i in library[::step] if (f := self.cache.get(i)) is not None]
+
+    # -- evaluation ----------------------------------------------------------------------------------
+
+    def evaluate(self, *, repeats: int = 2, progress: Progress | None = None) -> Evaluation:
+        """Repeated cross-validation on the explicit ratings, split by track and grouped by album
+        (by folder when untagged): each fold trains as `train` does (implicit labels included,
+        except those of held-out music) and scores the held-out tracks, next to the baseline on
+        the same folds. Calibration is judged as `train` fits it: scale and bias fitted on the
+        out-of-fold predictions of the other folds. Saved for `status`. Raises NotReady with
+        fewer than MIN_EVALUATION_RATINGS explicit likes or skips."""
+        from prefrec.labels import derive
+        from prefrec.train import example_from_label, library_sample
+
+        started = time.perf_counter()
+        labels = derive(self.store.feedback_log(), self.settings.label_rules())
+        cache = self.cache
+        examples, explicit = [], {}
+        for identity, found in sorted(labels.items()):
+            features = cache.get(identity)
+            if features is None:
+                continue
+            for label in found:
+                examples.append(example_from_label(label, features))
+                if label.explicit:
+                    explicit[identity] = examples[-1]
+        likes = sum(1 for e in explicit.values() if e.label == 1.0)
+        skips = len(explicit) - likes
+        missing = [f"{MIN_EVALUATION_RATINGS - n} more {what}" for n, what in
+                   ((likes, "you like"), (skips, "you do not like")) if n < MIN_EVALUATION_RATINGS]
+        if missing:
+            raise NotReady(f"evaluate needs at least {MIN_EVALUATION_RATINGS} liked and {MIN_EVALUATION_RATINGS} "
+                           f"skipped tracks you rated yourself (have {likes} and {skips}): rate "
+                           + " and ".join(missing))
+        pretrained = self.ensure_pretrained()
+        init = pretrained.model if pretrained else None
+        config = self.train_config()
+        sample = library_sample(self._library_sample(sorted(self.store.present_identities()))
+                                or [e.features for e in examples], config=config, init=init)
+        tracks = {t.identity: t for t in self.store.tracks()}
+        identities = sorted(explicit)
+        groupings = {"track": {i: i for i in identities},
+                     "album": {i: _album_key(tracks.get(i), explicit[i]) for i in identities}}
+        for example in examples:  # implicit labels of music with no rating follow their album
+            groupings["album"].setdefault(example.identity, _album_key(tracks.get(example.identity), example))
+        total = repeats * len(groupings)
+        splits = {}
+        for n, (name, group_of) in enumerate(groupings.items()):
+            def step(done: int, of: int, n: int = n, name: str = name) -> None:
+                if progress:
+                    progress(n * repeats * 100 + done * repeats * 100 // max(of, 1), total * 100, name)
+
+            splits[name] = _cross_validated(examples, explicit, identities, group_of, sample, config, init,
+                                            repeats=repeats, progress=step)
+        result = Evaluation(time.time(), likes, skips, repeats, time.perf_counter() - started, splits)
+        self.store.set_meta(EVALUATION_META, json.dumps(result.to_json()))
+        return result
+
+    def plot_evaluation(self, evaluation: dict[str, Any], out: Path) -> Path:
+        """Draw an evaluation (Evaluation.to_json()) as a PNG at `out` (needs the `plot` extra)."""
+        from prefrec.evaluation import plot_evaluation
+        from prefrec.service.queries import check_writable
+
+        check_writable(out)
+        plot_evaluation(out, evaluation)
+        return out
+
+    def latest_evaluation(self) -> dict[str, Any] | None:
+        """The latest `evaluate` result (Evaluation.to_json()), or None."""
+        text = self.store.get_meta(EVALUATION_META)
+        return json.loads(text) if text else None
 
     # -- self-supervised pretraining ---------------------------------------------------------------
 
@@ -411,3 +556,105 @@ class LearningController(Controller):
             file = Path(path) if Path(path).is_absolute() else home / path
             if file.parent == self.settings.models_dir and file.name.startswith("model-"):
                 file.unlink(missing_ok=True)
+
+
+def _album_key(track: Any, example: Any) -> str:
+    """What groups music into albums for `evaluate`: artist and album tags, or the folder when
+    the album is untagged (or the identity when the track is not in the library any more)."""
+    if track is None:
+        return f"identity:{example.identity}"
+    if track.album:
+        return f"album:{(track.artist or '').casefold()}\x1f{track.album.casefold()}"
+    return f"folder:{os.path.dirname(track.path)}"
+
+
+def _cross_validated(examples: list[Any], explicit: dict[str, Any], identities: list[str], group_of: dict[str, str],
+                     sample: Any, config: Any, init: Any, *, repeats: int,
+                     progress: Callable[[int, int], None]) -> dict[str, Any]:
+    """One grouping's repeated cross-validation (see LearningController.evaluate)."""
+    import numpy as np
+
+    from prefrec.calibration import expected_calibration_error, fit_calibration, reliability
+    from prefrec.evaluation import (
+        N_FOLDS,
+        assign_folds,
+        auc,
+        baseline_scores,
+        bootstrap,
+        cross_validate,
+        paired_bootstrap,
+        precision_at,
+        usable_folds,
+    )
+    from prefrec.stats import track_stats
+    from prefrec.train import fit, raw_window_logits
+
+    y = np.array([explicit[i].label for i in identities])
+    groups = [group_of[i] for i in identities]
+    n_groups = len(set(groups))
+    assigned = [assign_folds(groups, y, N_FOLDS, config.seed + r) for r in range(repeats)]
+    folds_per_repeat = [usable_folds(folds, y) for folds in assigned]
+    if n_groups < 3 or min(len(f) for f in folds_per_repeat) < 2:
+        return {"unavailable": f"{n_groups} groups: too few that hold both liked and other music to hold "
+                               "some out and still learn from the rest"}
+    # A track is scored when its fold's training part holds both classes: if the scored tracks are
+    # all liked or all not (the liked music all in one album, say), there is no ROC-AUC to estimate.
+    scorable = np.zeros(len(y), dtype=bool)
+    for folds, usable in zip(assigned, folds_per_repeat):
+        scorable |= np.isin(folds, usable)
+    if len(set(y[scorable].tolist())) < 2:
+        return {"unavailable": f"the music you {'like' if y[~scorable].any() else 'do not like'} is in too "
+                               "few groups to hold some out and still learn from the rest"}
+    summaries = {i: track_stats(explicit[i].features) for i in identities}
+    logits: dict[tuple[int, str], np.ndarray] = {}
+    repeat_of_call = []
+
+    def fit_predict(train_idx: np.ndarray, test_idx: np.ndarray) -> dict[str, np.ndarray]:
+        held_groups = {groups[i] for i in test_idx}
+        rest = [e for e in examples if group_of.get(e.identity, e.identity) not in held_groups]
+        model, _ = fit(rest, sample, config=config, init=init)
+        repeat = repeat_of_call[-1]
+        out = []
+        for i in test_idx:
+            z = raw_window_logits(model, explicit[identities[i]].features)
+            logits[(repeat, identities[i])] = z
+            out.append(float(np.mean(1.0 / (1.0 + np.exp(-z)))))
+        train_ids = [identities[i] for i in train_idx]
+        base = baseline_scores(np.stack([summaries[i] for i in train_ids]), y[train_idx],
+                               np.stack([summaries[identities[i]] for i in test_idx]))
+        return {"prefrec": np.array(out), "baseline": base}
+
+    per_repeat = []
+    for r in range(repeats):
+        repeat_of_call.append(r)
+
+        def tick(d: int, total: int, r: int = r) -> None:
+            progress(r * total + d, repeats * total)
+
+        per_repeat += cross_validate(y, groups, fit_predict, repeats=1, seed=config.seed + r, progress=tick)
+    mean_scores = {m: np.nanmean(np.stack([rep[m] for rep in per_repeat]), axis=0) for m in ("prefrec", "baseline")}
+    scored = ~np.isnan(mean_scores["prefrec"])
+    ys, gs = y[scored], [g for g, ok in zip(groups, scored) if ok]
+    result: dict[str, Any] = {"groups": n_groups, "folds": sum(len(f) for f in folds_per_repeat),
+                              "tracks": int(scored.sum())}
+    for method in ("prefrec", "baseline"):
+        s = mean_scores[method][scored]
+        result[method] = {"auc": bootstrap(auc, s, ys, gs).to_json(),
+                          "p10": bootstrap(precision_at, s, ys, gs).to_json()}
+    result["difference"] = {"auc": paired_bootstrap(auc, mean_scores["prefrec"][scored], mean_scores["baseline"][scored],
+                                                    ys, gs).to_json()}
+    # Calibration as train fits it: on the other folds' out-of-fold predictions (cross-fitted).
+    calibrated, truth = [], []
+    for r in range(repeats):
+        folds = assigned[r]
+        for f in folds_per_repeat[r]:
+            others = [identities[i] for i in np.flatnonzero(folds != f) if (r, identities[i]) in logits]
+            if len({explicit[i].label for i in others}) < 2:
+                continue
+            cal = fit_calibration([logits[(r, i)] for i in others], [explicit[i].label for i in others])
+            for i in np.flatnonzero(folds == f):
+                calibrated.append(cal.track_score(logits[(r, identities[i])]))
+                truth.append(y[i])
+    result["ece"] = round(expected_calibration_error(calibrated, truth), 4) if calibrated else None
+    result["reliability"] = reliability(calibrated, truth) if calibrated else []
+    return result

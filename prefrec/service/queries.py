@@ -12,6 +12,7 @@ from typing import Any
 from prefrec.errors import NotReady, UnknownTrack, UsageError
 from prefrec.features import WINDOW_FRAMES
 from prefrec.service.base import Controller
+from prefrec.service.learning import separation_warning
 from prefrec.service.names import (
     Chooser,
     banned_by,
@@ -38,6 +39,7 @@ class Recommendations:
     model_id: int | None
     message: str | None = None  # why the list is empty, provisional or a starter set
     starter: bool = False
+    warning: str | None = None  # the ranking's model could not tell likes from skips on held-out ratings
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,9 @@ class QueryController(Controller):
         message = None if items else (
             "no unrated track passes the filters" if filters != RecommendFilter() else
             "every ranked track is rated or banned; scan more music or lift a ban (`prefrec unban`)")
-        return Recommendations(items, counts["feedback"], model_id, message)
+        row = self.store.model(model_id)
+        warning = separation_warning(row.config.get("quality")) if row else None
+        return Recommendations(items, counts["feedback"], model_id, message, warning=warning)
 
     def _daemon_running(self) -> bool:
         from prefrec.lock import running_daemon_pid
@@ -289,7 +293,7 @@ class QueryController(Controller):
         from prefrec.features import log_mel
 
         plot_format(out)  # an unknown extension is refused before any work
-        _check_writable(out)
+        check_writable(out)
         samples = decode(Path(exp.track.path))
         skip_at = exp.rating.position_s if exp.rating is not None and exp.rating.kind == "skip" else None
         plot_explanation(out, windows=exp.windows, spectrogram=log_mel(samples),
@@ -304,7 +308,7 @@ class QueryController(Controller):
 
         if not exp.best:
             raise NotReady(f"{exp.track.path}: has no scored windows; run `prefrec train`")
-        _check_writable(out)
+        check_writable(out)
         segment = exp.best[0]
         return segment, clip_source(Path(exp.track.path), out, segment.start_s, segment.end_s)
 
@@ -451,7 +455,9 @@ class QueryController(Controller):
                 "train_s": round(model.train_s, 2),
                 "stale": live and model.last_feedback_id != self.store.last_feedback_id(),
                 "in_use": ranked_model == model.id,
+                "quality": model.config.get("quality"),
             },
+            "evaluation": self.core.learning.latest_evaluation(),
             "unpublished_model": unpublished,
             "ranked_at": float(ranked_at) if ranked_at else None,
             "daemon": (daemon := self._daemon_status(ranked_at)),
@@ -517,6 +523,6 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / (max(norm_a, 1e-9) * max(norm_b, 1e-9))
 
 
-def _check_writable(out: Path) -> None:
+def check_writable(out: Path) -> None:
     if not out.parent.is_dir():
         raise UsageError(f"{out}: its folder does not exist; create it or choose another path")
