@@ -65,7 +65,7 @@ def evil_library(scanned_library, tmp_path_factory):
 
 @pytest.mark.parametrize("args", [
     ["recommend", "-n", "30"], ["recommend", "--explore", "0.5"], ["explain", "EVIL"], ["explain", "NEWLINE"],
-    ["history"], ["status"], ["similar", "EVIL", "-n", "30"], ["similar", "NEWLINE"], ["like", "EVIL"],
+    ["history"], ["status"], ["similar", "EVIL", "-n", "30"], ["similar", "NEWLINE", "-n", "30"], ["like", "EVIL"],
     ["forget", "EVIL"], ["ban", "EVIL"], ["ban", "--artist", "link artist"],
     ["like", "red"],  # ambiguous: the candidates (both evil tracks) are listed
     ["like", "no such \x1b]0;title\x07 song\r"],  # unknown: what was typed is echoed back
