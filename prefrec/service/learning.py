@@ -213,7 +213,7 @@ class LearningController(Controller):
     def _train(self, *, progress: Progress | None = None, rebuilt_because: str | None = None) -> TrainResult:
         from prefrec.checkpoint import save_checkpoint
         from prefrec.labels import derive
-        from prefrec.train import example_from_label, fit_calibrated
+        from prefrec.train import fit_calibrated
 
         last_feedback_id = self.store.last_feedback_id()
         rules = self.settings.label_rules()
@@ -222,13 +222,7 @@ class LearningController(Controller):
             if not self.store.has_live_feedback():  # every rating withdrawn (perhaps while a training ran)
                 self.store.clear_rankings()
             raise NotReady("no feedback yet: rate a few tracks with `prefrec like` / `prefrec skip` first")
-        cache = self.cache
-        examples = []
-        for identity, found in sorted(labels.items()):
-            features = cache.get(identity)
-            if features is None:
-                continue  # the music is gone and its features with it; its feedback stays in the log
-            examples += [example_from_label(label, features) for label in found]
+        examples = [example for example, _ in self._examples(labels)]
         library = sorted(self.store.present_identities())
         pretrained = self.ensure_pretrained(progress=progress)
         config = self.train_config()
@@ -251,6 +245,19 @@ class LearningController(Controller):
         self._prune_checkpoints()
         return TrainResult(model_id, report.n_likes, report.n_skips, report.epochs, report.seconds,
                            scored, time.perf_counter() - started, rebuilt_because, quality)
+
+    def _examples(self, labels: dict[str, list[Any]]) -> list[tuple[Any, Any]]:
+        """(train.Example, labels.Label) of every label (labels.derive's, by identity) whose music's
+        features are cached, in identity order: what `train` and `evaluate` learn from."""
+        from prefrec.train import example_from_label
+
+        pairs = []
+        for identity, found in sorted(labels.items()):
+            features = self.cache.get(identity)
+            if features is None:
+                continue  # the music is gone and its features with it; its feedback stays in the log
+            pairs += [(example_from_label(label, features), label) for label in found]
+        return pairs
 
     def train_config(self) -> Any:
         """The TrainConfig of this data dir's settings (seed, epochs)."""
@@ -275,20 +282,15 @@ class LearningController(Controller):
         out-of-fold predictions of the other folds. Saved for `status`. Raises NotReady with
         fewer than MIN_EVALUATION_RATINGS explicit likes or skips."""
         from prefrec.labels import derive
-        from prefrec.train import example_from_label, library_sample
+        from prefrec.train import library_sample
 
         started = time.perf_counter()
-        labels = derive(self.store.feedback_log(), self.settings.label_rules())
-        cache = self.cache
+        labels = derive(self._music_log(), self.settings.label_rules())
         examples, explicit = [], {}
-        for identity, found in sorted(labels.items()):
-            features = cache.get(identity)
-            if features is None:
-                continue
-            for label in found:
-                examples.append(example_from_label(label, features))
-                if label.explicit:
-                    explicit[identity] = examples[-1]
+        for example, label in self._examples(labels):
+            examples.append(example)
+            if label.explicit:
+                explicit[example.identity] = example
         likes = sum(1 for e in explicit.values() if e.label == 1.0)
         skips = len(explicit) - likes
         missing = [f"{MIN_EVALUATION_RATINGS - n} more {what}" for n, what in
