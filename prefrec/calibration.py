@@ -13,7 +13,7 @@ ratings). Pure numpy/scipy, no torch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,18 +29,15 @@ class Calibration:
 
     def window_probabilities(self, logits: np.ndarray) -> np.ndarray:
         """logits [n] -> float32 probabilities [n] in 0..1."""
-        z = self.scale * np.asarray(logits, dtype=np.float64) + self.bias
-        return (0.5 * (1.0 + np.tanh(0.5 * z))).astype(np.float32)
+        return _sigmoid(self.scale * np.asarray(logits, dtype=np.float64) + self.bias).astype(np.float32)
 
     def track_score(self, logits: np.ndarray) -> float:
         """The calibrated track score: the mean calibrated window probability."""
         return float(self.window_probabilities(logits).mean()) if np.size(logits) else 0.0
 
-    def to_json(self) -> dict:
-        return asdict(self)
-
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-z)), written with tanh so that no z overflows."""
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 

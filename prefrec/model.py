@@ -166,8 +166,8 @@ class TasteModel(nn.Module):
     #   represent(seq, wide) -> reps [N, D]: everything the head reads about each window, the LSTM's
     #     final state [N, H] and (config.wide) the window's statistics, standardised [N, n_wide];
     #   head_logits(reps) -> calibrated logits [N], embed(reps) -> [N, H].
-    # Only the head's parameters (names starting with one of HEAD_PREFIX) are trained on reps; the
-    # blend and calibration buffers stay with the encoder (a head update keeps them).
+    # HEAD_PREFIX names what a head update refits on reps (train.fit_head: the deep head, then the
+    # wide part's logistic regression); the blend and calibration buffers stay with the encoder.
     HEAD_PREFIX = ("head.", "wide_weight", "wide_bias")
 
     def encode(self, windows: torch.Tensor) -> torch.Tensor:

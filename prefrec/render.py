@@ -151,7 +151,7 @@ def evaluation(result: dict[str, Any], *, as_json: bool) -> None:
         dump_json(result)
         return
     out(f"cross-validated on {plural(result['likes'], 'like')} and {plural(result['skips'], 'skip')} you rated "
-        f"({result['repeats']} × 5 folds; 95% intervals; {result['seconds']:.0f} s)")
+        f"({plural(result['repeats'], 'repeat')} of cross-validation; 95% intervals; {result['seconds']:.0f} s)")
     out(f"{'':22}{'ROC-AUC':<24}precision@10")
     for name, split in result["splits"].items():
         title = "by track" if name == "track" else "by album (new music)"

@@ -48,22 +48,23 @@ class _Scorer:
     def __init__(self, model: TasteModel, job: ScoringJob) -> None:
         from prefrec.cache import FeatureCache
         from prefrec.reps import RepCache
+        from prefrec.scoring import encode_f32, score_track_with_reps
+
+        self._encode, self._score = encode_f32, score_track_with_reps
 
         self.model = model.eval()
         self.cache = FeatureCache(Path(job.features_dir))
         self.reps = RepCache(Path(job.reps_dir), job.fingerprint) if job.reps_dir and job.fingerprint else None
 
     def __call__(self, identity: str) -> Scored:
-        from prefrec.scoring import encode_f32, score_track_with_reps
-
         try:
             features = self.cache.load(identity)
         except FileNotFoundError:
             return identity, None, None
-        probs, embedding, reps = score_track_with_reps(self.model, features)
+        probs, embedding, reps = self._score(self.model, features)
         if self.reps is not None:
             self.reps.save(identity, reps, features.shape[1])
-        return identity, encode_f32(probs), encode_f32(embedding)
+        return identity, self._encode(probs), self._encode(embedding)
 
 
 _WORKER: _Scorer | None = None

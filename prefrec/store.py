@@ -526,8 +526,8 @@ class Store:
 
     def flagged(self, *, short_frames: int) -> list[tuple[str, str]]:
         """(path, note) of present tracks analysed with a warning, or shorter than `short_frames`."""
-        # 400 frames (one window) has a partial index (migration 8): a few rows, not the whole table.
-        index = "INDEXED BY tracks_flagged " if short_frames == 400 else ""
+        # One window's frames has a partial index (migration 9): a few rows, not the whole table.
+        index = "INDEXED BY tracks_flagged " if short_frames == WINDOW_FRAMES else ""
         return self._read(
             "SELECT path, CASE WHEN note != '' THEN note ELSE 'shorter than one window: scored from one "
             f"zero-padded window' END FROM tracks {index}WHERE gone = 0 AND (note != '' OR n_frames < {int(short_frames)}) "

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from prefrec.importers.base import Entry, is_absolute, to_slashes
+from prefrec.store import normalize_text
 
 HOW = ("path", "relative", "mbid", "tags")
 HINT_TOLERANCE_S = 1.0  # a closest-track hint from folder and duration alone (M3U rounds to seconds)
@@ -84,8 +85,7 @@ def normalise(text: str | None, *, artist: bool = False) -> str:
     text = _BRACKETS.sub("", text)
     text = _FEAT.sub("", text)
     text = _DASH_VERSION.sub("", text)
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    text = normalize_text(text)
     text = text.replace("&", " and ")
     text = _NON_WORD.sub(" ", text).strip()
     if artist and text.startswith("the "):
