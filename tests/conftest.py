@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-# ROOT, run_json, tone, invoke, named_library, read_terminal: importable from here too, as before
-from tests.helpers import ROOT, children, cli, invoke, named_library, rate, read_terminal, run_cli, run_json, tone  # noqa: F401
+from tests.helpers import children, cli, rate, run_cli
 from tests.player_helpers import mpd_server, session_bus  # noqa: F401 - fixtures for every test module
 
 

@@ -1,11 +1,10 @@
 """`prefrec evaluate`, and the warning of `train` and `recommend` when ratings do not separate."""
 
-import json
 
 import pytest
 
-from conftest import run_cli, run_json
 from prefrec.service.learning import separation_warning
+from tests.helpers import run_cli, run_json
 
 
 def _rate(home, tracks, likes, skips):
@@ -84,7 +83,6 @@ def test_the_warning_follows_the_held_out_interval():
     unknown = {**base, "oof_auc": None, "separates": None}
     assert "too few ratings" in separation_warning(unknown)
     assert separation_warning(None) is None  # models from before the check say nothing
-    json.dumps(clear)
 
 
 def test_a_grouping_whose_held_out_music_is_all_of_one_kind_is_unavailable_not_nan():

@@ -72,7 +72,9 @@ def test_the_published_ranking_is_the_reference_one_after_a_full_train(trained):
     with Service(load_settings(home)) as service:
         row = service.store.latest_model()
         model = load_checkpoint(row.file(home), sha256=row.sha256).model
-        for identity, blob in service.store.window_score_blobs(row.id):
+        blobs = service.store.window_score_blobs(row.id)
+        assert len(blobs) == len(service.store.present_identities())
+        for identity, blob in blobs:
             np.testing.assert_allclose(decode_f32(blob), score_track(model, service.cache.load(identity))[0],
                                        atol=1e-5)
 
