@@ -508,11 +508,13 @@ class Store:
 
     def record_failed(self, failures: list[tuple[str, str, int, int, bool]]) -> None:
         """Record files that could not be used: (path, reason, size, mtime_ns, transient) each,
-        transient meaning the machine was at fault (retried on the next scan), not the file."""
+        transient meaning the machine was at fault (retried on the next scan), not the file: a
+        track analysed before then keeps its row (and its place in the library) until the retry."""
         now = time.time()
         with self.write() as conn:
             for path, reason, size, mtime_ns, transient in failures:
-                conn.execute("DELETE FROM tracks WHERE path = ?", (path,))
+                if not transient:
+                    conn.execute("DELETE FROM tracks WHERE path = ?", (path,))
                 conn.execute(
                     "INSERT INTO errors(path, reason, size, mtime_ns, at, transient) VALUES (?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT(path) DO UPDATE SET reason = excluded.reason, size = excluded.size, "

@@ -93,6 +93,24 @@ def test_a_decode_deadline_is_retried_on_the_next_scan_but_a_bad_file_is_not(tmp
     assert set(errors(home)) == {"page.mp3"}
 
 
+@needs_ffmpeg
+def test_a_track_that_fails_again_because_of_the_machine_stays_in_the_library(tmp_path):
+    import sqlite3
+
+    home, library = tmp_path / "home", tmp_path / "music"
+    slow_m4a(library)
+    env = {"PATH": f"{slow_ffmpeg(tmp_path)}:{os.environ['PATH']}"}
+    assert cli(home, "scan", "--json", "--no-train", library, env=env).json()["analysed"] == 1
+    with sqlite3.connect(home / "prefrec.sqlite") as conn:  # as after an upgrade of the features
+        conn.execute("UPDATE tracks SET feature_version = -1")
+    again = cli(home, "scan", "--json", "--no-train", library, env={**env, "PREFREC_DECODE_TIMEOUT_S": "1"}).json()
+    assert [f["transient"] for f in again["failed"]] == [True]
+    assert [os.path.basename(p) for p, in db_rows(home, "SELECT path FROM tracks")] == ["slow.m4a"]
+    third = cli(home, "scan", "--json", "--no-train", library, env=env).json()
+    assert third["analysed"] == 1 and errors(home) == {}
+    assert db_rows(home, "SELECT feature_version FROM tracks")[0][0] != -1
+
+
 def test_the_memory_limit_is_retried_after_the_setting_is_raised(tmp_path):
     from prefrec.config import load_settings
     from prefrec.service import Service
