@@ -167,3 +167,21 @@ def test_representation_files_round_trip_and_refuse_damage(tmp_path):
     assert cache.load("id-1") is None and not cache.path_for("id-1").exists()
     with pytest.raises(ValueError):
         decode(b"PRFQ" + bytes(40))
+
+
+def test_columns_shared_by_every_window_are_stored_once_and_read_back(tmp_path):
+    rng = np.random.default_rng(2)
+    track = rng.normal(0, 1, 60).astype(np.float32)  # the track's statistics, the same in every window
+    reps = np.concatenate([rng.normal(0, 1, (173, 124)), np.broadcast_to(track, (173, 60))], axis=1).astype(np.float32)
+    blob = encode(reps, 9000)
+    assert len(blob) < 2 * 173 * 124 + 2 * 60 + 64  # not 2 * 173 * 184
+    values, n_frames = decode(blob)
+    assert n_frames == 9000 and values.shape == (173, 184)
+    np.testing.assert_array_equal(values, reps.astype(np.float16).astype(np.float32))  # only float16 rounding
+    for odd in (reps[:1], reps[:, :124], np.zeros((0, 184), np.float32)):  # one window, none shared, no window
+        np.testing.assert_array_equal(decode(encode(odd, 400))[0], odd.astype(np.float16).astype(np.float32))
+    old_format = b"PRFR" + (1).to_bytes(4, "little") + (400).to_bytes(4, "little") + (2).to_bytes(4, "little") \
+        + (3).to_bytes(4, "little") + np.arange(6, dtype="<f2").tobytes()  # format 1: every value stored
+    np.testing.assert_array_equal(decode(old_format)[0], np.arange(6, dtype=np.float32).reshape(2, 3))
+    with pytest.raises(ValueError):
+        decode(blob[:-2])
