@@ -249,12 +249,14 @@ class TasteModel(nn.Module):
         through nn.LSTM on each window's slice."""
         config = self.config
         count = n_windows(mfcc.shape[1])
-        x = (mfcc - self.mfcc_mean[:, None]) / self.mfcc_std[:, None]  # [n_mfcc, T]
-        # Zero-padded to a whole number of CNN_LENGTH_STEP frames: the frames past the end reach no
-        # window (valid convolutions), and oneDNN, which builds a convolution for every input length
-        # it meets (more work than convolving a 3-minute track), builds one per 10 s of length.
-        padded = max(WINDOW_FRAMES, -(-x.shape[1] // CNN_LENGTH_STEP) * CNN_LENGTH_STEP)
-        x = torch.nn.functional.pad(x, (0, padded - x.shape[1]))  # [n_mfcc, padded]
+        # Standardised, then zero-padded to a whole number of CNN_LENGTH_STEP frames: the frames past
+        # the end reach no window (valid convolutions), and oneDNN, which builds a convolution for
+        # every input length it meets (more work than convolving a 3-minute track), builds one per
+        # 10 s of length.
+        frames = mfcc.shape[1]
+        x = mfcc.new_zeros(mfcc.shape[0], max(WINDOW_FRAMES, -(-frames // CNN_LENGTH_STEP) * CNN_LENGTH_STEP))
+        torch.sub(mfcc, self.mfcc_mean[:, None], out=x[:, :frames])
+        x[:, :frames].div_(self.mfcc_std[:, None])  # [n_mfcc, padded]
         feats = self.cnn(x[None])[0]  # [C, T']
         step, length = STEP_FRAMES // config.time_stride, config.window_steps
         needed = (count - 1) * step + length
