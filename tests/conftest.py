@@ -3,7 +3,6 @@ check that no test leaves worker processes or threads behind (helpers live in te
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import children, cli, rate, run_cli
+from tests.helpers import built_once, children, cli, rate, run_cli
 from tests.player_helpers import mpd_server, session_bus  # noqa: F401 - fixtures for every test module
 
 
@@ -56,25 +55,6 @@ def _cmdline(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode(errors="replace").strip() or str(pid)
     except OSError:
         return str(pid)
-
-
-def built_once(tmp_path_factory, name: str, build) -> Path:
-    """A folder `build(folder)` fills, made once per test run: under pytest-xdist the first worker
-    to ask builds it in the run's shared temporary dir (under an flock), the others wait and reuse."""
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        folder = tmp_path_factory.mktemp(name)
-        build(folder)
-        return folder
-    shared = tmp_path_factory.getbasetemp().parent  # .../pytest-N, above every worker's own dir
-    folder = shared / name
-    with open(shared / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / ".built").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir()
-            build(folder)
-            (folder / ".built").touch()
-    return folder
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ what gets imported are the point.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -110,6 +111,28 @@ heavy = sorted(m for m in ("torch", "librosa", "soundfile") if m in sys.modules)
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 sys.exit(code or 0)
 """
+
+
+# -- data built once per run ---------------------------------------------------------------------------
+
+
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder `build(folder)` fills, made once per test run: under pytest-xdist the first worker
+    to ask builds it in the run's shared temporary dir (under an flock), the others wait and reuse."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    shared = tmp_path_factory.getbasetemp().parent  # .../pytest-N, above every worker's own dir
+    folder = shared / name
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
 
 
 # -- audio ---------------------------------------------------------------------------------------------
