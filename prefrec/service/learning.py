@@ -380,7 +380,8 @@ class LearningController(Controller):
         with self._trainer_lock():
             cache = self.cache
             present = sorted(i for i in self.store.present_identities() if cache.has(i))
-            config = PretrainConfig(seed=self.settings.train_seed)
+            steps = {"max_steps": self.settings.pretrain_max_steps} if self.settings.pretrain_max_steps > 0 else {}
+            config = PretrainConfig(seed=self.settings.train_seed, **steps)
             if len(present) < config.min_tracks:
                 return None
             current = self.load_pretrained()
