@@ -161,8 +161,9 @@ def test_the_pretrain_max_steps_setting_bounds_the_pretraining_of_the_library(sc
     _, scanned, tracks = scanned_library
     home = tmp_path / "home"
     shutil.copytree(scanned, home)
+    with Service(load_settings(home, pretrain_max_steps=0)) as service:
+        assert service.learning.pretrain_config() == PretrainConfig()  # 0: the default schedule
     pretrained = home / "models" / "pretrained.pt"
-    assert load_checkpoint(pretrained).extra["pretrain_config"]["max_steps"] == PretrainConfig().max_steps  # 0: the default
     pretrained.unlink()
     with Service(load_settings(home, pretrain_max_steps=7)) as service:
         result = service.learning.pretrain_if_needed()
