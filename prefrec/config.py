@@ -55,6 +55,8 @@ class Settings:
     trainer_wait_s: float = setting(600.0, minimum=0, help="`train` while another process trains waits this long")
     train_seed: int = setting(0, minimum=0, help="seed of training and pretraining (runs are repeatable)")
     train_max_epochs: int = setting(0, minimum=0, maximum=10000, help="fine-tuning epochs (a fixed schedule); 0: the training default")
+    pretrain_max_steps: int = setting(0, minimum=0, maximum=100000, help="most steps of the pretraining on the "
+                                      "library's sound (fewer: sooner, a less learnt encoder); 0: the default, 1500")
     # The daemon (see prefrec/daemon.py):
     settle_s: float = setting(3.0, minimum=0, help="a new file is analysed once stable this long")
     quiet_period_s: float = setting(10.0, minimum=0, help="retrain this long after the latest feedback…")

@@ -10,11 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-from tests.helpers import ROOT, db_rows
+from tests.helpers import FAST_PRETRAIN, ROOT, db_rows
 
-# Small, fast settings: files settle in half a second, training is a few epochs.
+# Small, fast settings: files settle in half a second, training is a few epochs, pretraining a few steps.
 FAST = {"PREFREC_SETTLE_S": "0.5", "PREFREC_QUIET_PERIOD_S": "600", "PREFREC_TRAIN_AFTER_EVENTS": "1000",
-        "PREFREC_TRAIN_MAX_EPOCHS": "3", "PREFREC_WORKERS": "1"}
+        "PREFREC_TRAIN_MAX_EPOCHS": "3", "PREFREC_WORKERS": "1", **FAST_PRETRAIN}
 
 
 query = db_rows

@@ -8,6 +8,7 @@ what gets imported are the point.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -24,8 +25,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # One analysis worker per scan: the libraries here are small, a worker's start-up (~0.5 s of CPU)
-# is most of a small scan, and pytest-xdist keeps both cores busy anyway.
-TEST_ENV = {"NO_COLOR": "1", "PREFREC_WORKERS": "1"}
+# is most of a small scan, and pytest-xdist keeps both cores busy anyway. Pretraining on a scanned
+# library stops after 30 steps (the default, 300 on these libraries, is ~12 s of CPU a scan): the
+# tests of what pretraining learns run it themselves (test_pretrain), and the session's library
+# (conftest.scanned_library), whose encoder test_cli's similarity test relies on, is pretrained in full.
+FAST_PRETRAIN = {"PREFREC_PRETRAIN_MAX_STEPS": "30"}
+TEST_ENV = {"NO_COLOR": "1", "PREFREC_WORKERS": "1", **FAST_PRETRAIN}
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
@@ -110,6 +115,28 @@ heavy = sorted(m for m in ("torch", "librosa", "soundfile") if m in sys.modules)
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 sys.exit(code or 0)
 """
+
+
+# -- data built once per run ---------------------------------------------------------------------------
+
+
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder `build(folder)` fills, made once per test run: under pytest-xdist the first worker
+    to ask builds it in the run's shared temporary dir (under an flock), the others wait and reuse."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    shared = tmp_path_factory.getbasetemp().parent  # .../pytest-N, above every worker's own dir
+    folder = shared / name
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
 
 
 # -- audio ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -201,25 +202,27 @@ class MpdServer:
             return pairs
 
 
-def write_tracks(music: Path, n: int, *, seconds: float = 8.0, seed: int = 0) -> list[Path]:
-    """n short tagged FLAC files (distinct artists/albums) under music/, sorted."""
+def write_tracks(music: Path, n: int, *, seconds: float | Sequence[float] = 8.0, seed: int = 0) -> list[Path]:
+    """n short tagged FLAC files (distinct artists/albums) under music/, sorted (MPD's order); each
+    `seconds` long, or seconds[k] for the k-th in that order (a track a test plays through to its
+    end can be shorter than the others)."""
     import soundfile as sf
     from mutagen.flac import FLAC
 
     from prefrec.synth import RATE, render
 
     styles = ["plucks", "wind", "chiptune", "drums", "pads"]
-    paths = []
-    for i in range(n):
+    names = sorted((music / f"Artist {i % 4}" / f"Album {i % 3}" / f"{i:02d} {styles[i % len(styles)]}.flac", i)
+                   for i in range(n))
+    for k, (path, i) in enumerate(names):
         style = styles[i % len(styles)]
-        path = music / f"Artist {i % 4}" / f"Album {i % 3}" / f"{i:02d} {style}.flac"
         path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, render(style, seed * 1000 + i, seconds), RATE, format="FLAC")
+        length = seconds if isinstance(seconds, int | float) else seconds[k]
+        sf.write(path, render(style, seed * 1000 + i, length), RATE, format="FLAC")
         tags = FLAC(path)
         tags["title"], tags["artist"], tags["album"] = f"{style} {i}", f"Artist {i % 4}", f"Album {i % 3}"
         tags.save()
-        paths.append(path)
-    return sorted(paths)
+    return [path for path, _ in names]
 
 
 @pytest.fixture

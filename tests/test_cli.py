@@ -226,8 +226,8 @@ def test_flat_scores_are_told_apart_from_scores_that_move():
     assert not is_flat([0.2, 0.6, 0.5], spread=0.05)
 
 
-def test_similar_ranks_tracks_of_the_same_style_nearest(trained_library):
-    _, home, tracks = trained_library  # only read
+def test_similar_ranks_tracks_of_the_same_style_nearest(trained):
+    _, home, tracks = trained
     style_of = {str(t.path): t.style for t in tracks}
     for style in ("plucks", "wind"):
         seed = by_style(tracks, style)[-1]  # an unrated track
@@ -249,12 +249,13 @@ def test_similar_ranks_tracks_of_the_same_style_nearest(trained_library):
     assert "closest to" in cli(home, "similar", "Plucks Study 5").stderr
 
 
-def test_scan_pretrains_on_the_library_once_and_train_fine_tunes_from_it(library, trained_library):
+def test_scan_pretrains_on_the_library_once_and_train_fine_tunes_from_it(library, trained_library, tmp_path):
     music, home, tracks = library
     assert (home / "models" / "pretrained.pt").is_file()  # the session's first scan pretrained
     again = cli_json(home, "scan", "--json", str(music))
     assert again["pretrained"] is False  # library unchanged: nothing to redo
-    _, trained_home, _ = trained_library  # the same library, rated and trained
+    trained_home = tmp_path / "trained"  # the same library, rated and trained (a copy: opening its
+    shutil.copytree(trained_library[1], trained_home)  # database would race the other tests' copies)
     (config,), = db_rows(trained_home, "SELECT config FROM models ORDER BY id DESC LIMIT 1")
     # The fine-tuned model records which pretraining it started from: that of the library as scanned.
     from prefrec.checkpoint import load_checkpoint

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from prefrec import fingerprint
-from tests.helpers import invoke, run_cli, run_json
+from tests.helpers import cli, cli_json, invoke
 
 pytestmark = pytest.mark.skipif(not fingerprint.available(), reason="needs libchromaprint (Debian: libchromaprint1)")
 
@@ -82,7 +82,7 @@ def copies(tmp_path_factory):
     sf.write(whole, samples, rate, format="OGG", subtype="VORBIS")
     cut = music / "converted" / "second-cut.ogg"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
-    run_cli(home, "scan", str(music))
+    cli(home, "scan", str(music))
     return music, home, tracks, reencoded, cut
 
 
@@ -95,7 +95,7 @@ def lib(copies, tmp_path):
 
 
 def _listed(home, *args):
-    return {i["path"]: i for i in run_json(home, "list", "--json", *args)}
+    return {i["path"]: i for i in cli_json(home, "list", "--json", *args)}
 
 
 def test_a_scan_groups_a_reencoded_and_a_truncated_copy_with_their_originals_and_nothing_else(lib):
@@ -106,26 +106,26 @@ def test_a_scan_groups_a_reencoded_and_a_truncated_copy_with_their_originals_and
     assert listed[str(cut)]["copies"] == listed[str(tracks[1].path)]["copies"] == 1
     assert listed[str(cut)]["duration"] < listed[str(tracks[1].path)]["duration"] - 5
     assert all(listed[str(t.path)]["copies"] == 0 for t in tracks[2:])  # other music (even of one style) is other
-    assert run_json(home, "status", "--json")["copies"] == 2
+    assert cli_json(home, "status", "--json")["copies"] == 2
     # searching names each piece of music once
-    found = run_json(home, "search", "--json", tracks[0].title)
+    found = cli_json(home, "search", "--json", tracks[0].title)
     assert [i["path"] for i in found].count(str(tracks[0].path)) + [i["path"] for i in found].count(
         str(reencoded)) == 1
 
 
 def test_a_rating_follows_the_music_to_its_other_files_and_survives_converting(lib):
     music, home, tracks, reencoded, cut = lib
-    run_cli(home, "like", str(tracks[0].path))
-    run_cli(home, "skip", str(tracks[2].path))
+    cli(home, "like", str(tracks[0].path))
+    cli(home, "skip", str(tracks[2].path))
     listed = _listed(home)
     assert listed[str(reencoded)]["rating"] == "like"  # the ogg copy counts as liked
-    proc = run_cli(home, "like", str(reencoded))
+    proc = cli(home, "like", str(reencoded))
     assert "already liked through another file of it" in proc.stderr
-    proc = run_cli(home, "skip", str(reencoded))
+    proc = cli(home, "skip", str(reencoded))
     assert "reverses your earlier like of it" in proc.stderr
-    run_cli(home, "like", str(reencoded))
-    run_cli(home, "train")
-    recs = run_json(home, "recommend", "--json", "-n", "20")
+    cli(home, "like", str(reencoded))
+    cli(home, "train")
+    recs = cli_json(home, "recommend", "--json", "-n", "20")
     paths = [r["path"] for r in recs]
     assert str(reencoded) not in paths and str(tracks[0].path) not in paths  # rated music is not recommended
     # the second piece of music once, as its whole file, never as the copy cut short
@@ -134,12 +134,12 @@ def test_a_rating_follows_the_music_to_its_other_files_and_survives_converting(l
     # the original is converted away: the like stays with the ogg
     tracks[0].path.rename(tracks[0].path.with_suffix(".bak"))
     try:
-        run_cli(home, "scan", str(music))
+        cli(home, "scan", str(music))
         assert _listed(home)[str(reencoded)]["rating"] == "like"
-        run_cli(home, "train")
-        status = run_json(home, "status", "--json")
+        cli(home, "train")
+        status = cli_json(home, "status", "--json")
         assert status["likes"] == 1 and status["model"]["rated_tracks"] == 2
-        assert str(reencoded) not in [r["path"] for r in run_json(home, "recommend", "--json")]
+        assert str(reencoded) not in [r["path"] for r in cli_json(home, "recommend", "--json")]
         code, out, _ = invoke(home, "explain", str(reencoded))
         assert code == 0 and "you liked it" in out
     finally:
@@ -148,15 +148,15 @@ def test_a_rating_follows_the_music_to_its_other_files_and_survives_converting(l
 
 def test_forgetting_a_copy_withdraws_the_rating_of_every_file_and_bans_follow_the_music(lib):
     music, home, tracks, reencoded, cut = lib
-    run_cli(home, "like", str(tracks[0].path))
-    proc = run_cli(home, "forget", str(reencoded))
+    cli(home, "like", str(tracks[0].path))
+    proc = cli(home, "forget", str(reencoded))
     assert "forgot that you liked it" in proc.stderr
     assert _listed(home)[str(tracks[0].path)]["rating"] is None
-    run_cli(home, "ban", str(cut))
-    starter = [r["path"] for r in run_json(home, "recommend", "--json", "-n", "20")]
+    cli(home, "ban", str(cut))
+    starter = [r["path"] for r in cli_json(home, "recommend", "--json", "-n", "20")]
     assert str(tracks[1].path) not in starter and str(cut) not in starter  # banned through its copy
-    run_cli(home, "unban", str(tracks[1].path))  # lifted through the other file
-    starter = [r["path"] for r in run_json(home, "recommend", "--json", "-n", "20")]
+    cli(home, "unban", str(tracks[1].path))  # lifted through the other file
+    starter = [r["path"] for r in cli_json(home, "recommend", "--json", "-n", "20")]
     assert str(tracks[1].path) in starter and str(cut) not in starter
 
 
@@ -167,7 +167,7 @@ def test_a_library_scanned_before_fingerprints_gets_them_on_the_next_scan(lib):
     conn.execute("DELETE FROM fingerprint_keys")
     conn.commit()
     conn.close()
-    assert run_json(home, "status", "--json")["copies"] == 0
-    report = json.loads(run_cli(home, "scan", "--json", str(music)).stdout)
-    assert report["analysed"] == 6 and run_json(home, "status", "--json")["copies"] == 2
-    assert json.loads(run_cli(home, "scan", "--json", str(music)).stdout)["analysed"] == 0
+    assert cli_json(home, "status", "--json")["copies"] == 0
+    report = json.loads(cli(home, "scan", "--json", str(music)).stdout)
+    assert report["analysed"] == 6 and cli_json(home, "status", "--json")["copies"] == 2
+    assert json.loads(cli(home, "scan", "--json", str(music)).stdout)["analysed"] == 0

@@ -4,14 +4,14 @@
 import pytest
 
 from prefrec.service.learning import separation_warning
-from tests.helpers import run_cli, run_json
+from tests.helpers import cli, cli_json
 
 
 def _rate(home, tracks, likes, skips):
     for t in likes:
-        run_cli(home, "like", str(t.path))
+        cli(home, "like", str(t.path))
     for t in skips:
-        run_cli(home, "skip", str(t.path))
+        cli(home, "skip", str(t.path))
 
 
 def test_evaluate_refuses_with_too_few_ratings_and_says_how_many_more(library):
@@ -19,7 +19,7 @@ def test_evaluate_refuses_with_too_few_ratings_and_says_how_many_more(library):
     plucks = [t for t in tracks if t.style == "plucks"]
     wind = [t for t in tracks if t.style == "wind"]
     _rate(home, tracks, plucks[:3], wind[:5])
-    proc = run_cli(home, "evaluate", check=False)
+    proc = cli(home, "evaluate", check=False)
     assert proc.returncode == 1
     assert "have 3 and 5" in proc.stderr and "rate 2 more you like" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -33,7 +33,7 @@ def test_evaluate_reports_prefrec_and_the_baseline_on_the_same_folds_with_interv
     others = [t for t in tracks if t.style in ("wind", "drums")]
     _rate(home, tracks, plucks, others)
     plot = tmp_path / "quality.png"
-    result = run_json(home, "evaluate", "--json", "--repeats", "1", "--plot", str(plot))
+    result = cli_json(home, "evaluate", "--json", "--repeats", "1", "--plot", str(plot))
     assert (result["likes"], result["skips"], result["repeats"]) == (5, 10, 1)
     by_track, by_album = result["splits"]["track"], result["splits"]["album"]
     assert by_track["groups"] == 15 and by_track["tracks"] == 15
@@ -47,11 +47,11 @@ def test_evaluate_reports_prefrec_and_the_baseline_on_the_same_folds_with_interv
         assert d["value"] == pytest.approx(split["prefrec"]["auc"]["value"] - split["baseline"]["auc"]["value"])
         assert 0 <= split["ece"] <= 1 and sum(b["tracks"] for b in split["reliability"]) == split["tracks"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    status = run_json(home, "status", "--json")
+    status = cli_json(home, "status", "--json")
     assert status["evaluation"]["splits"]["track"]["prefrec"] == by_track["prefrec"]
-    text = run_cli(home, "status").stdout
+    text = cli(home, "status").stdout
     assert "evaluate: ROC-AUC" in text and "just now" in text
-    human = run_cli(home, "evaluate", "--repeats", "1").stdout
+    human = cli(home, "evaluate", "--repeats", "1").stdout
     assert "by track" in human and "by album" in human and "baseline" in human and "difference" in human
 
 
@@ -62,11 +62,11 @@ def test_train_and_recommend_warn_when_the_ratings_carry_no_signal(library):
     likes = [ts[i] for ts in by_style.values() for i in (0, 2)]
     skips = [ts[i] for ts in by_style.values() for i in (1, 3)]
     _rate(home, tracks, likes, skips)
-    trained = run_cli(home, "train")
+    trained = cli(home, "train")
     assert "your ratings don't separate yet" in trained.stderr, trained.stderr
-    rec = run_cli(home, "recommend")
+    rec = cli(home, "recommend")
     assert "your ratings don't separate yet" in rec.stderr
-    status = run_json(home, "status", "--json")
+    status = cli_json(home, "status", "--json")
     quality = status["model"]["quality"]
     assert quality["separates"] is False and quality["oof_tracks"] == 12
     assert quality["oof_auc"]["low"] <= 0.5 <= quality["oof_auc"]["high"]

@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, TEST_ENV
 
 
 def _env():
-    return {**os.environ, "PYTHONPATH": str(ROOT), "PREFREC_WORKERS": "1", "NO_COLOR": "1"}
+    return {**os.environ, "PYTHONPATH": str(ROOT), **TEST_ENV}
 
 
 def test_python_api_example_recommends_the_liked_style_first(tmp_path):
@@ -37,8 +37,9 @@ def test_quickstart_script_runs_the_daily_loop(tmp_path):
 
 @pytest.mark.slow  # the demo as `make demo` runs it: 24 tracks, about a minute
 def test_demo_puts_the_liked_style_on_top(tmp_path):
+    env = {k: v for k, v in _env().items() if k != "PREFREC_PRETRAIN_MAX_STEPS"}  # pretrained in full, as `make demo`
     proc = subprocess.run([sys.executable, "-m", "prefrec", "--home", str(tmp_path / "home"), "demo"],
-                          capture_output=True, text=True, env=_env(), timeout=300)
+                          capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "top 5 styles: pads, pads, pads, pads, pads" in proc.stderr, proc.stderr
     assert "best segments:" in proc.stdout

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from prefrec.starter import starter_order
-from tests.helpers import invoke, run_cli, run_json
+from tests.helpers import cli, cli_json, invoke
 
 
 def test_the_starter_order_represents_every_cluster_of_sound_before_repeating_one():
@@ -55,20 +55,20 @@ def test_library_groups_follow_the_layout_whatever_the_tags():
 
 def test_withdrawing_every_rating_sets_the_ranking_aside_and_brings_the_starter_set_back(library):
     _, home, tracks = library
-    starter = run_json(home, "recommend", "--json", "-n", "5")
-    run_cli(home, "like", str(tracks[0].path))
-    run_cli(home, "skip", str(tracks[-1].path))
-    run_cli(home, "train")
-    ranked = run_json(home, "recommend", "--json")
+    starter = cli_json(home, "recommend", "--json", "-n", "5")
+    cli(home, "like", str(tracks[0].path))
+    cli(home, "skip", str(tracks[-1].path))
+    cli(home, "train")
+    ranked = cli_json(home, "recommend", "--json")
     assert ranked and not any(r["starter"] for r in ranked)
-    run_cli(home, "forget", str(tracks[0].path))
-    proc = run_cli(home, "forget", str(tracks[-1].path))
+    cli(home, "forget", str(tracks[0].path))
+    proc = cli(home, "forget", str(tracks[-1].path))
     assert "no rating is left: the ranking is set aside" in proc.stderr
-    again = run_json(home, "recommend", "--json", "-n", "5")
+    again = cli_json(home, "recommend", "--json", "-n", "5")
     assert again == starter, "back to the same starter set, not a stale ranking"
-    status = run_json(home, "status", "--json")
+    status = cli_json(home, "status", "--json")
     assert status["ranked_at"] is None and status["model"]["in_use"] is False and not status["model"]["stale"]
-    assert "set aside" in run_cli(home, "status").stdout
+    assert "set aside" in cli(home, "status").stdout
     code, _, err = invoke(home, "explain", str(tracks[1].path))
     assert code == 1 and "no model yet" in err
     # a ranking published meanwhile (a training that started before the forget) is set aside by the
@@ -78,13 +78,13 @@ def test_withdrawing_every_rating_sets_the_ranking_aside_and_brings_the_starter_
     conn.execute("INSERT INTO rankings(identity, model_id, score) SELECT identity, 1, 0.5 FROM tracks")
     conn.commit()
     conn.close()
-    assert run_json(home, "status", "--json")["model"]["in_use"] is True
+    assert cli_json(home, "status", "--json")["model"]["in_use"] is True
     code, _, err = invoke(home, "train")
     assert code == 1 and "no feedback yet" in err
-    assert run_json(home, "status", "--json")["model"]["in_use"] is False
+    assert cli_json(home, "status", "--json")["model"]["in_use"] is False
     # and the next rating starts over: only a like so far, so more tracks to rate meanwhile
-    run_cli(home, "like", str(tracks[0].path))
-    proc = run_cli(home, "recommend")
+    cli(home, "like", str(tracks[0].path))
+    proc = cli(home, "recommend")
     assert "needs a skip as well" in proc.stderr and "1." in proc.stdout
 
 
@@ -134,8 +134,8 @@ def test_train_reports_fine_tuning_epochs_then_scoring_never_an_unknown_total(li
     from prefrec.service import Service
 
     _, home, tracks = library
-    run_cli(home, "like", str(tracks[0].path))
-    run_cli(home, "skip", str(tracks[-1].path))
+    cli(home, "like", str(tracks[0].path))
+    cli(home, "skip", str(tracks[-1].path))
     calls = []
     with Service(load_settings(str(home))) as service:
         result = service.learning.train(progress=lambda stage, done, total: calls.append((stage, done, total)))
@@ -176,7 +176,7 @@ def test_the_scan_summary_gives_the_rates_of_analysis_alone():
 @pytest.mark.parametrize("command", [["recommend", "--json"], ["recommend", "--m3u"], ["recommend"]])
 def test_the_starter_set_is_offered_in_every_format(library, command):
     _, home, tracks = library
-    proc = run_cli(home, *command, "-n", "3")
+    proc = cli(home, *command, "-n", "3")
     if command[-1] == "--json":
         items = json.loads(proc.stdout)
         assert len(items) == 3 and all(i["starter"] for i in items)

@@ -37,7 +37,8 @@ def follow(library, **kw):
     return player, PlayerThread(player).start(), events
 
 
-def test_sessions_from_mpv(session_bus, tracks, tmp_path):
+def test_sessions_from_mpv(session_bus, tmp_path):
+    tracks = write_tracks(tmp_path / "music", 3, seconds=[12.0, 6.0, 12.0])  # the second plays to its end
     library = ListLibrary(tracks)
     mpv = Mpv(session_bus, tracks, tmp_path)
     player, thread, events = follow(library)

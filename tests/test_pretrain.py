@@ -149,3 +149,23 @@ def test_tracks_shorter_than_a_window_are_padded_with_the_library_mean(library):
     assert report.n_tracks == len(feats) and np.isfinite(report.losses).all()
     probabilities, embedding = score_track(model, short)  # scored as one mean-padded window
     assert probabilities.shape == (1,) and np.isfinite(embedding).all()
+
+
+def test_the_pretrain_max_steps_setting_bounds_the_pretraining_of_the_library(scanned_library, tmp_path):
+    import shutil
+
+    from prefrec.checkpoint import load_checkpoint
+    from prefrec.config import load_settings
+    from prefrec.service import Service
+
+    _, scanned, tracks = scanned_library
+    home = tmp_path / "home"
+    shutil.copytree(scanned, home)
+    with Service(load_settings(home, pretrain_max_steps=0)) as service:
+        assert service.learning.pretrain_config() == PretrainConfig()  # 0: the default schedule
+    pretrained = home / "models" / "pretrained.pt"
+    pretrained.unlink()
+    with Service(load_settings(home, pretrain_max_steps=7)) as service:
+        result = service.learning.pretrain_if_needed()
+    assert (result.n_tracks, result.steps) == (len(tracks), 7)
+    assert load_checkpoint(pretrained).extra["pretrain_config"]["max_steps"] == 7

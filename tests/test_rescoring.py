@@ -3,6 +3,8 @@ reference path's scores (prefrec.scoring.score_track on the saved model), real f
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +17,7 @@ from prefrec.rescoring import job_for, score_tracks
 from prefrec.scoring import decode_f32, score_track, track_score
 from prefrec.service import Service
 from prefrec.train import RepExample, TrainConfig, fit_head
-from tests.helpers import run_cli
+from tests.helpers import built_once, cli
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -23,24 +25,38 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def _rate_and_train(home, tracks):
+def _by_style(tracks):
     by_style = {}
     for t in tracks:
         by_style.setdefault(t.style, []).append(t)
-    run_cli(home, "like", str(by_style["plucks"][0].path))
-    run_cli(home, "like", str(by_style["plucks"][1].path))
-    run_cli(home, "skip", str(by_style["drums"][0].path))
-    run_cli(home, "skip", str(by_style["wind"][0].path), "--at", "5")
-    run_cli(home, "train")
     return by_style
 
 
+@pytest.fixture(scope="session")
+def trained_3_epochs(scanned_library, tmp_path_factory):
+    """The scanned library with 2 plucks liked, a drums and a wind track skipped and a model trained
+    for 3 epochs, built once per run: (home, tracks by style). Copy it (`trained`) before changing it."""
+    _, home, tracks = scanned_library
+    by_style = _by_style(tracks)
+
+    def build(base):
+        shutil.copytree(home, base / "home")
+        (base / "home" / "config.toml").write_text("train_max_epochs = 3\n")
+        cli(base / "home", "like", str(by_style["plucks"][0].path))
+        cli(base / "home", "like", str(by_style["plucks"][1].path))
+        cli(base / "home", "skip", str(by_style["drums"][0].path))
+        cli(base / "home", "skip", str(by_style["wind"][0].path), "--at", "5")
+        cli(base / "home", "train")
+
+    return built_once(tmp_path_factory, "trained-3-epochs", build) / "home", by_style
+
+
 @pytest.fixture
-def trained(library):
-    music, home, tracks = library
-    (home / "config.toml").write_text("train_max_epochs = 3\n")
-    by_style = _rate_and_train(home, tracks)
-    return home, by_style
+def trained(trained_3_epochs, tmp_path):
+    """A private copy of `trained_3_epochs`: (home, tracks by style)."""
+    home, by_style = trained_3_epochs
+    shutil.copytree(home, tmp_path / "home")
+    return tmp_path / "home", by_style
 
 
 def test_parallel_workers_give_the_reference_scores_and_store_representations(trained):
@@ -81,7 +97,7 @@ def test_the_published_ranking_is_the_reference_one_after_a_full_train(trained):
 
 def test_a_head_update_keeps_the_encoder_and_ranks_as_its_model_does(trained):
     home, by_style = trained
-    run_cli(home, "like", str(by_style["chiptune"][0].path))
+    cli(home, "like", str(by_style["chiptune"][0].path))
     with Service(load_settings(home)) as service:
         base = service.store.latest_model()
         result, _ = service.learning.refresh_model(fast=True)
@@ -116,7 +132,7 @@ def test_a_head_update_keeps_the_encoder_and_ranks_as_its_model_does(trained):
 def test_a_full_train_after_head_updates_drops_the_old_representations(trained):
     home, by_style = trained
     settings = load_settings(home)
-    run_cli(home, "skip", str(by_style["drums"][1].path))
+    cli(home, "skip", str(by_style["drums"][1].path))
     with Service(settings) as service:
         service.learning.refresh_model(fast=True)
         assert service.learning.full_retrain_due()

@@ -375,12 +375,12 @@ class LearningController(Controller):
 
         from prefrec.checkpoint import save_checkpoint
         from prefrec.model import ModelConfig
-        from prefrec.pretrain import PRETRAIN_VERSION, PretrainConfig, library_changed, library_fingerprint, pretrain
+        from prefrec.pretrain import PRETRAIN_VERSION, library_changed, library_fingerprint, pretrain
 
         with self._trainer_lock():
             cache = self.cache
             present = sorted(i for i in self.store.present_identities() if cache.has(i))
-            config = PretrainConfig(seed=self.settings.train_seed)
+            config = self.pretrain_config()
             if len(present) < config.min_tracks:
                 return None
             current = self.load_pretrained()
@@ -410,6 +410,13 @@ class LearningController(Controller):
             if report.embeddings is not None:
                 self._choose_starter(used, report.embeddings)
             return PretrainResult(len(sample), report.steps, report.seconds)
+
+    def pretrain_config(self) -> Any:
+        """The PretrainConfig of this data dir's settings (seed, most steps)."""
+        from prefrec.pretrain import PretrainConfig
+
+        steps = {"max_steps": self.settings.pretrain_max_steps} if self.settings.pretrain_max_steps > 0 else {}
+        return PretrainConfig(seed=self.settings.train_seed, **steps)
 
     def _choose_starter(self, identities: list[str], embeddings: Any) -> None:
         """Store the starter set's order (prefrec.starter) over these tracks and their sound
