@@ -72,9 +72,10 @@ _WORKER: _Scorer | None = None
 
 def _init_worker(job: ScoringJob, parent_pid: int) -> None:
     global _WORKER
-    from prefrec.analysis import die_with_parent
+    from prefrec.analysis import die_with_parent, retain_freed_memory
 
     die_with_parent(parent_pid)
+    retain_freed_memory()
     import torch
 
     from prefrec.checkpoint import load_checkpoint
