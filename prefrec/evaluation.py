@@ -156,8 +156,11 @@ def auc_interval(scores: Sequence[float], labels: Sequence[float], *, z: float =
     tracks it does not collapse when 2 likes both rank first (estimate 1.0, interval 1.0-1.0):
     the variance is taken at each candidate value, not at the estimate. NaN without both classes."""
     y = np.asarray(labels) > 0.5
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    value = auc(scores, labels)
+    return auc_score_interval(auc(scores, labels), int(y.sum()), int((~y).sum()), z=z)
+
+
+def auc_score_interval(value: float, n_pos: int, n_neg: int, *, z: float = 1.959964) -> Estimate:
+    """auc_interval from the ROC-AUC `value` of n_pos liked and n_neg other tracks alone."""
     if n_pos == 0 or n_neg == 0:
         return Estimate(value, float("nan"), float("nan"))
 
