@@ -18,7 +18,7 @@ al. 2002) and the probabilistic adjusted count (Bella et al. 2010), which estima
 share of likes from the model's scores; and, as bounds rather than methods, the bias (or scale
 and bias) that fits each split's unrated tracks.
 
-    python bench/calibration_check.py HOME --corpus CORPUS [--rows r.json ...] [--capture DIR]
+    python bench/calibration_check.py HOME --corpus CORPUS [--rows r.json ... [--ks 10,20,40]] [--capture DIR]
 """
 
 from __future__ import annotations
@@ -208,6 +208,8 @@ def main() -> None:
     ap.add_argument("home", type=Path)
     ap.add_argument("--corpus", type=Path, default=pl.CORPUS)
     ap.add_argument("--rows", type=Path, nargs="*", default=[])
+    ap.add_argument("--ks", default="10,20,40", help="the --ks the rows were run with (it sets the splits: "
+                    "persona_lib.make_splits draws until the first min(ks) rated tracks hold 2 likes)")
     ap.add_argument("--capture", type=Path, default=None)
     args = ap.parse_args()
     if args.rows:
@@ -215,7 +217,8 @@ def main() -> None:
         corpus = pl.load_corpus(args.home, args.corpus)
         repeats = sorted({r["repeat"] for r in rows})
         splits = {(s.persona, s.k, s.repeat): s
-                  for s in pl.make_splits(corpus, repeats=repeats[-1] - repeats[0] + 1, first_repeat=repeats[0])}
+                  for s in pl.make_splits(corpus, ks=tuple(int(k) for k in args.ks.split(",")),
+                                          repeats=repeats[-1] - repeats[0] + 1, first_repeat=repeats[0])}
         rows_report(rows, splits)
     if args.capture:
         capture_report(load_capture(args.capture))
