@@ -44,6 +44,22 @@ def parse_config(text: str):
     return TrainConfig(**kw)
 
 
+def train_inputs(home: Path, corpus_dir: Path):
+    """What `prefrec train` works from on the benchmark's data dir: the corpus, every track's
+    features (corpus order), the encoder `prefrec scan` pretrains (seed 0) and the library sample
+    Learning._library_sample gives fit_calibrated (up to 200 tracks evenly over the sorted identities)."""
+    from prefrec.cache import FeatureCache
+    from prefrec.train import library_sample
+
+    corpus = pl.load_corpus(home, corpus_dir)
+    cache = FeatureCache(home / "features")
+    feats = [cache.load(i) for i in corpus.identities]
+    pre = pretrained_model(home, corpus, feats, 0)
+    order = sorted(range(len(feats)), key=lambda i: corpus.identities[i])  # Learning._library_sample's order
+    step = max(1, len(order) // 200)
+    return corpus, feats, pre, library_sample([feats[i] for i in order[::step]], init=pre)
+
+
 def pretrained_model(home: Path, corpus, feats, seed: int):
     """The encoder `prefrec scan` would pretrain on this library with this seed (cached)."""
     from prefrec.checkpoint import load_checkpoint, save_checkpoint

@@ -15,7 +15,15 @@ unrated tracks, the out-of-fold interval `train` reports and whether `train` war
 seconds, and the scores; the baseline runs on the same splits. Usage:
 
     python bench/personas_inprocess.py HOME [--first-repeat 0] [--repeats 5] [--personas a,b] \
-        [--shard 0/2] --out rows.json
+        [--shard 0/2] [--capture DIR] --out rows.json
+
+`--capture DIR` also saves, per split, DIR/PERSONA-REPEAT-K.npz with what the calibration and the
+interval are computed from, so that their methods can be compared without fitting again:
+oof_logits / oof_lengths / oof_labels (the out-of-fold window logits of every rated track,
+concatenated, windows per track, and its label), calibration (the scale and bias set),
+sample_logits / sample_track (the final model's uncalibrated logits of the library sample's
+windows, and which sampled track each comes from), track_logits / track_lengths (its
+uncalibrated window logits of every corpus track, corpus order), labels, rated (indices).
 
 `--shard i/n` takes every n-th split from the i-th (so two processes split the work evenly).
 torch runs one thread per process.
@@ -41,11 +49,10 @@ def main() -> None:
     import torch
 
     import prefrec
-    from explore_wide import pretrained_model
-    from prefrec.cache import FeatureCache
+    from explore_wide import train_inputs
     from prefrec.calibration import expected_calibration_error
     from prefrec.scoring import score_track, track_score
-    from prefrec.train import TrainConfig, fit_calibrated, library_sample, make_example
+    from prefrec.train import TrainConfig, fit_calibrated, make_example, raw_window_logits, sample_window_logits
 
     ap = argparse.ArgumentParser()
     ap.add_argument("home", type=Path)
@@ -55,18 +62,13 @@ def main() -> None:
     ap.add_argument("--personas", default="")
     ap.add_argument("--ks", default="10,20,40")
     ap.add_argument("--shard", default="0/1")
+    ap.add_argument("--capture", type=Path, default=None)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     torch.set_num_threads(1)
     shard, shards = (int(x) for x in args.shard.split("/"))
     print(f"prefrec from {Path(prefrec.__file__).parent}; TrainConfig() = {TrainConfig()}", flush=True)
-    corpus = pl.load_corpus(args.home, args.corpus)
-    cache = FeatureCache(args.home / "features")
-    feats = [cache.load(i) for i in corpus.identities]
-    pre = pretrained_model(args.home, corpus, feats, 0)
-    order = sorted(range(len(feats)), key=lambda i: corpus.identities[i])  # Learning._library_sample's order
-    step = max(1, len(order) // 200)
-    sample = library_sample([feats[i] for i in order[::step]], init=pre)
+    corpus, feats, pre, sample = train_inputs(args.home, args.corpus)
     summaries = np.stack([pl.baseline_features(f) for f in feats])
     personas = args.personas.split(",") if args.personas else None
     ks = tuple(int(k) for k in args.ks.split(","))
@@ -94,6 +96,16 @@ def main() -> None:
         a, p = pl.metrics(split, scores)
         ece = expected_calibration_error([scores[i] for i in split.unrated], [split.labels[i] for i in split.unrated])
         oof = report.oof_auc
+        if args.capture:
+            args.capture.mkdir(parents=True, exist_ok=True)
+            tracks = [raw_window_logits(model, f) for f in feats]
+            np.savez_compressed(
+                args.capture / f"{split.persona}-{split.repeat}-{split.k}.npz",
+                oof_logits=np.concatenate(report.oof_logits or [np.zeros(0)]),
+                oof_lengths=np.array([len(z) for z in report.oof_logits]), oof_labels=np.array(report.oof_labels),
+                calibration=np.array(report.calibration), sample_logits=sample_window_logits(model, sample),
+                sample_track=sample.window_track, track_logits=np.concatenate(tracks),
+                track_lengths=np.array([len(z) for z in tracks]), labels=split.labels, rated=np.array(split.rated))
         rows.append({"method": "baseline", **row, **base})
         rows.append({"method": "prefrec", **row, "auc": a, "p10": p, "ece": ece, "fit_s": fit_s,
                      "total_s": time.perf_counter() - t, "warned": not report.separates,

@@ -91,6 +91,10 @@ class TrainReport:
     oof_auc: Estimate | None = None
     oof_n: int = 0
     losses: list[float] = field(default_factory=list)  # the deep part's training loss per epoch (first seed)
+    # The out-of-fold predictions the calibration and the interval come from (not saved): per
+    # explicitly rated track, its uncalibrated window logits [n_windows] and its label.
+    oof_logits: list[np.ndarray] = field(default_factory=list)
+    oof_labels: list[float] = field(default_factory=list)
 
     @property
     def separates(self) -> bool:
@@ -187,7 +191,9 @@ def _sample_batch(examples: list[Example], rng: np.random.Generator, per_track: 
 class LibrarySample:
     """What a fit needs to know of the whole library, from a sample of its tracks: the input
     standardisation (MFCCs [n_mfcc]; wide statistics [n_wide]) and windows to standardise the
-    blended logits on (windows [N, n_mfcc, 400], their statistics [N, n_wide])."""
+    blended logits on (windows [N, n_mfcc, 400], their statistics [N, n_wide]) and which sampled
+    track each window comes from (window_track int [N], 0..tracks-1: the sampled tracks can be
+    scored as tracks, e.g. for the share of likes the model expects in the library)."""
 
     mfcc_mean: np.ndarray
     mfcc_std: np.ndarray
@@ -195,6 +201,7 @@ class LibrarySample:
     wide_std: np.ndarray
     windows: np.ndarray
     wide: np.ndarray
+    window_track: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def library_sample(features: Sequence[np.ndarray], *, model_config: ModelConfig | None = None,
@@ -213,15 +220,17 @@ def library_sample(features: Sequence[np.ndarray], *, model_config: ModelConfig 
     else:
         mean, std = normalisation(features)
     step = max(1, len(features) // max(1, config.blend_tracks))
-    windows, wide_rows, all_wide = [], [], []
-    for f in features[::step][: config.blend_tracks]:
+    windows, wide_rows, all_wide, owner = [], [], [], []
+    for track, f in enumerate(features[::step][: config.blend_tracks]):
         rows = wide_inputs(f) if model_config.wide else np.zeros((n_windows(f.shape[1]), 0), dtype=np.float32)
         all_wide.append(rows)
         for i in np.unique(np.linspace(0, len(rows) - 1, num=min(config.blend_windows, len(rows))).astype(int)):
             windows.append(_padded_window(f, int(i), mean))
             wide_rows.append(rows[i])
+            owner.append(track)
     stacked = np.concatenate(all_wide)
-    return LibrarySample(mean, std, stacked.mean(axis=0), stacked.std(axis=0), np.stack(windows), np.stack(wide_rows))
+    return LibrarySample(mean, std, stacked.mean(axis=0), stacked.std(axis=0), np.stack(windows), np.stack(wide_rows),
+                         np.array(owner, dtype=np.int64))
 
 
 def _padded_window(features: np.ndarray, index: int, mean: np.ndarray) -> np.ndarray:
@@ -303,13 +312,29 @@ def _fit_wide(model: TasteModel, examples: list[Example] | list[RepExample],
         model.wide_bias.fill_(intercept)
 
 
-def _set_blend(model: TasteModel, sample: LibrarySample) -> None:
-    """Standardise the deep and wide logits over the library sample's windows."""
+def _sample_parts(model: TasteModel, sample: LibrarySample) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The raw deep logits [N] and wide logits [N] (None without the wide part) of the library
+    sample's N windows."""
     with torch.inference_mode():
         emb = torch.cat([model.encode(torch.from_numpy(sample.windows[i : i + 512]))
                          for i in range(0, len(sample.windows), 512)])
-        deep = model.deep_logits(emb).double()
-        wide = model.wide_logits(torch.from_numpy(sample.wide)).double() if model.config.wide else torch.zeros(1)
+        deep = model.deep_logits(emb)
+        wide = model.wide_logits(torch.from_numpy(sample.wide)) if model.config.wide else None
+    return deep, wide
+
+
+def sample_window_logits(model: TasteModel, sample: LibrarySample) -> np.ndarray:
+    """The model's uncalibrated logits float64 [N] of the library sample's N windows."""
+    deep, wide = _sample_parts(model, sample)
+    with torch.inference_mode():
+        return model.blended(deep, wide).double().numpy()
+
+
+def _set_blend(model: TasteModel, sample: LibrarySample) -> None:
+    """Standardise the deep and wide logits over the library sample's windows."""
+    deep, wide = _sample_parts(model, sample)
+    deep = deep.double()
+    wide = wide.double() if wide is not None else torch.zeros(1)
     model.set_blend(float(deep.mean()), float(deep.std()) if len(deep) > 1 else 1.0,
                     float(wide.mean()), float(wide.std()) if len(wide) > 1 else 1.0)
 
@@ -400,11 +425,12 @@ def fit_calibrated(examples: list[Example], library: Sequence[np.ndarray] | Libr
     """fit(), calibrated: `config.folds` out-of-fold fits (a track's labels all on one side)
     predict each explicitly rated track; calibration (scale, bias) is fitted on those predictions
     and set on the model fitted on everything. The report carries the out-of-fold ROC-AUC with a
-    95% interval (bootstrap over tracks), or None with fewer than 2 explicit likes and 2 skips.
+    95% interval (evaluation.auc_interval, which holds up with 2-5 likes where a bootstrap over
+    tracks does not), or None with fewer than 2 explicit likes and 2 skips.
     progress(epochs done, epochs in all) as fits progress. With workers > 1 the fits (independent,
     each seeded) run in that many processes: the same models, in less time on several cores."""
     from prefrec.calibration import fit_calibration
-    from prefrec.evaluation import assign_folds, auc, bootstrap, usable_folds
+    from prefrec.evaluation import assign_folds, auc_interval, usable_folds
 
     config = config or TrainConfig()
     model_config = init.config if init is not None else (model_config or ModelConfig())
@@ -452,11 +478,12 @@ def fit_calibrated(examples: list[Example], library: Sequence[np.ndarray] | Libr
             oof.append(raw_window_logits(fold_model, explicit[identity].features))
             oof_labels.append(explicit[identity].label)
     model, report = fitted[-1]
+    report.oof_logits, report.oof_labels = oof, oof_labels
     if oof:
         calibration = fit_calibration(oof, oof_labels)
         scores = np.array([float(np.mean(1.0 / (1.0 + np.exp(-z)))) for z in oof])
         y = np.array(oof_labels)
-        report.oof_auc = bootstrap(auc, scores, y, [str(i) for i in range(len(y))], seed=config.seed)
+        report.oof_auc = auc_interval(scores, y)
         report.oof_n = len(y)
     else:
         calibration = fit_calibration([np.zeros(1)] * len(examples), [e.label for e in examples])

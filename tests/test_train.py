@@ -8,7 +8,15 @@ from prefrec.features import FEATURE_VERSION, mfcc, n_windows
 from prefrec.model import ModelConfig
 from prefrec.scoring import track_score, window_probabilities
 from prefrec.synth import render
-from prefrec.train import TrainConfig, fit, fit_calibrated, library_sample, make_example, raw_window_logits
+from prefrec.train import (
+    TrainConfig,
+    fit,
+    fit_calibrated,
+    library_sample,
+    make_example,
+    raw_window_logits,
+    sample_window_logits,
+)
 
 TINY = ModelConfig(channels=(8, 8), lstm_hidden=8)
 FAST = TrainConfig(epochs=8, windows_per_track=8)
@@ -92,6 +100,11 @@ def test_the_blend_standardises_both_parts_over_the_library_sample(examples):
     assert float(blended.std()) <= share + (1 - share) + 1e-5
     torch.testing.assert_close((deep - model.blend[0]) / model.blend[1],
                                ((deep - deep.mean()) / deep.std()), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(sample_window_logits(model, sample), blended.numpy(), rtol=1e-6, atol=1e-6)
+    # every sampled track's windows, in order, each window naming its track
+    per_track = np.bincount(sample.window_track)
+    assert len(per_track) == len(features) and per_track.min() >= 1 and len(sample.window_track) == len(sample.windows)
+    assert np.all(np.diff(sample.window_track) >= 0)
 
 
 def test_calibration_is_fitted_on_out_of_fold_predictions_and_applied_to_the_scores(examples):
@@ -102,6 +115,7 @@ def test_calibration_is_fitted_on_out_of_fold_predictions_and_applied_to_the_sco
     config = TrainConfig(epochs=4, windows_per_track=6, folds=5)
     model, report = fit_calibrated(more, [], model_config=TINY, config=config)
     assert report.oof_n == 10 and report.oof_auc is not None
+    assert len(report.oof_logits) == len(report.oof_labels) == 10 and sorted(report.oof_labels) == [0.0] * 5 + [1.0] * 5
     assert report.oof_auc.low <= report.oof_auc.value <= report.oof_auc.high
     assert model.calibration.tolist() == pytest.approx(list(report.calibration))
     # the model's logits are its raw blend, scaled and shifted by the calibration
