@@ -158,9 +158,10 @@ def _report(fd: int, event: str, **fields: Any) -> None:
 
 def main(home: str, parent_pid: int, status_fd: int, mode: str = "full") -> int:
     """The child (see the module docstring for the modes), at the CPU priority `nice`."""
-    from prefrec.analysis import die_with_parent
+    from prefrec.analysis import die_with_parent, retain_freed_memory
 
     die_with_parent(parent_pid)  # no orphan trainers
+    retain_freed_memory()  # it scores track after track (head updates, small rescores) in-process
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from prefrec.config import load_settings
     from prefrec.errors import NotReady, PrefrecError

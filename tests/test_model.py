@@ -86,3 +86,20 @@ def test_a_new_wide_part_draws_no_random_numbers():
     for name, tensor in without.state_dict().items():
         if not name.startswith(("wide", "blend", "calibration")):
             torch.testing.assert_close(with_wide.state_dict()[name], tensor)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 2048])
+def test_scoring_a_track_in_eval_mode_gives_nn_lstms_numbers(batch):
+    # Eval mode computes each CNN step's LSTM input projection once for all the windows that read it
+    # (TasteModel.window_states); training mode runs nn.LSTM on every window's slice. Without dropout
+    # the two must agree, whatever the chunking of the windows.
+    torch.manual_seed(batch)
+    model = TasteModel(ModelConfig(dropout=0.0))
+    model.set_normalisation(torch.randn(20) * 10, torch.rand(20) * 5 + 1)
+    mfcc = torch.randn(20, 1537) * 20
+    with torch.no_grad():
+        reference = model.train().track_representations(mfcc, batch=batch)
+        fast = model.eval().track_representations(mfcc, batch=batch)
+    assert fast.shape == (n_windows(1537), 64 + 120)
+    torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5)
+    assert reference[:, :64].std(dim=0).mean() > 1e-3  # the windows' states really differ

@@ -4,6 +4,9 @@ reference path's scores (prefrec.scoring.score_track on the saved model), real f
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,3 +186,50 @@ def test_representation_files_round_trip_and_refuse_damage(tmp_path):
     assert cache.load("id-1") is None and not cache.path_for("id-1").exists()
     with pytest.raises(ValueError):
         decode(b"PRFQ" + bytes(40))
+
+
+def test_columns_shared_by_every_window_are_stored_once_and_read_back(tmp_path):
+    rng = np.random.default_rng(2)
+    track = rng.normal(0, 1, 60).astype(np.float32)  # the track's statistics, the same in every window
+    reps = np.concatenate([rng.normal(0, 1, (173, 124)), np.broadcast_to(track, (173, 60))], axis=1).astype(np.float32)
+    blob = encode(reps, 9000)
+    assert len(blob) < 2 * 173 * 124 + 2 * 60 + 64  # not 2 * 173 * 184
+    values, n_frames = decode(blob)
+    assert n_frames == 9000 and values.shape == (173, 184)
+    np.testing.assert_array_equal(values, reps.astype(np.float16).astype(np.float32))  # only float16 rounding
+    for odd in (reps[:1], reps[:, :124], np.zeros((0, 184), np.float32)):  # one window, none shared, no window
+        np.testing.assert_array_equal(decode(encode(odd, 400))[0], odd.astype(np.float16).astype(np.float32))
+    old_format = b"PRFR" + (1).to_bytes(4, "little") + (400).to_bytes(4, "little") + (2).to_bytes(4, "little") \
+        + (3).to_bytes(4, "little") + np.arange(6, dtype="<f2").tobytes()  # format 1: every value stored
+    np.testing.assert_array_equal(decode(old_format)[0], np.arange(6, dtype=np.float32).reshape(2, 3))
+    with pytest.raises(ValueError):
+        decode(blob[:-2])
+
+
+_HEAP_GROWTH = """
+import sys
+from prefrec.analysis import retain_freed_memory
+
+def heap_kb():
+    with open("/proc/self/maps") as f:
+        for line in f:
+            if line.rstrip().endswith("[heap]"):
+                start, end = (int(x, 16) for x in line.split()[0].split("-"))
+                return (end - start) // 1024
+    return 0
+
+took = retain_freed_memory() if sys.argv[1] == "retain" else None
+before = heap_kb()
+block = bytearray(4 << 20)  # 4 MiB
+print(took, heap_kb() - before)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc")
+def test_scoring_workers_keep_freed_memory_for_reuse():
+    # glibc maps a 4 MiB block on its own (and unmaps it when freed) by default; after
+    # retain_freed_memory it comes from the heap, whose freed memory is kept for the next track.
+    runs = {mode: subprocess.run([sys.executable, "-c", _HEAP_GROWTH, mode], capture_output=True, text=True,
+                                 check=True).stdout.split() for mode in ("default", "retain")}
+    assert runs["retain"][0] == "True"
+    assert int(runs["retain"][1]) >= 4096 > int(runs["default"][1])
