@@ -20,9 +20,12 @@ N_STATS = 60  # per stretch: 20 means, 20 stds, 20 delta stds
 def delta(features: np.ndarray) -> np.ndarray:
     """features [C, T] -> float32 [C, T]: least-squares slope over 9 frames, edge frames repeated."""
     half = DELTA_WIDTH // 2
-    t = features.shape[1]
-    padded = np.pad(np.asarray(features, dtype=np.float32), ((0, 0), (half, half)), mode="edge")
-    out = np.zeros((features.shape[0], t), dtype=np.float32)
+    c, t = features.shape
+    padded = np.empty((c, t + 2 * half), dtype=np.float32)
+    padded[:, half : half + t] = features
+    padded[:, :half] = padded[:, half : half + 1]
+    padded[:, half + t :] = padded[:, half + t - 1 : half + t]
+    out = np.zeros((c, t), dtype=np.float32)
     step = np.empty_like(out)
     for k in range(1, half + 1):
         np.subtract(padded[:, half + k : half + k + t], padded[:, half - k : half - k + t], out=step)
@@ -32,39 +35,39 @@ def delta(features: np.ndarray) -> np.ndarray:
     return out
 
 
-def _centred_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x float32 [C, T] -> (mean, std) float64 [C] over time, and x minus its mean (float32)."""
+def _moments(x: np.ndarray, *, windows: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """x float32 [C, T] -> (mean, std) float64 [C] over the track, and (mean, std) float64
+    [C, n_windows(T)] over each window (None, None when not `windows`).
+
+    One pass for the mean, then one over the track minus its mean (no rounding trouble): its sum and
+    its sum of squares per 1 s block, in float32 (50 numbers a block), added up in float64 over the
+    blocks. A window is 8 whole blocks, so each window's sums are differences of running block sums."""
+    c, t = x.shape
     mean = x.mean(axis=1, dtype=np.float64)
     centred = x - mean.astype(np.float32)[:, None]
-    std = np.sqrt(np.einsum("ct,ct->c", centred, centred, dtype=np.float64) / max(x.shape[1], 1))
-    return mean, std, centred
+    squares = np.square(centred)
+    n_blocks = t // STEP_FRAMES
+    used = n_blocks * STEP_FRAMES
+    block_sums = centred[:, :used].reshape(c, n_blocks, STEP_FRAMES).sum(axis=2)  # [C, n_blocks]
+    block_squares = squares[:, :used].reshape(c, n_blocks, STEP_FRAMES).sum(axis=2)
+    total_squares = block_squares.sum(axis=1, dtype=np.float64) + squares[:, used:].sum(axis=1, dtype=np.float64)
+    std = np.sqrt(total_squares / max(t, 1))
+    if not windows:
+        return mean, std, None, None
+    if t <= WINDOW_FRAMES:  # one window over what there is
+        return mean, std, mean[:, None], std[:, None]
+    per_window, n = WINDOW_FRAMES // STEP_FRAMES, n_windows(t)
+    zeros = np.zeros((c, 1))
+    first = np.concatenate([zeros, np.cumsum(block_sums, axis=1, dtype=np.float64)], axis=1)  # [C, n_blocks + 1]
+    second = np.concatenate([zeros, np.cumsum(block_squares, axis=1, dtype=np.float64)], axis=1)
+    w_mean = (first[:, per_window : per_window + n] - first[:, :n]) / WINDOW_FRAMES  # of the centred values
+    w_var = (second[:, per_window : per_window + n] - second[:, :n]) / WINDOW_FRAMES - w_mean**2
+    return mean, std, w_mean + mean[:, None], np.sqrt(np.maximum(w_var, 0.0))
 
 
 def track_stats(features: np.ndarray) -> np.ndarray:
     """features float [n_mfcc, T] -> float32 [3 * n_mfcc]: MFCC means, MFCC stds, delta stds."""
     return _wide(np.asarray(features, dtype=np.float32), windows=False)[1]
-
-
-def _window_moments(centred: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """centred float32 [C, T] (a track minus `centre` [C], its mean: no rounding trouble) ->
-    (mean, std) float64 [C, n_windows(T)] over each window. A window is 8 whole 1 s blocks, so
-    block sums add up."""
-    c, t = centred.shape
-    if t <= WINDOW_FRAMES:  # one window over what there is
-        mean = centred.mean(axis=1, dtype=np.float64)[:, None]
-        var = np.einsum("ct,ct->c", centred, centred, dtype=np.float64)[:, None] / max(t, 1) - mean**2
-        return mean + centre[:, None], np.sqrt(np.maximum(var, 0.0))
-    per_window = WINDOW_FRAMES // STEP_FRAMES
-    n_blocks = t // STEP_FRAMES
-    blocks = centred[:, : n_blocks * STEP_FRAMES].reshape(c, n_blocks, STEP_FRAMES)
-    zeros = np.zeros((c, 1))
-    first = np.concatenate([zeros, np.cumsum(blocks.sum(axis=2, dtype=np.float64), axis=1)], axis=1)
-    second = np.concatenate([zeros, np.cumsum(np.einsum("cbt,cbt->cb", blocks, blocks, dtype=np.float64), axis=1)],
-                            axis=1)
-    n = n_windows(t)
-    mean = (first[:, per_window : per_window + n] - first[:, :n]) / WINDOW_FRAMES
-    var = (second[:, per_window : per_window + n] - second[:, :n]) / WINDOW_FRAMES - mean**2
-    return mean + centre[:, None], np.sqrt(np.maximum(var, 0.0))
 
 
 def window_stats(features: np.ndarray) -> np.ndarray:
@@ -76,13 +79,11 @@ def window_stats(features: np.ndarray) -> np.ndarray:
 
 def _wide(f: np.ndarray, *, windows: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
     """(window statistics [n_windows, 3C] or None, track statistics [3C]) of f float32 [C, T]."""
-    mean, std, centred = _centred_moments(f)
-    d_mean, d_std, d_centred = _centred_moments(delta(f))
+    mean, std, w_mean, w_std = _moments(f, windows=windows)
+    _, d_std, _, wd_std = _moments(delta(f), windows=windows)
     per_track = np.concatenate([mean, std, d_std]).astype(np.float32)
-    if not windows:
+    if w_mean is None or w_std is None or wd_std is None:
         return None, per_track
-    w_mean, w_std = _window_moments(centred, mean)
-    _, wd_std = _window_moments(d_centred, d_mean)
     return np.concatenate([w_mean, w_std, wd_std]).T.astype(np.float32), per_track
 
 
