@@ -103,3 +103,11 @@ def test_scoring_a_track_in_eval_mode_gives_nn_lstms_numbers(batch):
     assert fast.shape == (n_windows(1537), 64 + 120)
     torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5)
     assert reference[:, :64].std(dim=0).mean() > 1e-3  # the windows' states really differ
+
+
+def test_pooling_before_the_relu_gives_the_cnns_numbers():
+    torch.manual_seed(5)
+    model = TasteModel(ModelConfig()).eval()
+    x = torch.randn(2, 20, 1234) * 3
+    with torch.no_grad():
+        assert torch.equal(model._cnn_pooled_first(x), model.cnn(x))
