@@ -10,7 +10,6 @@ import pty
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -224,24 +223,30 @@ def test_on_a_terminal_an_ambiguous_name_lets_the_listener_pick(lib, tmp_path):
     assert rated(home) == [("like", "02 town theme.ogg")]
 
 
-def test_whole_word_search_stays_fast_on_a_large_library(tmp_path):
+def test_whole_word_search_goes_through_the_index_not_through_every_track(tmp_path):
+    # What keeps naming a track fast on a large library is the query plan, not this machine's speed:
+    # every query `find` and `suggest` run reaches tracks through the full-text index or by primary
+    # key, never by reading the whole tracks table (bench/latency.py measures the time).
     from prefrec.service.names import find, suggest
     from prefrec.store import Store
 
     words = ["blue", "night", "river", "glass", "paper", "storm", "quiet", "golden", "falling", "electric"]
+    titles = [f"{words[i % 10].title()} {words[(i // 10) % 10]} {i}" for i in range(3000)]
     with Store(tmp_path / "db.sqlite") as store:
         store.record_analysed([
             {"path": f"/m/{i // 10}/{i:06d}.ogg", "identity": f"a2-{i:032x}", "feature_version": 2,
-             "title": f"{words[i % 10].title()} {words[(i // 10) % 10]} {i}", "artist": f"Artist {i // 100}",
-             "album": f"Album {i // 10}", "duration_s": 200.0, "n_frames": 10000, "truncated": 0, "size": 0,
-             "mtime_ns": 0, "note": ""} for i in range(100_000)])
-        started = time.perf_counter()
-        found = find(store, "paper storm 12345")
-        assert time.perf_counter() - started < 0.2
-        assert [t.title for t in found] == ["Storm paper 12345"]
-        started = time.perf_counter()
-        assert len(find(store, "storm")) == 1000  # a word of 10,000 titles: the first 1,000, quickly
-        assert time.perf_counter() - started < 1.0
-        started = time.perf_counter()
-        assert "Artist 123 – Storm paper 12345" in suggest(store, "papr storm 12345")
-        assert time.perf_counter() - started < 1.0
+             "title": title, "artist": f"Artist {i // 100}", "album": f"Album {i // 10}", "duration_s": 200.0,
+             "n_frames": 10000, "truncated": 0, "size": 0, "mtime_ns": 0, "note": ""}
+            for i, title in enumerate(titles)])
+        statements: list[str] = []
+        store.conn.set_trace_callback(statements.append)
+        assert [t.title for t in find(store, "paper storm 2345")] == ["Storm paper 2345"]
+        assert len(find(store, "storm")) == sum("storm" in t.lower().split() for t in titles) == 570
+        assert "Artist 23 – Storm paper 2345" in suggest(store, "papr storm 2345")
+        store.conn.set_trace_callback(None)
+        plans = [[row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+                 for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+    lines = [line for plan in plans for line in plan]
+    assert any("VIRTUAL TABLE INDEX 0:M" in line for line in lines)  # the full-text MATCH is used
+    whole_table = [line for line in lines if line.split()[:2] in (["SCAN", "t"], ["SCAN", "tracks"])]
+    assert not whole_table, whole_table
