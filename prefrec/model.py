@@ -188,7 +188,11 @@ class TasteModel(nn.Module):
     def represent(self, seq: torch.Tensor, wide: torch.Tensor | None = None) -> torch.Tensor:
         """seq: [N, L, C] CNN outputs of N windows; wide: [N, n_wide] their raw statistics (needed
         when config.wide) -> the head's inputs [N, D], D = H + n_wide."""
-        states = self._lstm(seq)  # [N, H]
+        return self._with_wide(self._lstm(seq), wide)
+
+    def _with_wide(self, states: torch.Tensor, wide: torch.Tensor | None) -> torch.Tensor:
+        """The LSTM's states [N, H] and (config.wide) the windows' raw statistics [N, n_wide] -> the
+        head's inputs [N, D], D = H + n_wide."""
         if not self.config.wide:
             return states
         if wide is None:
@@ -268,12 +272,12 @@ class TasteModel(nn.Module):
         else:
             states = torch.cat([self.window_states(feats[:, i * step : (min(i + batch, count) - 1) * step + length],
                                                    step) for i in range(0, count, batch)])  # [n_windows, H]
-        if not config.wide:
-            return states
-        from prefrec.stats import wide_inputs
+        wide = None
+        if config.wide:
+            from prefrec.stats import wide_inputs
 
-        wide = torch.from_numpy(wide_inputs(mfcc.detach().cpu().numpy()))  # [n_windows, n_wide]
-        return torch.cat([states, self.standardise_wide(wide.to(states.dtype))], dim=1)  # [n_windows, D]
+            wide = torch.from_numpy(wide_inputs(mfcc.detach().cpu().numpy()))  # [n_windows, n_wide]
+        return self._with_wide(states, wide)  # [n_windows, D]
 
     def _cnn_pooled_first(self, x: torch.Tensor) -> torch.Tensor:
         """self.cnn(x) for x [B, n_mfcc, T], with each layer's max-pooling before its ReLU: the same
