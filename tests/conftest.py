@@ -83,13 +83,18 @@ def scanned_library(tmp_path_factory):
     return base / "music", base / "home", tracks
 
 
-@pytest.fixture
-def library(scanned_library, tmp_path):
-    """A private copy of the scanned library's data dir: (music dir, home dir, tracks)."""
-    music, home, tracks = scanned_library
+def _private_copy(shared: tuple, tmp_path: Path) -> tuple:
+    """(music dir, a copy of the shared home dir under tmp_path, tracks) of a shared fixture's value."""
+    music, home, tracks = shared
     private = tmp_path / "home"
     shutil.copytree(home, private)
     return music, private, tracks
+
+
+@pytest.fixture
+def library(scanned_library, tmp_path):
+    """A private copy of the scanned library's data dir: (music dir, home dir, tracks)."""
+    return _private_copy(scanned_library, tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -109,7 +114,4 @@ def trained_library(scanned_library, tmp_path_factory):
 @pytest.fixture
 def trained(trained_library, tmp_path):
     """A private copy of the trained data dir: (music dir, home dir, tracks)."""
-    music, home, tracks = trained_library
-    private = tmp_path / "home"
-    shutil.copytree(home, private)
-    return music, private, tracks
+    return _private_copy(trained_library, tmp_path)
