@@ -74,8 +74,8 @@ def scanned_library(tmp_path_factory):
 
     def build(base):
         tracks = write_library(base / "music", ["plucks", "wind", "chiptune", "drums"], 5, seed=3, min_s=12, max_s=20)
-        # the others wait for it; pretrained in full (helpers.FAST_PRETRAIN)
-        run_cli(base / "home", "scan", str(base / "music"), env={"PREFREC_WORKERS": "2", "PREFREC_PRETRAIN_MAX_STEPS": None})
+        # the others wait for it; pretrained for 30 steps like every test library (helpers.FAST_PRETRAIN)
+        run_cli(base / "home", "scan", str(base / "music"), env={"PREFREC_WORKERS": "2"})
         (base / "tracks.json").write_text(json.dumps([{**vars(t), "path": str(t.path)} for t in tracks]))
 
     base = built_once(tmp_path_factory, "library", build)

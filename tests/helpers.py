@@ -27,8 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # One analysis worker per scan: the libraries here are small, a worker's start-up (~0.5 s of CPU)
 # is most of a small scan, and pytest-xdist keeps both cores busy anyway. Pretraining on a scanned
 # library stops after 30 steps (the default, 300 on these libraries, is ~12 s of CPU a scan): the
-# tests of what pretraining learns run it themselves (test_pretrain), and the session's library
-# (conftest.scanned_library), whose encoder test_cli's similarity test relies on, is pretrained in full.
+# tests of what pretraining learns run it themselves (test_pretrain).
 FAST_PRETRAIN = {"PREFREC_PRETRAIN_MAX_STEPS": "30"}
 TEST_ENV = {"NO_COLOR": "1", "PREFREC_WORKERS": "1", **FAST_PRETRAIN}
 
