@@ -18,9 +18,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/prefrec demo
 
+# Three pytest workers on two cores: about half of the suite's wall time is spent waiting on real
+# players and daemons in real time (two workers kept the cores 55% busy), and a third overlaps it.
 test: $(STAMP)
 	$(VENV)/bin/ruff check prefrec tests bench examples
-	$(PY) -m pytest -q -n 2 --dist worksteal
+	$(PY) -m pytest -q -n 3 --dist worksteal
 
 clean:
 	rm -rf $(VENV) .pytest_cache
