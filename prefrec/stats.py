@@ -25,13 +25,13 @@ def delta(features: np.ndarray) -> np.ndarray:
     padded[:, half : half + t] = features
     padded[:, :half] = padded[:, half : half + 1]
     padded[:, half + t :] = padded[:, half + t - 1 : half + t]
-    out = np.zeros((c, t), dtype=np.float32)
+    out = np.subtract(padded[:, half + 1 : half + 1 + t], padded[:, half - 1 : half - 1 + t])  # k = 1
     step = np.empty_like(out)
-    for k in range(1, half + 1):
+    for k in range(2, half + 1):
         np.subtract(padded[:, half + k : half + k + t], padded[:, half - k : half - k + t], out=step)
         step *= k
         out += step
-    out /= 2.0 * sum(k * k for k in range(1, half + 1))
+    out *= np.float32(1.0 / (2.0 * sum(k * k for k in range(1, half + 1))))
     return out
 
 
@@ -41,15 +41,18 @@ def _moments(x: np.ndarray, *, windows: bool = True) -> tuple[np.ndarray, np.nda
 
     One pass for the mean, then one over the track minus its mean (no rounding trouble): its sum and
     its sum of squares per 1 s block, in float32 (50 numbers a block), added up in float64 over the
-    blocks. A window is 8 whole blocks, so each window's sums are differences of running block sums."""
+    blocks. A window is 8 whole blocks, so each window's sums are differences of running block sums.
+    A block's sums are a product with a vector of ones (BLAS: 5x faster than numpy's sum over 50
+    numbers, 3600 times for a 3-minute track)."""
     c, t = x.shape
     mean = x.mean(axis=1, dtype=np.float64)
     centred = x - mean.astype(np.float32)[:, None]
     squares = np.square(centred)
     n_blocks = t // STEP_FRAMES
     used = n_blocks * STEP_FRAMES
-    block_sums = centred[:, :used].reshape(c, n_blocks, STEP_FRAMES).sum(axis=2)  # [C, n_blocks]
-    block_squares = squares[:, :used].reshape(c, n_blocks, STEP_FRAMES).sum(axis=2)
+    ones = np.ones(STEP_FRAMES, dtype=np.float32)
+    block_sums = (centred[:, :used].reshape(c * n_blocks, STEP_FRAMES) @ ones).reshape(c, n_blocks)
+    block_squares = (squares[:, :used].reshape(c * n_blocks, STEP_FRAMES) @ ones).reshape(c, n_blocks)
     total_squares = block_squares.sum(axis=1, dtype=np.float64) + squares[:, used:].sum(axis=1, dtype=np.float64)
     std = np.sqrt(total_squares / max(t, 1))
     if not windows:
@@ -57,9 +60,10 @@ def _moments(x: np.ndarray, *, windows: bool = True) -> tuple[np.ndarray, np.nda
     if t <= WINDOW_FRAMES:  # one window over what there is
         return mean, std, mean[:, None], std[:, None]
     per_window, n = WINDOW_FRAMES // STEP_FRAMES, n_windows(t)
-    zeros = np.zeros((c, 1))
-    first = np.concatenate([zeros, np.cumsum(block_sums, axis=1, dtype=np.float64)], axis=1)  # [C, n_blocks + 1]
-    second = np.concatenate([zeros, np.cumsum(block_squares, axis=1, dtype=np.float64)], axis=1)
+    first = np.zeros((c, n_blocks + 1))  # [C, n_blocks + 1]: running sums, from 0
+    np.cumsum(block_sums, axis=1, dtype=np.float64, out=first[:, 1:])
+    second = np.zeros((c, n_blocks + 1))
+    np.cumsum(block_squares, axis=1, dtype=np.float64, out=second[:, 1:])
     w_mean = (first[:, per_window : per_window + n] - first[:, :n]) / WINDOW_FRAMES  # of the centred values
     w_var = (second[:, per_window : per_window + n] - second[:, :n]) / WINDOW_FRAMES - w_mean**2
     return mean, std, w_mean + mean[:, None], np.sqrt(np.maximum(w_var, 0.0))
