@@ -185,6 +185,26 @@ def test_ffmpeg_formats_decode(tmp_path, name):
     assert not result.truncated
 
 
+@pytest.mark.skipif(not Path("/proc/sys/fs/pipe-max-size").exists(), reason="needs Linux's resizable pipes")
+def test_the_pipe_from_ffmpeg_holds_seconds_of_audio():
+    import fcntl
+
+    from prefrec.audio import PIPE_BYTES, _widen_pipe
+
+    read, write = os.pipe()
+    try:
+        before = fcntl.fcntl(read, fcntl.F_GETPIPE_SZ)
+        _widen_pipe(read)
+        after = fcntl.fcntl(read, fcntl.F_GETPIPE_SZ)
+    finally:
+        os.close(read)
+        os.close(write)
+    if int(Path("/proc/sys/fs/pipe-max-size").read_text()) >= PIPE_BYTES:
+        assert (before, after) == (64 * 1024, PIPE_BYTES)
+    else:  # a system that caps pipes lower keeps its default, and decoding goes on
+        assert after in (before, PIPE_BYTES)
+
+
 @needs_ffmpeg
 def test_without_ffmpeg_the_message_names_the_missing_tool(tmp_path, monkeypatch):
     from prefrec.analysis import analyse_file
