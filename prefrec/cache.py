@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import struct
-import zlib
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -60,7 +59,7 @@ def encode(features: np.ndarray) -> bytes:
             zigzag >>= 8
     header = json.dumps({"format": FORMAT, "shape": [rows, frames], "width": width,
                          "step": [float(s) for s in step]}).encode("ascii")
-    return MAGIC + struct.pack("<I", len(header)) + header + zlib.compress(planes, 1)
+    return MAGIC + struct.pack("<I", len(header)) + header + deflate(planes)
 
 
 CHUNK_FRAMES = 4096  # frames per encoding chunk: 20 x 4096 int32 temporaries = 320 kB
@@ -80,6 +79,23 @@ def _zigzag_chunks(features: np.ndarray, step: np.ndarray) -> Iterator[tuple[int
         delta = np.diff(codes, axis=1, prepend=previous)
         previous = codes[:, -1:]
         yield start, ((delta << 1) ^ (delta >> 31)).view(np.uint32)
+
+
+@cache
+def _deflater() -> Callable[[bytes | np.ndarray], bytes]:
+    """Level-1 zlib compression: ISA-L's where the `isal` package is installed (on the byte planes of
+    90 real tracks: 0.55 against 2.6 ms a file, and 6% smaller), else zlib's. Either one's output is
+    a zlib stream that both inflate."""
+    try:
+        from isal.isal_zlib import compress
+    except ImportError:
+        from zlib import compress
+    return lambda data: compress(data, 1)
+
+
+def deflate(data: bytes | np.ndarray) -> bytes:
+    """bytes (or a contiguous array's) -> zlib-compressed bytes (level 1), which `inflate` (or zlib) restores."""
+    return _deflater()(data)
 
 
 @cache
