@@ -129,12 +129,16 @@ def _log_mel_chunks(padded: np.ndarray, frames: int):  # -> Iterator[(start, sto
             np.matmul(power[:n, lo:hi], weights, out=mel[:n, first:last])
         # An absolute floor (not relative to the loudest frame), so a block's values do not depend
         # on the rest of the track: -100 dB is far below anything audible.
-        np.log10(np.maximum(mel[:n], 1e-10, out=mel[:n]), out=mel[:n])
-        mel[:n] *= 10.0
+        # 10 log10(x) as (10 / ln 10) ln(x): numpy's float32 log is vectorised and its log10 is not
+        # (30 against 104 µs a chunk, 2% of a scan); the dB values differ in their last bit or so
+        # (at most 1.5e-5 dB), far inside the cache's quantisation step.
+        np.log(np.maximum(mel[:n], 1e-10, out=mel[:n]), out=mel[:n])
+        mel[:n] *= _DB_PER_NEPER
         yield start, stop, mel[:n]
 
 
 N_BINS = N_FFT // 2 + 1  # frequency bins of a real FFT frame, 0 Hz to 11025 Hz
+_DB_PER_NEPER = 4.342944819032518  # 10 / ln(10): 10 log10(x) = _DB_PER_NEPER * ln(x)
 
 
 def real_fft():  # -> Callable[[float32 [n, N_FFT], complex64 [n, N_BINS]], complex64 [n, N_BINS]]
