@@ -257,10 +257,14 @@ def _widen_pipe(fd: int) -> None:
     the reader's). Best effort: not every system can resize a pipe."""
     try:
         import fcntl
-
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
-    except (ImportError, OSError):
-        pass
+    except ImportError:
+        return
+    command = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
+    if command is not None:
+        try:
+            fcntl.fcntl(fd, command, PIPE_BYTES)
+        except OSError:
+            pass
 
 
 def _stream_ffmpeg(path: Path, info: StreamInfo, block_s: float) -> Iterator[np.ndarray]:
