@@ -34,7 +34,10 @@ class BadCheckpoint(PrefrecError):
 
     def __init__(self, problem: str, fix: str = "run `prefrec train` to rebuild it") -> None:
         super().__init__(f"{problem}; {fix}")
-        self.problem = problem
+        self.problem, self.fix = problem, fix
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # as it was, when raised in a scoring worker
+        return type(self), (self.problem, self.fix)
 
 
 @dataclass

@@ -1,17 +1,18 @@
 """Scoring many tracks after the model changed: in up to `workers` processes, one torch thread each.
 
-Each worker loads the model from its checkpoint (hash checked), reads features from the cache, and
-runs the reference computation of prefrec.scoring (one CNN pass per track, the LSTM per window,
-track score = mean window probability); it also stores each track's window representations
-(prefrec.reps) so that a later head-only update rescores without the CNN and LSTM. A small job (fewer
-than MIN_TRACKS_PER_WORKER tracks per worker) runs in the calling process: starting a worker costs
-a torch import. Workers inherit the caller's CPU priority (the daemon's training child is niced),
-and die with it.
+Each worker loads the model from its checkpoint (hash checked) with its first task, reads features
+from the cache, and runs the reference computation of prefrec.scoring (one CNN pass per track, the
+LSTM per window, track score = mean window probability); it also stores each track's window
+representations (prefrec.reps) so that a later head-only update rescores without the CNN and LSTM.
+A small job (fewer than MIN_TRACKS_PER_WORKER tracks per worker) runs in the calling process:
+starting a worker costs a torch import. Workers inherit the caller's CPU priority (the daemon's
+training child is niced), and die with it.
 
-Measured on a 3-minute track, one core: about 9 ms of model time (CNN 2.3, LSTM 2.8, the window
-statistics of the wide input 2, the head 0.3), 2 ms to read the features, 0.3 ms to store
-representations; two workers on two cores score about twice as fast as one. Workers keep freed
-memory for the next track (analysis.retain_freed_memory) instead of faulting it back in.
+Measured on a 3-minute track, one core (bench/scoring_stages.py): about 7.3 ms of model time (CNN
+2.7, LSTM 2.9, the window statistics of the wide input 1.2, the head 0.35), 1.5 ms to read the
+features, 0.6 ms to store representations; two workers on two cores score about twice as fast as
+one. Workers keep freed memory for the next track (analysis.retain_freed_memory) instead of faulting
+it back in.
 """
 
 from __future__ import annotations
@@ -70,24 +71,33 @@ class _Scorer:
 
 
 _WORKER: _Scorer | None = None
+_WORKER_JOB: ScoringJob | None = None
 
 
-def _init_worker(job: ScoringJob, parent_pid: int) -> None:
-    global _WORKER
+def _init_worker(parent_pid: int) -> None:
+    """A worker's start: die with the parent, keep freed memory, import torch (one thread). The
+    model is loaded with the first task (`_score_chunk`): a checkpoint that fails to load there
+    reaches the caller as BadCheckpoint, where an initializer's error made multiprocessing start
+    new workers forever (the rescore hung)."""
     from prefrec.analysis import die_with_parent, retain_freed_memory
 
     die_with_parent(parent_pid)
     retain_freed_memory()
     import torch
 
-    from prefrec.checkpoint import load_checkpoint
+    import prefrec.checkpoint  # noqa: F401 - with the model's modules, before the first task
+    import prefrec.scoring  # noqa: F401
 
     torch.set_num_threads(1)
-    _WORKER = _Scorer(load_checkpoint(Path(job.checkpoint), sha256=job.sha256).model, job)
 
 
-def _score_chunk(identities: list[str]) -> list[Scored]:
-    assert _WORKER is not None
+def _score_chunk(job: ScoringJob, identities: list[str]) -> list[Scored]:
+    global _WORKER, _WORKER_JOB
+    if _WORKER is None or _WORKER_JOB != job:  # the job's model, loaded once per worker
+        from prefrec.checkpoint import load_checkpoint
+
+        _WORKER = _Scorer(load_checkpoint(Path(job.checkpoint), sha256=job.sha256).model, job)
+        _WORKER_JOB = job
     return [_WORKER(identity) for identity in identities]
 
 
@@ -96,7 +106,11 @@ def score_tracks(model: TasteModel, job: ScoringJob, identities: Iterable[str], 
     """Window probabilities and embeddings of every identity, in no particular order, computed by
     min(workers, len / min_per_worker) processes (this one when that is 1 or less). `model` must
     be the model saved at job.checkpoint (it scores here when the job is small). Raises
-    scoring.NonFiniteScores when the model's outputs are not finite."""
+    scoring.NonFiniteScores when the model's outputs are not finite, checkpoint.BadCheckpoint when
+    a worker cannot load the model."""
+    import multiprocessing
+    from functools import partial
+
     from prefrec.train import torch_threads
 
     todo = list(identities)
@@ -107,12 +121,10 @@ def score_tracks(model: TasteModel, job: ScoringJob, identities: Iterable[str], 
             for identity in todo:
                 yield scorer(identity)
         return
-    import multiprocessing
-
     chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
     context = multiprocessing.get_context("spawn")
-    with context.Pool(processes, initializer=_init_worker, initargs=(job, os.getpid())) as pool:
-        for results in pool.imap_unordered(_score_chunk, chunks):
+    with context.Pool(processes, initializer=_init_worker, initargs=(os.getpid(),)) as pool:
+        for results in pool.imap_unordered(partial(_score_chunk, job), chunks):
             yield from results
 
 

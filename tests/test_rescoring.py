@@ -86,6 +86,31 @@ def test_parallel_workers_give_the_reference_scores_and_store_representations(tr
             np.testing.assert_allclose(stored, exact, atol=1e-3, rtol=1e-3)  # float16 on disk
 
 
+_DAMAGED_CHECKPOINT = """
+import sys, tempfile
+from pathlib import Path
+from prefrec.checkpoint import BadCheckpoint
+from prefrec.model import ModelConfig, TasteModel
+from prefrec.rescoring import ScoringJob, score_tracks
+
+folder = Path(tempfile.mkdtemp())
+(folder / "model.pt").write_bytes(b"not a checkpoint")
+job = ScoringJob(str(folder / "model.pt"), None, str(folder / "features"))
+try:
+    list(score_tracks(TasteModel(ModelConfig()), job, ["a", "b", "c", "d"], workers=2, min_per_worker=1))
+except BadCheckpoint as exc:
+    print(exc)
+"""
+
+
+def test_a_checkpoint_the_workers_cannot_load_is_an_error_not_a_hang():
+    # Loaded in the workers' initializer, a bad checkpoint made multiprocessing start new workers
+    # forever; loaded with the first task, it reaches the trainer, which rebuilds the model.
+    proc = subprocess.run([sys.executable, "-c", _DAMAGED_CHECKPOINT], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "cannot read the model" in proc.stdout and proc.stdout.count("prefrec train") == 1, proc.stdout
+
+
 def test_the_published_ranking_is_the_reference_one_after_a_full_train(trained):
     home, _ = trained
     with Service(load_settings(home)) as service:
