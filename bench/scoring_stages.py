@@ -34,8 +34,7 @@ def main() -> None:
     from prefrec.analysis import retain_freed_memory
     from prefrec.cache import FeatureCache
     from prefrec.checkpoint import load_checkpoint
-    from prefrec.features import STEP_FRAMES, WINDOW_FRAMES, n_windows
-    from prefrec.model import CNN_LENGTH_STEP
+    from prefrec.features import n_windows
     from prefrec.reps import RepCache, encoder_fingerprint
     from prefrec.stats import wide_inputs
 
@@ -52,22 +51,16 @@ def main() -> None:
     reps_cache = RepCache(scratch, encoder_fingerprint(model))
     stages = ["read features", "standardise + CNN", "LSTM", "window statistics", "head", "store reps"]
     spent = dict.fromkeys(stages, 0.0)
-    config, clock = model.config, time.process_time
+    clock = time.process_time
     try:
         for n, identity in enumerate(ids):
             t0 = clock()
             features = cache.load(identity)
             t1 = clock()
-            with torch.inference_mode():  # track_representations, stage by stage
-                mfcc = torch.from_numpy(features)
-                frames, count = mfcc.shape[1], n_windows(mfcc.shape[1])
-                x = mfcc.new_zeros(mfcc.shape[0], max(WINDOW_FRAMES, -(-frames // CNN_LENGTH_STEP) * CNN_LENGTH_STEP))
-                torch.sub(mfcc, model.mfcc_mean[:, None], out=x[:, :frames])
-                x[:, :frames].div_(model.mfcc_std[:, None])
-                feats = model._cnn_pooled_first(x[None])[0]
+            with torch.inference_mode():  # TasteModel.track_representations, stage by stage
+                feats = model.track_cnn(torch.from_numpy(features))
                 t2 = clock()
-                step, length = STEP_FRAMES // config.time_stride, config.window_steps
-                states = model.window_states(feats[:, : (count - 1) * step + length], step)
+                states = model.track_states(feats, n_windows(features.shape[1]))
                 t3 = clock()
                 wide = torch.from_numpy(wide_inputs(features))
                 t4 = clock()

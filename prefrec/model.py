@@ -247,37 +247,43 @@ class TasteModel(nn.Module):
 
     def track_representations(self, mfcc: torch.Tensor, *, batch: int = 2048) -> torch.Tensor:
         """mfcc: [n_mfcc, T] a whole track -> the head's inputs [n_windows(T), D], with one CNN pass
-        for the whole track. The track is zero-padded (in standardised units) at its end; only a
-        track shorter than a window has a window that reads the padding. In eval mode the LSTM runs
-        as window_states does (each CNN step's input projection computed once); in training mode
-        through nn.LSTM on each window's slice."""
-        config = self.config
-        count = n_windows(mfcc.shape[1])
-        # Standardised, then zero-padded to a whole number of CNN_LENGTH_STEP frames: the frames past
-        # the end reach no window (valid convolutions), and oneDNN, which builds a convolution for
-        # every input length it meets (more work than convolving a 3-minute track), builds one per
-        # 10 s of length.
-        frames = mfcc.shape[1]
-        x = mfcc.new_zeros(mfcc.shape[0], max(WINDOW_FRAMES, -(-frames // CNN_LENGTH_STEP) * CNN_LENGTH_STEP))
-        torch.sub(mfcc, self.mfcc_mean[:, None], out=x[:, :frames])
-        x[:, :frames].div_(self.mfcc_std[:, None])  # [n_mfcc, padded]
-        feats = self._cnn_pooled_first(x[None])[0]  # [C, T']
-        step, length = STEP_FRAMES // config.time_stride, config.window_steps
-        needed = (count - 1) * step + length
-        if feats.shape[1] < needed:  # cannot happen with valid convs; guards the invariant
-            raise AssertionError(f"CNN output {feats.shape[1]} shorter than {needed}")
-        if self.training:
-            seqs = feats.unfold(1, length, step)[:, :count, :].permute(1, 2, 0)  # [n_windows, L, C]
-            states = torch.cat([self._lstm(seqs[i : i + batch]) for i in range(0, count, batch)])  # [n_windows, H]
-        else:
-            states = torch.cat([self.window_states(feats[:, i * step : (min(i + batch, count) - 1) * step + length],
-                                                   step) for i in range(0, count, batch)])  # [n_windows, H]
+        for the whole track (track_cnn), the LSTM over each window (track_states) and the windows'
+        statistics (stats.wide_inputs)."""
+        states = self.track_states(self.track_cnn(mfcc), n_windows(mfcc.shape[1]), batch=batch)  # [n_windows, H]
         wide = None
-        if config.wide:
+        if self.config.wide:
             from prefrec.stats import wide_inputs
 
             wide = torch.from_numpy(wide_inputs(mfcc.detach().cpu().numpy()))  # [n_windows, n_wide]
         return self._with_wide(states, wide)  # [n_windows, D]
+
+    def track_cnn(self, mfcc: torch.Tensor) -> torch.Tensor:
+        """mfcc: [n_mfcc, T] a whole track -> the CNN's outputs [C, T'] over all of it.
+
+        The track is standardised, then zero-padded (in standardised units) at its end to a whole
+        number of CNN_LENGTH_STEP frames: the frames past the end reach no window (valid
+        convolutions; only a track shorter than a window has a window that reads the padding), and
+        oneDNN, which builds a convolution for every input length it meets (more work than
+        convolving a 3-minute track), builds one per 10 s of length."""
+        frames = mfcc.shape[1]
+        x = mfcc.new_zeros(mfcc.shape[0], max(WINDOW_FRAMES, -(-frames // CNN_LENGTH_STEP) * CNN_LENGTH_STEP))
+        torch.sub(mfcc, self.mfcc_mean[:, None], out=x[:, :frames])
+        x[:, :frames].div_(self.mfcc_std[:, None])  # [n_mfcc, padded]
+        return self._cnn_pooled_first(x[None])[0]  # [C, T']
+
+    def track_states(self, feats: torch.Tensor, count: int, *, batch: int = 2048) -> torch.Tensor:
+        """feats: [C, T'] track_cnn's outputs -> the LSTM's final states [count, H] of the track's
+        `count` windows, `batch` windows at a time. In eval mode as window_states computes them (each
+        CNN step's input projection once); in training mode through nn.LSTM on each window's slice."""
+        step, length = STEP_FRAMES // self.config.time_stride, self.config.window_steps
+        needed = (count - 1) * step + length
+        if feats.shape[1] < needed:  # cannot happen with valid convs; guards the invariant
+            raise AssertionError(f"CNN output {feats.shape[1]} shorter than {needed}")
+        if self.training:
+            seqs = feats.unfold(1, length, step)[:, :count, :].permute(1, 2, 0)  # [count, L, C]
+            return torch.cat([self._lstm(seqs[i : i + batch]) for i in range(0, count, batch)])
+        return torch.cat([self.window_states(feats[:, i * step : (min(i + batch, count) - 1) * step + length], step)
+                          for i in range(0, count, batch)])
 
     def _cnn_pooled_first(self, x: torch.Tensor) -> torch.Tensor:
         """self.cnn(x) for x [B, n_mfcc, T], with each layer's max-pooling before its ReLU: the same
