@@ -70,8 +70,7 @@ class _Scorer:
         return identity, self._encode(probs), self._encode(embedding)
 
 
-_WORKER: _Scorer | None = None
-_WORKER_JOB: ScoringJob | None = None
+_WORKER: _Scorer | None = None  # a worker's scorer, built with its first task (a pool serves one job)
 
 
 def _init_worker(parent_pid: int) -> None:
@@ -85,19 +84,15 @@ def _init_worker(parent_pid: int) -> None:
     retain_freed_memory()
     import torch
 
-    import prefrec.checkpoint  # noqa: F401 - with the model's modules, before the first task
-    import prefrec.scoring  # noqa: F401
-
     torch.set_num_threads(1)
 
 
 def _score_chunk(job: ScoringJob, identities: list[str]) -> list[Scored]:
-    global _WORKER, _WORKER_JOB
-    if _WORKER is None or _WORKER_JOB != job:  # the job's model, loaded once per worker
+    global _WORKER
+    if _WORKER is None:
         from prefrec.checkpoint import load_checkpoint
 
         _WORKER = _Scorer(load_checkpoint(Path(job.checkpoint), sha256=job.sha256).model, job)
-        _WORKER_JOB = job
     return [_WORKER(identity) for identity in identities]
 
 
