@@ -87,13 +87,13 @@ def test_parallel_workers_give_the_reference_scores_and_store_representations(tr
 
 
 _DAMAGED_CHECKPOINT = """
-import sys, tempfile
+import sys
 from pathlib import Path
 from prefrec.checkpoint import BadCheckpoint
 from prefrec.model import ModelConfig, TasteModel
 from prefrec.rescoring import ScoringJob, score_tracks
 
-folder = Path(tempfile.mkdtemp())
+folder = Path(sys.argv[1])
 (folder / "model.pt").write_bytes(b"not a checkpoint")
 job = ScoringJob(str(folder / "model.pt"), None, str(folder / "features"))
 try:
@@ -103,10 +103,11 @@ except BadCheckpoint as exc:
 """
 
 
-def test_a_checkpoint_the_workers_cannot_load_is_an_error_not_a_hang():
+def test_a_checkpoint_the_workers_cannot_load_is_an_error_not_a_hang(tmp_path):
     # Loaded in the workers' initializer, a bad checkpoint made multiprocessing start new workers
     # forever; loaded with the first task, it reaches the trainer, which rebuilds the model.
-    proc = subprocess.run([sys.executable, "-c", _DAMAGED_CHECKPOINT], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", _DAMAGED_CHECKPOINT, str(tmp_path)], capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "cannot read the model" in proc.stdout and proc.stdout.count("prefrec train") == 1, proc.stdout
 
